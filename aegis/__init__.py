@@ -1,0 +1,1 @@
+"""aegis package."""

@@ -1,0 +1,108 @@
+"""make_service_app(): the FastAPI skeleton every service starts from (auth, errors, health, metrics,
+CORS, and a lifespan that opens and closes the database, kv and writers)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
+
+from oco.auth import KeyStore, Principal, require_scope
+from oco.db import Database
+from oco.errors import install_error_handlers
+from oco.kv import create_kv
+from oco.migrations import upgrade_engine
+from oco.observability import ObservabilityMiddleware, health_router
+from oco.settings import PlatformSettings, get_settings
+
+log = logging.getLogger("oco.app")
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+AUTH_ERRORS = {
+    401: {"description": "missing or invalid API key"},
+    403: {"description": "the key lacks this route's scope"},
+}
+
+
+class WhoAmI(BaseModel):
+    """The caller's identity as the service sees it."""
+
+    key_id: int
+    name: str
+    scopes: list[str]
+    team: str | None
+
+
+def identity_router(scope: str) -> APIRouter:
+    """`GET /api/v1/whoami`: the caller's key name and scopes."""
+    router = APIRouter(prefix="/api/v1", tags=["identity"])
+
+    @router.get(
+        "/whoami", response_model=WhoAmI, summary="The caller's key name and scopes", responses=AUTH_ERRORS
+    )
+    async def whoami(principal: Annotated[Principal, Depends(require_scope(scope))]) -> WhoAmI:
+        return WhoAmI(
+            key_id=principal.key_id, name=principal.name, scopes=sorted(principal.scopes), team=principal.team
+        )
+
+    return router
+
+
+def make_service_app(
+    name: str,
+    scope: str,
+    routers: Sequence[APIRouter] = (),
+    *,
+    settings: PlatformSettings | None = None,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    version: str = "0.1.0",
+    description: str = "",
+) -> FastAPI:
+    """A service app: `routers` are mounted after the kernel's; `lifespan_hooks` run inside the kernel's
+    lifespan (database, kv and key store are ready on `app.state` when they start)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.database_url)
+        if settings.is_embedded_database:
+            await upgrade_engine(database.engine)
+        app.state.database = database
+        app.state.kv = create_kv(settings.resolved_redis_url)
+        app.state.keys = KeyStore(database, cache_ttl_s=settings.oco_auth_cache_ttl_s)
+        flusher = asyncio.create_task(app.state.keys.run_last_used_flusher())
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in lifespan_hooks:
+                    await stack.enter_async_context(hook(app))
+                yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(Exception):
+                await app.state.keys.flush_last_used()
+            await app.state.kv.close()
+            await database.dispose()
+
+    app = FastAPI(title=f"OCO {name}", version=version, description=description, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = name
+    install_error_handlers(app)
+    app.include_router(health_router(name))
+    app.include_router(identity_router(scope))
+    for router in routers:
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(ObservabilityMiddleware, service=name, access_log=settings.oco_access_log)
+    return app

@@ -1,0 +1,263 @@
+"""API keys: generation, SHA-256 hashing, prefix lookup with constant-time comparison, a short
+verified-key cache, and the FastAPI dependencies that guard every route by scope."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from oco.db import Database
+from oco.errors import ApiError
+from oco.tables import api_keys
+from oco.timeutil import as_utc, utcnow
+
+KEY_PREFIX = "oco_"
+PREFIX_LENGTH = 12
+log = logging.getLogger("oco.auth")
+SCOPES = ("cerebra", "economist", "aegis", "admin")
+_NEGATIVE_CACHE_LIMIT = 10_000
+
+
+def generate_key() -> str:
+    """A new key: `oco_` + 32 random bytes, urlsafe base64 (43 characters)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex of the whole key: the only form ever stored."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    """The indexed lookup prefix (first 12 characters; public, not secret enough to authenticate)."""
+    return key[:PREFIX_LENGTH]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+    team: str | None
+    expires_at: datetime | None
+
+    def has_scope(self, scope: str) -> bool:
+        """`admin` grants every scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A freshly created key: `plaintext` is shown once and never stored."""
+
+    id: int
+    name: str
+    plaintext: str
+    scopes: list[str]
+    team: str | None
+    expires_at: datetime | None
+
+
+def unauthorized() -> ApiError:
+    """401 whose message never says which part of the key was wrong."""
+    return ApiError(401, "invalid or missing API key", code="invalid_api_key", type_="authentication_error")
+
+
+def forbidden(scope: str) -> ApiError:
+    """403 for a valid key without the route's scope."""
+    return ApiError(
+        403, f"this API key lacks the '{scope}' scope", code="insufficient_scope", type_="permission_error"
+    )
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    """Reject unknown scope names; keep order, drop duplicates."""
+    result: list[str] = []
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+        if scope not in result:
+            result.append(scope)
+    if not result:
+        raise ValueError("at least one scope is required")
+    return result
+
+
+class KeyStore:
+    """Creates, lists, revokes and verifies keys; verified keys are cached for `cache_ttl_s` seconds,
+    so a revocation takes effect within that time on every replica."""
+
+    def __init__(self, database: Database, *, cache_ttl_s: float = 5.0) -> None:
+        self.database = database
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._negative: dict[str, float] = {}
+        self._last_used: dict[int, datetime] = {}
+
+    # -- administration ---------------------------------------------------------------------------
+    async def create(
+        self,
+        name: str,
+        scopes: Iterable[str],
+        *,
+        team: str | None = None,
+        expires_in: timedelta | None = None,
+    ) -> CreatedKey:
+        """Create a key and return its plaintext once."""
+        scope_list = validate_scopes(scopes)
+        if not name.strip():
+            raise ValueError("a key needs a name")
+        plaintext = generate_key()
+        expires_at = utcnow() + expires_in if expires_in else None
+        async with self.database.session() as session:
+            result = await session.execute(
+                api_keys.insert()
+                .values(
+                    name=name,
+                    key_prefix=key_prefix(plaintext),
+                    key_hash=hash_key(plaintext),
+                    scopes=scope_list,
+                    team=team,
+                    created_at=utcnow(),
+                    expires_at=expires_at,
+                )
+                .returning(api_keys.c.id)
+            )
+            key_id = result.scalar_one()
+        return CreatedKey(key_id, name, plaintext, scope_list, team, expires_at)
+
+    async def list(self) -> list[dict]:
+        """Every key's metadata (never a hash or plaintext)."""
+        columns = [c for c in api_keys.c if c.name not in {"key_hash"}]
+        async with self.database.session() as session:
+            rows = (await session.execute(sa.select(*columns).order_by(api_keys.c.id))).mappings().all()
+        return [dict(row) for row in rows]
+
+    async def count(self) -> int:
+        """How many keys exist (revoked included)."""
+        async with self.database.session() as session:
+            return (await session.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
+
+    async def revoke(self, key_id: int) -> bool:
+        """Mark a key revoked; False when no such active key exists."""
+        async with self.database.session() as session:
+            result = await session.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        self._cache = {h: entry for h, entry in self._cache.items() if entry[0].key_id != key_id}
+        return result.rowcount > 0
+
+    # -- verification -----------------------------------------------------------------------------
+    async def verify(self, key: str | None) -> Principal | None:
+        """The principal for a valid, unrevoked, unexpired key, or None."""
+        if not key or not key.startswith(KEY_PREFIX) or len(key) > 256:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            principal = cached[0]
+            if principal.expires_at is not None and principal.expires_at <= utcnow():
+                return None
+            self._last_used[principal.key_id] = utcnow()
+            return principal
+        negative = self._negative.get(digest)
+        if negative is not None and negative > now:
+            return None
+        principal = await self._lookup(key, digest)
+        if principal is None:
+            if len(self._negative) >= _NEGATIVE_CACHE_LIMIT:
+                self._negative.clear()
+            self._negative[digest] = now + self.cache_ttl_s
+            return None
+        self._cache[digest] = (principal, now + self.cache_ttl_s)
+        self._last_used[principal.key_id] = utcnow()
+        return principal
+
+    async def _lookup(self, key: str, digest: str) -> Principal | None:
+        async with self.database.sessions() as session:
+            rows = (
+                (await session.execute(sa.select(api_keys).where(api_keys.c.key_prefix == key_prefix(key))))
+                .mappings()
+                .all()
+            )
+        match = None
+        for row in rows:  # compare every candidate so timing does not depend on which one matched
+            if hmac.compare_digest(row["key_hash"], digest):
+                match = row
+        if match is None or match["revoked_at"] is not None:
+            return None
+        expires_at = as_utc(match["expires_at"])
+        if expires_at is not None and expires_at <= utcnow():
+            return None
+        return Principal(match["id"], match["name"], frozenset(match["scopes"]), match["team"], expires_at)
+
+    async def flush_last_used(self) -> int:
+        """Write the buffered `last_used_at` times (one UPDATE per key used since the last flush)."""
+        pending, self._last_used = self._last_used, {}
+        if not pending:
+            return 0
+        async with self.database.session() as session:
+            for key_id, used_at in pending.items():
+                await session.execute(
+                    api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=used_at)
+                )
+        return len(pending)
+
+    async def run_last_used_flusher(self, interval_s: float = 30.0) -> None:
+        """Background task: flush `last_used_at` every `interval_s` seconds, tolerating database outages."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.flush_last_used()
+            except Exception as exc:  # noqa: BLE001 - the database may be down; try again next round
+                log.warning("could not record key last-use times: %s", type(exc).__name__)
+
+
+def extract_key(headers_get: Callable[[str], str | None], *, allow_bearer: bool) -> str | None:
+    """The key from `X-API-Key`, or from `Authorization: Bearer` where the route opts in."""
+    key = headers_get("x-api-key")
+    if key:
+        return key.strip()
+    if allow_bearer:
+        authorization = headers_get("authorization")
+        if authorization and authorization[:7].lower() == "bearer ":
+            return authorization[7:].strip()
+    return None
+
+
+async def authenticate(store: KeyStore, key: str | None, scope: str) -> Principal:
+    """Verify a key for a scope: 401 when it is missing or not valid, 403 when the scope is missing."""
+    principal = await store.verify(key)
+    if principal is None:
+        raise unauthorized()
+    if not principal.has_scope(scope):
+        raise forbidden(scope)
+    return principal
+
+
+def require_scope(scope: str, *, allow_bearer: bool = False) -> Callable[[Request], object]:
+    """A FastAPI dependency returning the caller's Principal for routes of `scope`."""
+
+    async def dependency(request: Request) -> Principal:
+        key = extract_key(request.headers.get, allow_bearer=allow_bearer)
+        principal = await authenticate(request.app.state.keys, key, scope)
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{scope}_scope"
+    return dependency

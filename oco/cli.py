@@ -1,0 +1,234 @@
+"""The `oco` command: run the services, manage the database schema and API keys, and mount each
+service's own subcommands (`oco economist ...`, `oco aegis ...`) when that service provides them."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oco import migrations
+from oco.auth import KeyStore
+from oco.db import Database
+from oco.settings import PlatformSettings, SettingsError, get_settings
+
+app = typer.Typer(
+    help="Open Cloud Ops: cerebra (LLM gateway), economist (cloud costs), aegis (Kubernetes resilience).",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+SERVICES = {"cerebra": 8080, "economist": 8081, "aegis": 8082}
+
+
+class Target(str, Enum):
+    all = "all"
+    cerebra = "cerebra"
+    economist = "economist"
+    aegis = "aegis"
+
+
+def _settings() -> PlatformSettings:
+    settings = get_settings()
+    try:
+        _ = settings.database_url
+    except SettingsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return settings
+
+
+def _parse_duration(text: str) -> timedelta:
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    text = text.strip().lower()
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise typer.BadParameter("use a number and a unit: 30d, 12h, 90m, 2w")
+    return timedelta(**{units[text[-1]]: int(text[:-1])})
+
+
+async def _with_store(settings: PlatformSettings, action):  # type: ignore[no-untyped-def]
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        return await action(KeyStore(database))
+    finally:
+        await database.dispose()
+
+
+def bootstrap_admin_key(settings: PlatformSettings) -> Path | None:
+    """On the embedded quick start with no keys yet, create an admin key in data/admin.key (mode 0600)."""
+    if not settings.is_embedded_database:
+        return None
+
+    async def create_if_empty(store: KeyStore) -> str | None:
+        if await store.count() > 0:
+            return None
+        created = await store.create("quick-start admin", ["admin"])
+        return created.plaintext
+
+    plaintext = asyncio.run(_with_store(settings, create_if_empty))
+    if plaintext is None:
+        return None
+    path = settings.oco_data_dir / "admin.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(plaintext + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+@app.command()
+def run(
+    target: Annotated[Target, typer.Argument(help="which service to run")] = Target.all,
+    host: Annotated[str, typer.Option(envvar="OCO_HOST", help="bind address")] = "127.0.0.1",
+) -> None:
+    """Run one service, or all three (each in its own process)."""
+    settings = _settings()
+    migrations.upgrade(settings.database_url)
+    key_path = bootstrap_admin_key(settings)
+    if key_path is not None:
+        console.print(
+            f"Created the first admin key: [bold]{key_path}[/bold] (mode 0600). "
+            f'Try: curl -H "X-API-Key: $(cat {key_path})" localhost:8081/api/v1/whoami',
+            soft_wrap=True,
+        )
+    elif settings.is_embedded_database and (settings.oco_data_dir / "admin.key").exists():
+        console.print(f"Admin key: {settings.oco_data_dir / 'admin.key'}")
+    names = list(SERVICES) if target is Target.all else [target.value]
+    if len(names) == 1:
+        from oco.serve import serve
+
+        serve(f"{names[0]}.app:create_app", host, SERVICES[names[0]])
+        return
+    processes = [
+        subprocess.Popen([sys.executable, "-m", name, "--host", host, "--port", str(SERVICES[name])])
+        for name in names
+    ]
+    for name in names:
+        console.print(f"{name:10s} http://{host}:{SERVICES[name]}  (docs: /docs)")
+
+    def stop(*_: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    finally:
+        stop()
+        for process in processes:
+            process.wait(timeout=30)
+    codes = [p.returncode for p in processes]
+    raise typer.Exit(0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrations.upgrade(_settings().database_url, revision)
+    console.print(f"database at {migrations.current(_settings().database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Revert migrations down to REVISION (`base` empties the schema)."""
+    migrations.downgrade(_settings().database_url, revision)
+    console.print(f"database at {migrations.current(_settings().database_url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head."""
+    console.print(f"current: {migrations.current(_settings().database_url) or 'base (empty)'}")
+    console.print(f"head:    {migrations.head_revision()}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help="cerebra, economist, aegis or admin (repeatable)")
+    ],
+    team: Annotated[str | None, typer.Option("--team", help="bind the key to a team")] = None,
+    expires_in: Annotated[str | None, typer.Option("--expires-in", help="e.g. 30d, 12h")] = None,
+) -> None:
+    """Create a key and print it once (it is stored only as a hash)."""
+    settings = _settings()
+    expires = _parse_duration(expires_in) if expires_in else None
+    try:
+        created = asyncio.run(
+            _with_store(settings, lambda s: s.create(name, scope, team=team, expires_in=expires))
+        )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    err.print(
+        f"created key {created.id} '{created.name}' scopes={','.join(created.scopes)}"
+        + (f" team={created.team}" if created.team else "")
+        + (f" expires={created.expires_at.isoformat()}" if created.expires_at else "")
+        + ". It is shown once; store it now:"
+    )
+    print(created.plaintext)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (metadata only)."""
+    rows = asyncio.run(_with_store(_settings(), lambda s: s.list()))
+    table = Table("id", "name", "prefix", "scopes", "team", "created", "expires", "revoked", "last used")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            row["key_prefix"],
+            ",".join(row["scopes"]),
+            row["team"] or "",
+            *(str(row[c] or "") for c in ("created_at", "expires_at", "revoked_at", "last_used_at")),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (oco keys list)")]) -> None:
+    """Revoke a key; it stops working within the auth cache TTL (OCO_AUTH_CACHE_TTL_S)."""
+    if not asyncio.run(_with_store(_settings(), lambda s: s.revoke(key_id))):
+        err.print(f"[red]error:[/red] no active key with id {key_id}")
+        raise typer.Exit(1)
+    console.print(f"revoked key {key_id}")
+
+
+def _mount_service_commands() -> None:
+    for name in ("cerebra", "economist", "aegis"):
+        try:
+            module = importlib.import_module(f"{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.cli":
+                raise
+            continue
+        app.add_typer(module.app, name=name)
+
+
+_mount_service_commands()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,174 @@
+"""Key-value backend for caches, counters and locks: Redis when configured, else in-process (same interface)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+
+
+class LockNotAcquired(RuntimeError):
+    """Another holder has the lock and `blocking_timeout_s` passed."""
+
+
+class KV(ABC):
+    """The contract both backends satisfy (tests/oco/test_kv.py runs against each)."""
+
+    backend: str
+
+    @abstractmethod
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when missing or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: bytes | str, ttl_s: float | None = None) -> None:
+        """Store a value, optionally expiring after `ttl_s` seconds."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove a key (no error when missing)."""
+
+    @abstractmethod
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        """Atomically add `amount`; a counter created by this call expires after `ttl_s` seconds."""
+
+    @abstractmethod
+    def lock(self, name: str, ttl_s: float = 30.0, blocking_timeout_s: float = 0.0):  # type: ignore[no-untyped-def]
+        """An async context manager holding `name` for at most `ttl_s`; raises LockNotAcquired."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise when the backend is unreachable."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class MemoryKV(KV):
+    """In-process backend: a dict with expiry times. Atomic because asyncio runs one task at a time."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] is not None and entry[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return entry
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._live(key)
+        return entry[0] if entry else None
+
+    async def set(self, key: str, value: bytes | str, ttl_s: float | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        self._data[key] = (data, time.monotonic() + ttl_s if ttl_s else None)
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        entry = self._live(key)
+        if entry is None:
+            value, expires = amount, (time.monotonic() + ttl_s if ttl_s else None)
+        else:
+            value, expires = int(entry[0]) + amount, entry[1]
+        self._data[key] = (str(value).encode(), expires)
+        return value
+
+    @asynccontextmanager
+    async def lock(
+        self, name: str, ttl_s: float = 30.0, blocking_timeout_s: float = 0.0
+    ) -> AsyncIterator[None]:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + blocking_timeout_s
+        while True:
+            holder = self._locks.get(name)
+            if holder is None or holder[1] <= time.monotonic():
+                self._locks[name] = (token, time.monotonic() + ttl_s)
+                break
+            if time.monotonic() >= deadline:
+                raise LockNotAcquired(name)
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            if self._locks.get(name, ("",))[0] == token:
+                del self._locks[name]
+
+    async def ping(self) -> None:
+        return None
+
+
+_INCR_WITH_TTL = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value == tonumber(ARGV[1]) and tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+
+
+class RedisKV(KV):
+    """Redis backend (redis-py asyncio); keys are namespaced with `prefix`."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "oco:") -> None:
+        self.client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.prefix = prefix
+        self._incr = self.client.register_script(_INCR_WITH_TTL)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self.client.get(self.prefix + key)
+
+    async def set(self, key: str, value: bytes | str, ttl_s: float | None = None) -> None:
+        await self.client.set(self.prefix + key, value, px=int(ttl_s * 1000) if ttl_s else None)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(self.prefix + key)
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        ttl_ms = int(ttl_s * 1000) if ttl_s else 0
+        return int(await self._incr(keys=[self.prefix + key], args=[amount, ttl_ms]))
+
+    @asynccontextmanager
+    async def lock(
+        self, name: str, ttl_s: float = 30.0, blocking_timeout_s: float = 0.0
+    ) -> AsyncIterator[None]:
+        lock = self.client.lock(
+            self.prefix + "lock:" + name,
+            timeout=ttl_s,
+            blocking=blocking_timeout_s > 0,
+            blocking_timeout=blocking_timeout_s or None,
+        )
+        if not await lock.acquire():
+            raise LockNotAcquired(name)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # expired meanwhile: someone else may hold it now
+                await lock.release()
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def create_kv(redis_url: str | None, *, prefix: str = "oco:") -> KV:
+    """Redis when a URL is configured, else the in-process backend."""
+    return RedisKV(redis_url, prefix=prefix) if redis_url else MemoryKV()

@@ -1,0 +1,96 @@
+"""Buffered writer: nothing lost on shutdown, a full queue drops without blocking, outages are retried."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from oco.db import Database
+from oco.writer import BufferedWriter
+
+
+@pytest.fixture
+async def log_table(database: Database):  # type: ignore[no-untyped-def]
+    metadata = sa.MetaData()
+    table = sa.Table(
+        f"writer_test_{uuid.uuid4().hex[:8]}",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("label", sa.String(50)),
+        sa.Column("extra", sa.JSON),
+    )
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield table
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+
+
+async def count(database: Database, table: sa.Table) -> int:
+    async with database.engine.connect() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+@pytest.mark.parametrize("rows", [7, 1234])
+async def test_every_enqueued_row_is_stored_on_shutdown(database, log_table, rows) -> None:  # type: ignore[no-untyped-def]
+    writer = BufferedWriter(database, log_table, batch_size=500, flush_interval_s=5.0, queue_size=5000)
+    writer.start()
+    for i in range(rows):
+        assert writer.enqueue({"n": i, "label": f"row{i}", "extra": {"i": i}})
+    await writer.stop()
+    assert await count(database, log_table) == rows
+    assert writer.written == rows and writer.dropped == 0
+    async with database.engine.connect() as conn:
+        total = (await conn.execute(sa.select(sa.func.sum(log_table.c.n)))).scalar_one()
+        sample = (await conn.execute(sa.select(log_table.c.extra).where(log_table.c.n == 3))).scalar_one()
+    assert total == rows * (rows - 1) // 2
+    assert sample == {"i": 3}
+
+
+async def test_full_queue_drops_and_counts_without_blocking(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    writer = BufferedWriter(database, log_table, queue_size=10)
+    started = time.perf_counter()
+    accepted = [writer.enqueue({"n": i}) for i in range(25)]
+    elapsed = time.perf_counter() - started
+    assert accepted.count(True) == 10 and accepted.count(False) == 15
+    assert writer.dropped == 15
+    assert elapsed < 1.0  # never waits for space (generous bound: only guards against blocking)
+    writer.start()
+    await writer.stop()
+    assert await count(database, log_table) == 10
+
+
+async def test_outage_shorter_than_retry_window_loses_nothing(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    hidden = f"{log_table.name}_away"
+    async with database.engine.begin() as conn:  # the table disappears: every write fails for real
+        await conn.execute(sa.text(f"ALTER TABLE {log_table.name} RENAME TO {hidden}"))
+    writer = BufferedWriter(database, log_table, batch_size=50, flush_interval_s=0.05, retry_window_s=20)
+    writer.start()
+    for i in range(120):
+        writer.enqueue({"n": i})
+    await asyncio.sleep(0.8)
+    assert writer.written == 0
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
+    await writer.stop()
+    assert writer.written == 120 and writer.dropped == 0
+    assert await count(database, log_table) == 120
+
+
+async def test_outage_longer_than_window_drops_and_counts(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    hidden = f"{log_table.name}_gone"
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {log_table.name} RENAME TO {hidden}"))
+    writer = BufferedWriter(database, log_table, batch_size=10, flush_interval_s=0.05, retry_window_s=0.5)
+    writer.start()
+    for i in range(5):
+        writer.enqueue({"n": i})
+    await writer.stop()
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
+    assert writer.written == 0 and writer.dropped == 5
