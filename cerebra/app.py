@@ -1,16 +1,66 @@
-"""The cerebra FastAPI application: create_app() assembles the kernel skeleton with cerebra's capabilities."""
+"""The cerebra FastAPI application: the kernel skeleton, plus the /v1 gateway mounted as a bare ASGI app."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from cerebra.analytics.tables import api_requests
+from cerebra.gateway.asgi import GatewayApp
+from cerebra.gateway.core import Gateway
+from cerebra.gateway.upstream import UpstreamClient
+from cerebra.routing.health import DeploymentHealth
+from cerebra.routing.table import RouteTableSource
+from cerebra.settings import CerebraSettings
 from oco.app import make_service_app
 from oco.settings import PlatformSettings
+from oco.writer import BufferedWriter
 
 SERVICE = "cerebra"
 DEFAULT_PORT = 8080
 
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
-    """The cerebra app (scope `cerebra`)."""
-    return make_service_app(SERVICE, "cerebra", [], settings=settings)
+    """The cerebra app (scope `cerebra`): /v1 OpenAI-compatible and native routes, /api/v1 admin routes.
+    Platform settings are completed with the `OCO_CEREBRA_*` ones from the environment."""
+    if not isinstance(settings, CerebraSettings):
+        settings = CerebraSettings(**settings.model_dump()) if settings else CerebraSettings()
+    routes = RouteTableSource(settings.oco_cerebra_routes)  # fail at start-up on a broken route file
+
+    @asynccontextmanager
+    async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        health = DeploymentHealth(
+            app.state.kv,
+            failures_to_trip=settings.oco_cerebra_cooldown_failures,
+            window_s=settings.oco_cerebra_cooldown_window_s,
+            cooldown_s=settings.oco_cerebra_cooldown_s,
+        )
+        upstream = UpstreamClient(
+            health,
+            pool_size=settings.oco_cerebra_pool_size,
+            connect_timeout_s=settings.oco_cerebra_connect_timeout_s,
+            retries=settings.oco_cerebra_retries,
+            retry_base_s=settings.oco_cerebra_retry_base_s,
+            max_retry_wait_s=settings.oco_cerebra_max_retry_wait_s,
+        )
+        writer = BufferedWriter(
+            app.state.database,
+            api_requests,
+            queue_size=settings.oco_writer_queue_size,
+            batch_size=settings.oco_writer_batch_size,
+            flush_interval_s=settings.oco_writer_flush_interval_s,
+            retry_window_s=settings.oco_writer_retry_window_s,
+        )
+        writer.start()
+        app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
+        try:
+            yield
+        finally:
+            await writer.stop()
+            await upstream.close()
+
+    app = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
+    app.mount("/v1", GatewayApp())
+    return app

@@ -43,8 +43,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str | None:
-    """OCO_TEST_REDIS_URL or None (the in-process backend)."""
-    return os.environ.get("OCO_TEST_REDIS_URL") or None
+    """OCO_TEST_REDIS_URL or None (the in-process backend). The test database is emptied at the start
+    of the session so state from a previous run (cooldowns, counters) cannot leak into this one."""
+    url = os.environ.get("OCO_TEST_REDIS_URL") or None
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
+    return url
 
 
 @pytest.fixture

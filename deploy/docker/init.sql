@@ -27,5 +27,49 @@ CREATE INDEX ix_api_keys_key_prefix ON api_keys (key_prefix);
 
 INSERT INTO alembic_version (version_num) VALUES ('0001_kernel') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001_kernel -> 0002_cerebra
+
+CREATE TABLE api_requests (
+    request_id VARCHAR(64) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    key_id INTEGER, 
+    team_id VARCHAR(200), 
+    agent_id VARCHAR(200), 
+    org_id VARCHAR(200), 
+    endpoint VARCHAR(40) NOT NULL, 
+    alias VARCHAR(200), 
+    provider VARCHAR(20), 
+    model VARCHAR(200), 
+    deployment_id VARCHAR(300), 
+    status_code INTEGER NOT NULL, 
+    stream BOOLEAN NOT NULL, 
+    attempts INTEGER NOT NULL, 
+    prompt_tokens INTEGER NOT NULL, 
+    completion_tokens INTEGER NOT NULL, 
+    cache_read_tokens INTEGER NOT NULL, 
+    cache_creation_tokens INTEGER NOT NULL, 
+    cost_usd NUMERIC(18, 6), 
+    latency_ms INTEGER NOT NULL, 
+    overhead_us INTEGER NOT NULL, 
+    ttft_ms INTEGER, 
+    error VARCHAR(500)
+);
+
+CREATE INDEX ix_api_requests_created_at ON api_requests (created_at);
+
+CREATE INDEX ix_api_requests_team_created ON api_requests (team_id, created_at);
+
+CREATE INDEX ix_api_requests_key_created ON api_requests (key_id, created_at);
+
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    PERFORM create_hypertable('api_requests', 'created_at', migrate_data => true);
+  END IF;
+END
+$$;;
+
+UPDATE alembic_version SET version_num='0002_cerebra' WHERE alembic_version.version_num = '0001_kernel';
+
 COMMIT;
 

@@ -1,0 +1,361 @@
+"""Gateway benchmark: direct-to-upstream vs through cerebra (auth, routing and request logging on), same
+zero-delay fake OpenAI upstream, load from wrk in a separate process; plus streaming time-to-first-token
+and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated). Optional LiteLLM proxy
+in the same run with BENCH_LITELLM=1.
+
+    .venv/bin/python bench/gateway.py            # needs `wrk` (apt-get install wrk)
+    BENCH_DURATION=10 BENCH_LITELLM=1 .venv/bin/python bench/gateway.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
+UPSTREAM_KEY = "sk-bench-upstream-key-0123456789"
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+done = function(summary, latency, requests)
+  io.write(string.format("JSON{\\"requests\\": %%d, \\"errors\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"secs\\": %%f}\\n",
+    summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
+    + summary.errors.timeout, latency:percentile(50), latency:percentile(99), summary.duration / 1e6))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children (uvicorn runs in the process itself)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(cmd: list[str], env: dict | None = None, port: int | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    if port:
+        wait_port(port)
+    return proc
+
+
+def wrk(url: str, key: str, connections: int, body: dict = BODY) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(WRK_LUA % (json.dumps(body), key))
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{DURATION}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script.unlink()
+    line = next(ln for ln in out.splitlines() if ln.startswith("JSON"))
+    result = json.loads(line[4:])
+    result["rps"] = result["requests"] / result["secs"]
+    return result
+
+
+async def ttft(url: str, key: str, n: int = 200) -> float:
+    """Median time to the first streamed byte, sequential requests (ms)."""
+    samples = []
+    body = {**BODY, "stream": True}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(n):
+            started = time.perf_counter()
+            async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
+                await resp.content.readany()
+                samples.append((time.perf_counter() - started) * 1000)
+                await resp.read()
+    return statistics.median(samples)
+
+
+async def paced_streams(url: str, key: str, streams: int, model: str) -> int:
+    """Run `streams` concurrent streaming requests; returns SSE events received."""
+    body = {**BODY, "model": model, "stream": True}
+
+    async def one(session: aiohttp.ClientSession) -> int:
+        async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
+            data = await resp.read()
+            return data.count(b"data: ")
+
+    async with aiohttp.ClientSession() as session:
+        counts = await asyncio.gather(*(one(session) for _ in range(streams)))
+    return sum(counts)
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is required: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="oco-bench-"))
+    ports = {name: free_port() for name in ("openai", "openai_paced", "anthropic_paced", "gateway")}
+    procs: list[subprocess.Popen] = []
+    try:
+        fake = [PY, "-m", "tests.cerebra.fakes.upstreams"]
+        procs.append(
+            start([*fake, "--provider", "openai", "--port", str(ports["openai"])], port=ports["openai"])
+        )
+        procs.append(
+            start(
+                [
+                    *fake,
+                    "--provider",
+                    "openai",
+                    "--port",
+                    str(ports["openai_paced"]),
+                    "--events",
+                    "100",
+                    "--pace-ms",
+                    "1",
+                ],
+                port=ports["openai_paced"],
+            )
+        )
+        procs.append(
+            start(
+                [
+                    *fake,
+                    "--provider",
+                    "anthropic",
+                    "--port",
+                    str(ports["anthropic_paced"]),
+                    "--events",
+                    "100",
+                    "--pace-ms",
+                    "1",
+                ],
+                port=ports["anthropic_paced"],
+            )
+        )
+        routes = work / "routes.yaml"
+        routes.write_text(
+            json.dumps(
+                {
+                    "models": {
+                        "bench": {
+                            "deployments": [
+                                {
+                                    "provider": "openai",
+                                    "model": "gpt-4o-mini",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['openai']}/v1",
+                                }
+                            ]
+                        },
+                        "paced": {
+                            "deployments": [
+                                {
+                                    "provider": "openai",
+                                    "model": "gpt-4o-mini",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['openai_paced']}/v1",
+                                }
+                            ]
+                        },
+                        "paced-claude": {
+                            "deployments": [
+                                {
+                                    "provider": "anthropic",
+                                    "model": "claude-3-5-haiku-latest",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['anthropic_paced']}",
+                                }
+                            ]
+                        },
+                    }
+                }
+            )
+        )
+        env = {
+            "OCO_DATABASE_URL": os.environ.get(
+                "BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{work / 'bench.db'}"
+            ),
+            "OCO_CEREBRA_ROUTES": str(routes),
+            "BENCH_KEY": UPSTREAM_KEY,
+            "OCO_LOG_LEVEL": "WARNING",
+        }
+        oco = str(Path(PY).parent / "oco")
+        subprocess.run(
+            [oco, "db", "upgrade"], cwd=work, env={**os.environ, **env}, check=True, capture_output=True
+        )
+        key = subprocess.run(
+            [oco, "keys", "create", "--name", "bench", "--scope", "cerebra"],
+            cwd=work,
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        gateway = start(
+            [PY, "-m", "cerebra", "--port", str(ports["gateway"])], env=env, port=ports["gateway"]
+        )
+        procs.append(gateway)
+        direct_url = f"http://127.0.0.1:{ports['openai']}/v1/chat/completions"
+        gw_url = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
+        wrk(gw_url, key, 4)  # warm up connections and caches
+
+        rows = []
+        for c in CONCURRENCY:
+            direct = wrk(direct_url, UPSTREAM_KEY, c)
+            cpu0 = cpu_seconds(gateway.pid)
+            through = wrk(gw_url, key, c)
+            cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(through["requests"], 1)
+            rows.append((c, direct, through, cpu_ms, rss_mb(gateway.pid)))
+
+        direct_ttft = asyncio.run(ttft(direct_url, UPSTREAM_KEY))
+        gw_ttft = asyncio.run(ttft(gw_url, key))
+
+        stream_rows = []
+        for model, label in (
+            ("paced", "pass-through (openai)"),
+            ("paced-claude", "translated (anthropic->openai)"),
+        ):
+            asyncio.run(paced_streams(gw_url, key, 2, model))  # warm-up
+            cpu0 = cpu_seconds(gateway.pid)
+            events = asyncio.run(paced_streams(gw_url, key, 32, model))
+            cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
+            stream_rows.append((label, events, cpu_us))
+
+        litellm_rows = (
+            run_litellm(ports["openai"], direct_url) if os.environ.get("BENCH_LITELLM") == "1" else None
+        )
+
+        print(f"\n## cerebra gateway benchmark ({DURATION}s per run, wrk, zero-delay fake OpenAI upstream)\n")
+        print(
+            "| concurrency | direct req/s | cerebra req/s | direct p50 ms | cerebra p50 ms | added p50 ms "
+            "| direct p99 ms | cerebra p99 ms | errors | cerebra CPU-ms/req | cerebra RSS MB |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for c, d, t, cpu_ms, rss in rows:
+            print(
+                f"| {c} | {d['rps']:.0f} | {t['rps']:.0f} | {d['p50_us'] / 1000:.3f} | {t['p50_us'] / 1000:.3f} "
+                f"| {(t['p50_us'] - d['p50_us']) / 1000:.3f} | {d['p99_us'] / 1000:.3f} | {t['p99_us'] / 1000:.3f} "
+                f"| {t['errors']} | {cpu_ms:.3f} | {rss:.0f} |"
+            )
+        print(
+            f"\nstreaming time to first byte, median of 200 sequential: direct {direct_ttft:.3f} ms, "
+            f"through cerebra {gw_ttft:.3f} ms, added {gw_ttft - direct_ttft:.3f} ms"
+        )
+        print(
+            "\n| paced stream (100 events 1 ms apart, 32 concurrent) | events relayed | cerebra CPU us/event |"
+        )
+        print("|---|---|---|")
+        for label, events, cpu_us in stream_rows:
+            print(f"| {label} | {events} | {cpu_us:.1f} |")
+        if litellm_rows:
+            print("\n| concurrency | LiteLLM req/s | LiteLLM p50 ms | cerebra/LiteLLM throughput |")
+            print("|---|---|---|---|")
+            for (c, lite), (_, _, t, _, _) in zip(litellm_rows, rows, strict=False):
+                print(
+                    f"| {c} | {lite['rps']:.0f} | {lite['p50_us'] / 1000:.3f} | {t['rps'] / max(lite['rps'], 1):.1f}x |"
+                )
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_litellm(upstream_port: int, direct_url: str) -> list[tuple[int, dict]]:
+    """LiteLLM proxy in its own virtualenv (outside the project's dependencies), same upstream."""
+    venv = Path(os.environ.get("BENCH_LITELLM_VENV", "/tmp/oco-bench-litellm"))
+    if not (venv / "bin" / "litellm").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=True)
+    port = free_port()
+    config = Path(tempfile.mkstemp(suffix=".yaml")[1])
+    config.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "bench",
+                        "litellm_params": {
+                            "model": "openai/gpt-4o-mini",
+                            "api_base": f"http://127.0.0.1:{upstream_port}/v1",
+                            "api_key": UPSTREAM_KEY,
+                        },
+                    }
+                ],
+                "general_settings": {"master_key": "sk-litellm-bench"},
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, timeout=180)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        wrk(url, "sk-litellm-bench", 4)
+        return [(c, wrk(url, "sk-litellm-bench", c)) for c in CONCURRENCY]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Core table of the request log (schema owned by migration 0002_cerebra)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+api_requests = sa.Table(
+    "api_requests",
+    metadata,
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=True),
+    sa.Column("team_id", sa.String(200), nullable=True),
+    sa.Column("agent_id", sa.String(200), nullable=True),
+    sa.Column("org_id", sa.String(200), nullable=True),
+    sa.Column("endpoint", sa.String(40), nullable=False),
+    sa.Column("alias", sa.String(200), nullable=True),
+    sa.Column("provider", sa.String(20), nullable=True),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("deployment_id", sa.String(300), nullable=True),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False),
+    sa.Column("completion_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_read_tokens", sa.Integer, nullable=False),
+    sa.Column("cache_creation_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Numeric(18, 6), nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=False),
+    sa.Column("overhead_us", sa.Integer, nullable=False),
+    sa.Column("ttft_ms", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+)

@@ -1,0 +1,138 @@
+"""The bare ASGI app mounted at /v1: authenticates (X-API-Key or Bearer, cached), dispatches by path,
+and turns every failure into OpenAI's error shape. Each call leaves one row in the request log."""
+
+from __future__ import annotations
+
+import logging
+
+from cerebra.gateway.chat import CallFailed, chat_completions, decode_json_body, embeddings
+from cerebra.gateway.context import CallContext
+from cerebra.gateway.core import Gateway
+from cerebra.gateway.http import Headers, Receive, Send, read_body, send_error, send_json
+from cerebra.gateway.native import native
+from cerebra.providers import PROVIDERS
+from oco.auth import authenticate, extract_key
+from oco.errors import ApiError
+from oco.observability import new_request_id
+
+log = logging.getLogger("cerebra.gateway")
+
+
+def _key_of(headers: Headers, query: str, provider: str | None) -> str | None:
+    key = extract_key(headers.get, allow_bearer=True)
+    if key is None and provider == "gemini":
+        key = headers.get("x-goog-api-key")
+        if key is None and query:
+            for pair in query.split("&"):
+                if pair.startswith("key="):
+                    key = pair[4:]
+    return key
+
+
+class GatewayApp:
+    """ASGI callable for everything under /v1 (scope["app"].state.gateway holds the Gateway)."""
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        gw: Gateway = scope["app"].state.gateway
+        path: str = scope["path"]
+        route = path[path.find("/v1/") + 4 :] if "/v1/" in path else ""
+        method: str = scope["method"]
+        headers = Headers(scope["headers"])
+        query = scope.get("query_string", b"").decode("latin-1")
+        provider = route.split("/", 1)[0] if "/" in route else None
+        if provider not in PROVIDERS:
+            provider = None
+        request_id = scope.get("state", {}).get("request_id") or new_request_id()
+        ctx = CallContext(request_id=request_id, endpoint=route if provider is None else f"native:{provider}")
+        authenticated = False
+        try:
+            ctx.principal = await authenticate(gw.keys, _key_of(headers, query, provider), "cerebra")
+            authenticated = True
+            self._attribute(ctx, headers)
+            if provider is not None:
+                body = await read_body(receive, headers, gw.max_body)
+                await native(
+                    gw,
+                    ctx,
+                    provider,
+                    route.split("/", 1)[1],
+                    _strip_key(query),
+                    method,
+                    headers,
+                    body,
+                    receive,
+                    send,
+                )
+            elif route == "chat/completions" and method == "POST":
+                body = decode_json_body(await read_body(receive, headers, gw.max_body))
+                await chat_completions(gw, ctx, body, receive, send)
+            elif route == "embeddings" and method == "POST":
+                body = decode_json_body(await read_body(receive, headers, gw.max_body))
+                await embeddings(gw, ctx, body, send)
+            elif route == "models" and method == "GET":
+                ctx.endpoint = "models"
+                await send_json(send, 200, {"object": "list", "data": self._models(gw)})
+                return
+            elif route.startswith("models/") and method == "GET":
+                ctx.endpoint = "models"
+                model = route[len("models/") :]
+                match = [m for m in self._models(gw) if m["id"] == model]
+                if not match:
+                    raise ApiError(
+                        404, f"the model '{model}' does not exist", code="model_not_found", param="model"
+                    )
+                await send_json(send, 200, match[0])
+                return
+            elif route in ("chat/completions", "embeddings", "models"):
+                raise ApiError(405, f"method {method} not allowed on /v1/{route}", code="method_not_allowed")
+            else:
+                raise ApiError(404, f"unknown route /v1/{route}", code="unknown_route")
+        except ApiError as exc:
+            ctx.status = exc.status
+            ctx.error = exc.message
+            await send_error(send, exc)
+        except CallFailed as exc:
+            ctx.status = exc.error.status
+            ctx.error = exc.error.message
+            await send_error(send, exc.error, exc.extra)
+        except ConnectionAbortedError:
+            ctx.status = 499
+            ctx.error = "client disconnected"
+        if authenticated and ctx.endpoint != "models":
+            gw.finish(ctx)
+            if ctx.usage.total_tokens:
+                await gw.after_tokens(ctx)
+
+    @staticmethod
+    def _attribute(ctx: CallContext, headers: Headers) -> None:
+        """X-Team-ID / X-Agent-ID / X-Org-ID labels; a key bound to a team cannot claim another."""
+        principal = ctx.principal
+        assert principal is not None
+        claimed = headers.get("x-team-id")
+        if principal.team and claimed and claimed != principal.team:
+            raise ApiError(
+                403, "this API key is bound to another team", code="team_mismatch", param="X-Team-ID"
+            )
+        ctx.team_id = principal.team or claimed
+        ctx.agent_id = headers.get("x-agent-id")
+        ctx.org_id = headers.get("x-org-id")
+
+    @staticmethod
+    def _models(gw: Gateway) -> list[dict]:
+        table = gw.routes.current()
+        names = list(table.routes)
+        if table.routes and "auto" not in table.routes:
+            names.append("auto")
+        return [{"id": name, "object": "model", "created": 0, "owned_by": "cerebra"} for name in names]
+
+
+def _strip_key(query: str) -> str:
+    """Drop a `key=` query parameter (Gemini's way of passing a key): never forward the caller's key."""
+    if "key=" not in query:
+        return query
+    return "&".join(p for p in query.split("&") if not p.startswith("key="))
+
+
+__all__ = ["GatewayApp"]

@@ -1,0 +1,176 @@
+"""OpenAI-compatible calls: /v1/chat/completions (JSON or SSE) and /v1/embeddings, translated for
+whichever provider the plan picks."""
+
+from __future__ import annotations
+
+import orjson
+
+from cerebra.gateway.context import CallContext
+from cerebra.gateway.core import Gateway
+from cerebra.gateway.http import JSON_CT, Receive, Send, send_bytes, sse_error_frame
+from cerebra.gateway.relay import relay
+from cerebra.gateway.upstream import AllDeploymentsFailed, UpstreamResult
+from cerebra.providers import ProviderError, get_adapter
+from cerebra.routing.table import Deployment
+from oco.errors import ApiError
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def require_field(body: dict, name: str, kind: type, what: str) -> object:
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"'{name}' is required", param=name, code="missing_required_parameter")
+    if not isinstance(value, kind) or (kind is list and not value):
+        raise ApiError(400, f"'{name}' must be {what}", param=name, code="invalid_type")
+    return value
+
+
+def failure_error(exc: AllDeploymentsFailed) -> tuple[ApiError, dict]:
+    """504 when every attempt timed out, 503 when every deployment was cooling down, else 502."""
+    tried = [a.as_dict() for a in exc.attempts]
+    if exc.timed_out:
+        error = ApiError(504, f"upstream timeout: {exc.last_message}", code="upstream_timeout")
+    elif exc.attempts and all(a.outcome.startswith("skipped") for a in exc.attempts):
+        error = ApiError(
+            503,
+            "every deployment is cooling down or at its rate limit; retry shortly",
+            code="no_healthy_deployment",
+            headers={"retry-after": "5"},
+        )
+    else:
+        error = ApiError(
+            502, f"all deployments failed; last error: {exc.last_message}", code="all_deployments_failed"
+        )
+    if exc.retry_after_s is not None and error.status in (502, 503):
+        error.headers["retry-after"] = str(max(1, int(exc.retry_after_s)))
+    return error, {"attempts": tried}
+
+
+def record_result(ctx: CallContext, result: UpstreamResult) -> None:
+    ctx.deployment = result.deployment
+    ctx.provider = result.deployment.provider
+    ctx.model = result.deployment.model
+    ctx.attempts = sum(1 for a in result.attempts if not a.outcome.startswith("skipped"))
+    ctx.upstream_s = result.upstream_s
+    ctx.waited_s = result.waited_s
+    ctx.status = result.status
+
+
+def _builder(kind: str, body: dict, stream: bool):  # type: ignore[no-untyped-def]
+    def build(deployment: Deployment):  # type: ignore[no-untyped-def]
+        adapter = get_adapter(deployment.provider)
+        try:
+            if kind == "chat":
+                return adapter.chat_request(deployment.target, body, stream)
+            return adapter.embeddings_request(deployment.target, body)
+        except ProviderError as exc:
+            raise ApiError(400, exc.message, param=exc.param) from None
+
+    return build
+
+
+def _client_error(result: UpstreamResult) -> ApiError:
+    message = get_adapter(result.deployment.provider).error_message(result.status, result.data or b"")
+    status = result.status if result.status in (400, 413) else 400
+    return ApiError(status, message, code="upstream_rejected_request")
+
+
+async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: Receive, send: Send) -> None:
+    """POST /v1/chat/completions."""
+    model = require_field(body, "model", str, "a string")
+    require_field(body, "messages", list, "a non-empty list of messages")
+    stream = body.get("stream") is True
+    ctx.alias, ctx.stream = model, stream
+    plan = gw.plan(model, body)  # type: ignore[arg-type]
+    try:
+        result = await gw.upstream.call(
+            plan, _builder("chat", body, stream), stream=stream, deadline=gw.deadline()
+        )
+    except AllDeploymentsFailed as exc:
+        ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
+        raise CallFailed(*failure_error(exc)) from None
+    record_result(ctx, result)
+    if result.client_error:
+        raise _client_error(result)
+    adapter = get_adapter(result.deployment.provider)
+    target = result.deployment.target
+    if not stream:
+        try:
+            payload, ctx.usage = adapter.chat_response(target, result.data or b"", body)
+        except ProviderError as exc:
+            raise ApiError(
+                502,
+                f"{ctx.provider} sent an answer that could not be read: {exc.message}",
+                code="bad_upstream_response",
+            ) from None
+        await send_bytes(send, 200, payload, [JSON_CT, *ctx.response_headers()])
+        return
+    translator = adapter.stream_translator(target, body)
+    assert result.response is not None
+    await relay(
+        ctx,
+        result.response,
+        transform=lambda chunk: b"".join(translator.feed(chunk)),
+        close=lambda: b"".join(translator.close()),
+        on_error=lambda message: sse_error_frame(message) + b"data: [DONE]\n\n",
+        receive=receive,
+        send=send,
+        status=200,
+        headers=[*SSE_HEADERS, *ctx.response_headers()],
+    )
+    ctx.usage = translator.usage
+
+
+async def embeddings(gw: Gateway, ctx: CallContext, body: dict, send: Send) -> None:
+    """POST /v1/embeddings."""
+    model = require_field(body, "model", str, "a string")
+    value = body.get("input")
+    if not isinstance(value, (str, list)) or not value:
+        raise ApiError(400, "'input' must be a non-empty string or list", param="input", code="invalid_type")
+    ctx.alias = model
+    plan = gw.plan(model, body)  # type: ignore[arg-type]
+    try:
+        result = await gw.upstream.call(
+            plan, _builder("embeddings", body, False), stream=False, deadline=gw.deadline()
+        )
+    except AllDeploymentsFailed as exc:
+        ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
+        raise CallFailed(*failure_error(exc)) from None
+    record_result(ctx, result)
+    if result.client_error:
+        raise _client_error(result)
+    adapter = get_adapter(result.deployment.provider)
+    try:
+        payload, ctx.usage = adapter.embeddings_response(result.deployment.target, result.data or b"", body)
+    except ProviderError as exc:
+        raise ApiError(
+            502,
+            f"{ctx.provider} sent an answer that could not be read: {exc.message}",
+            code="bad_upstream_response",
+        ) from None
+    await send_bytes(send, 200, payload, [JSON_CT, *ctx.response_headers()])
+
+
+class CallFailed(Exception):
+    """Every deployment failed: the ApiError to send and the extra fields (what was tried)."""
+
+    def __init__(self, error: ApiError, extra: dict) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.extra = extra
+
+
+def decode_json_body(raw: bytes) -> dict:
+    """The request body as a JSON object, or a 400 naming the problem."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object", code="invalid_json")
+    return body

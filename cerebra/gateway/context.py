@@ -1,0 +1,82 @@
+"""Per-request state of a gateway call: who asked, for what, timings, usage and the log row it leaves."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cerebra.providers import Usage
+from cerebra.routing.table import Deployment
+from oco.auth import Principal
+from oco.timeutil import utcnow
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Everything the request log and the response headers need about one call."""
+
+    request_id: str
+    endpoint: str
+    principal: Principal | None = None
+    team_id: str | None = None
+    agent_id: str | None = None
+    org_id: str | None = None
+    alias: str | None = None
+    stream: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    upstream_s: float = 0.0
+    waited_s: float = 0.0
+    deployment: Deployment | None = None
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    status: int = 200
+    usage: Usage = field(default_factory=Usage)
+    cost: Decimal | None = None
+    ttft_ms: int | None = None
+    error: str | None = None
+    overhead_us: int = 0
+
+    def overhead_now(self) -> int:
+        """Microseconds spent in cerebra itself so far (wall time minus upstream time and backoff waits)."""
+        elapsed = time.perf_counter() - self.started
+        return max(0, int((elapsed - self.upstream_s - self.waited_s) * 1_000_000))
+
+    def log_row(self) -> dict:
+        """The `api_requests` row of this call."""
+        return {
+            "request_id": self.request_id,
+            "created_at": utcnow(),
+            "key_id": self.principal.key_id if self.principal else None,
+            "team_id": self.team_id,
+            "agent_id": self.agent_id,
+            "org_id": self.org_id,
+            "endpoint": self.endpoint,
+            "alias": self.alias,
+            "provider": self.provider,
+            "model": self.model,
+            "deployment_id": self.deployment.id if self.deployment else None,
+            "status_code": self.status,
+            "stream": self.stream,
+            "attempts": self.attempts,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "cache_read_tokens": self.usage.cache_read_tokens,
+            "cache_creation_tokens": self.usage.cache_creation_tokens,
+            "cost_usd": self.cost,
+            "latency_ms": int((time.perf_counter() - self.started) * 1000),
+            "overhead_us": self.overhead_us,
+            "ttft_ms": self.ttft_ms,
+            "error": self.error[:500] if self.error else None,
+        }
+
+    def response_headers(self) -> list[tuple[bytes, bytes]]:
+        """x-oco-* headers (x-request-id is added by the observability middleware)."""
+        self.overhead_us = self.overhead_now()
+        return [
+            (b"x-oco-provider", (self.provider or "").encode()),
+            (b"x-oco-model", (self.model or "").encode()),
+            (b"x-oco-attempts", str(self.attempts).encode()),
+            (b"x-oco-overhead-ms", f"{self.overhead_us / 1000:.3f}".encode()),
+        ]

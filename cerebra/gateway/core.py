@@ -1,0 +1,120 @@
+"""The Gateway: the objects every /v1 call uses (route table, upstream client, health, key store, log
+writer) and the steps around the upstream call: plan before it, price and log after it."""
+
+from __future__ import annotations
+
+import time
+
+from cerebra.gateway.context import CallContext
+from cerebra.gateway.upstream import UpstreamClient
+from cerebra.pricing.cost import request_cost
+from cerebra.routing.health import DeploymentHealth
+from cerebra.routing.strategies import order
+from cerebra.routing.table import Deployment, RouteTableSource
+from cerebra.settings import CerebraSettings
+from oco.auth import KeyStore
+from oco.errors import ApiError
+from oco.writer import BufferedWriter
+
+
+def unknown_model(model: str) -> ApiError:
+    return ApiError(
+        404,
+        f"the model '{model}' does not exist or is not served by this gateway",
+        code="model_not_found",
+        param="model",
+    )
+
+
+class Gateway:
+    """Shared state of the /v1 surface for one process."""
+
+    def __init__(
+        self,
+        settings: CerebraSettings,
+        routes: RouteTableSource,
+        keys: KeyStore,
+        health: DeploymentHealth,
+        upstream: UpstreamClient,
+        log_writer: BufferedWriter | None,
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.keys = keys
+        self.health = health
+        self.upstream = upstream
+        self.log_writer = log_writer
+        self.max_body = settings.oco_cerebra_max_body_bytes
+        self.deadline_s = settings.oco_cerebra_request_deadline_s
+
+    # -- before the upstream call -----------------------------------------------------------------
+    def plan(self, model: str, body: dict, *, provider: str | None = None) -> list[Deployment]:
+        """The deployments to try for `model`, in order: the alias's (by its strategy), then each
+        fallback alias's. `model: "auto"` without an `auto` alias means every deployment, auto-picked.
+        With `provider`, only that provider's deployments (native pass-through)."""
+        table = self.routes.current()
+        route = table.routes.get(model)
+        latency = self.health.latency_ms
+        if route is None:
+            if model == "auto" and table.routes:
+                return order(
+                    "auto",
+                    [d for d in table.all_deployments() if not provider or d.provider == provider],
+                    body=body,
+                    latency_ms=latency,
+                )
+            raise unknown_model(model)
+        plan: list[Deployment] = []
+        seen: set[str] = set()
+        queue = [route.alias]
+        while queue:
+            alias = queue.pop(0)
+            if alias in seen:
+                continue
+            seen.add(alias)
+            current = table.routes[alias]
+            candidates = [d for d in current.deployments if not provider or d.provider == provider]
+            plan.extend(order(current.strategy, candidates, body=body, latency_ms=latency))
+            queue.extend(current.fallbacks)
+        if not plan:
+            if provider:
+                raise ApiError(
+                    400,
+                    f"the alias '{model}' has no {provider} deployment",
+                    param="model",
+                    code="model_not_found",
+                )
+            raise ApiError(
+                400,
+                f"no deployment of '{model}' can serve this request (context, tools, images or JSON mode)",
+                param="model",
+                code="no_capable_deployment",
+            )
+        return plan
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.deadline_s
+
+    # -- after the upstream call ------------------------------------------------------------------
+    def finish(self, ctx: CallContext) -> None:
+        """Price the call, feed latency/tokens back into routing, and queue the log row (never blocks)."""
+        deployment = ctx.deployment
+        if deployment is not None:
+            usage = ctx.usage
+            ctx.cost = request_cost(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cache_read_tokens,
+                deployment.input_price,
+                deployment.output_price,
+                deployment.cached_input_price,
+            )
+            if ctx.status < 300:
+                self.health.record_latency(deployment.id, ctx.upstream_s * 1000)
+        if self.log_writer is not None:
+            self.log_writer.enqueue(ctx.log_row())
+
+    async def after_tokens(self, ctx: CallContext) -> None:
+        """Count tokens against the deployment's TPM window when it has one."""
+        if ctx.deployment is not None and ctx.deployment.max_tpm is not None:
+            await self.health.record_tokens(ctx.deployment.id, ctx.usage.total_tokens, ctx.deployment.max_tpm)

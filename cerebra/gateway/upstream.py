@@ -1,0 +1,248 @@
+"""Calling upstreams: one pooled aiohttp session per provider, and the attempt loop that retries with
+backoff and jitter (honouring Retry-After within the request's deadline), cools failing deployments
+down and falls back to the next deployment in the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from prometheus_client import Counter
+
+from cerebra.providers import UpstreamRequest
+from cerebra.routing.health import DeploymentHealth
+from cerebra.routing.table import Deployment
+
+UPSTREAM_ATTEMPTS = Counter(
+    "cerebra_upstream_attempts_total", "Upstream attempts by outcome", ["provider", "outcome"]
+)
+
+CLIENT_ERROR_STATUSES = frozenset({400, 413, 422})  # the request itself is wrong: no retry, no fallback
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    """One try (or skip) of one deployment, reported in errors and the x-oco-attempts header."""
+
+    deployment: str
+    outcome: str
+    status: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"deployment": self.deployment, "outcome": self.outcome, "status": self.status}
+
+
+@dataclass(slots=True)
+class UpstreamResult:
+    """A deployment answered: either with the whole body (`data`) or an open stream (`response`).
+    `client_error` marks a 400/413/422 that is passed back to the caller as-is."""
+
+    deployment: Deployment
+    status: int
+    attempts: list[AttemptRecord]
+    upstream_s: float
+    waited_s: float
+    data: bytes | None = None
+    response: aiohttp.ClientResponse | None = None
+    content_type: str | None = None
+    client_error: bool = False
+    header_latency_s: float = 0.0
+
+
+@dataclass(slots=True)
+class AllDeploymentsFailed(Exception):
+    """Nothing answered: `attempts` says what was tried and why it failed."""
+
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    last_message: str = ""
+    retry_after_s: float | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        tried = [a for a in self.attempts if not a.outcome.startswith("skipped")]
+        return bool(tried) and all(a.outcome == "timeout" for a in tried)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds form; HTTP dates are treated as absent)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class UpstreamClient:
+    """Pooled HTTP sessions (keep-alive, connection limits) and the retry/fallback loop."""
+
+    def __init__(
+        self,
+        health: DeploymentHealth,
+        *,
+        pool_size: int = 512,
+        connect_timeout_s: float = 10.0,
+        retries: int = 1,
+        retry_base_s: float = 0.25,
+        max_retry_wait_s: float = 10.0,
+    ) -> None:
+        self.health = health
+        self.pool_size = pool_size
+        self.connect_timeout_s = connect_timeout_s
+        self.retries = retries
+        self.retry_base_s = retry_base_s
+        self.max_retry_wait_s = max_retry_wait_s
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def session(self, provider: str) -> aiohttp.ClientSession:
+        """The provider's session, created on first use (inside the running loop)."""
+        session = self._sessions.get(provider)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=300, keepalive_timeout=30)
+            session = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+            self._sessions[provider] = session
+        return session
+
+    async def close(self) -> None:
+        """Close every session (application shutdown)."""
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    def _timeout(self, deployment: Deployment, stream: bool, remaining_s: float) -> aiohttp.ClientTimeout:
+        connect = min(self.connect_timeout_s, deployment.timeout_s, remaining_s)
+        if stream:  # a stream may run long; bound the wait for each chunk instead
+            return aiohttp.ClientTimeout(
+                total=None, connect=connect, sock_read=min(deployment.timeout_s, remaining_s)
+            )
+        return aiohttp.ClientTimeout(total=min(deployment.timeout_s, remaining_s), connect=connect)
+
+    async def call(
+        self,
+        plan: list[Deployment],
+        build: Callable[[Deployment], UpstreamRequest],
+        *,
+        stream: bool,
+        deadline: float,
+    ) -> UpstreamResult:
+        """Try the plan in order until a deployment answers. Raises AllDeploymentsFailed."""
+        attempts: list[AttemptRecord] = []
+        upstream_s = waited_s = 0.0
+        last_message = ""
+        min_retry_after: float | None = None
+        for deployment in plan:
+            if await self.health.is_cooling(deployment.id):
+                attempts.append(AttemptRecord(deployment.id, "skipped_cooldown"))
+                continue
+            if not await self.health.within_limits(deployment.id, deployment.max_rpm, deployment.max_tpm):
+                attempts.append(AttemptRecord(deployment.id, "skipped_rate_limit"))
+                continue
+            request = build(deployment)
+            session = self.session(deployment.provider)
+            retry_after: float | None = None
+            for try_number in range(self.retries + 1):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                started = time.monotonic()
+                outcome, status, retry_after, message = "ok", None, None, ""
+                try:
+                    response = await session.request(
+                        request.method,
+                        request.url,
+                        data=request.body,
+                        headers=request.headers,
+                        timeout=self._timeout(deployment, stream, remaining),
+                        allow_redirects=False,
+                    )
+                except TimeoutError:
+                    outcome, message = "timeout", f"{deployment.provider} did not answer in time"
+                except aiohttp.ClientError as exc:
+                    outcome, message = (
+                        "connect_error",
+                        f"{deployment.provider} unreachable ({type(exc).__name__})",
+                    )
+                else:
+                    status = response.status
+                    header_latency = time.monotonic() - started
+                    if status < 300 or status in CLIENT_ERROR_STATUSES:
+                        result = UpstreamResult(
+                            deployment,
+                            status,
+                            attempts,
+                            upstream_s,
+                            waited_s,
+                            client_error=status >= 300,
+                            content_type=response.headers.get("content-type"),
+                            header_latency_s=header_latency,
+                        )
+                        if stream and status < 300:
+                            result.response = response
+                            attempts.append(AttemptRecord(deployment.id, "ok", status))
+                            UPSTREAM_ATTEMPTS.labels(deployment.provider, "ok").inc()
+                            result.upstream_s = upstream_s + header_latency
+                            return result
+                        try:
+                            result.data = await response.read()
+                        except TimeoutError:
+                            outcome, message = "timeout", f"{deployment.provider} did not answer in time"
+                        except aiohttp.ClientError as exc:
+                            outcome, message = (
+                                "connect_error",
+                                f"{deployment.provider} broke off ({type(exc).__name__})",
+                            )
+                        finally:
+                            response.release()
+                        if outcome == "ok":
+                            attempts.append(
+                                AttemptRecord(deployment.id, "ok" if status < 300 else "client_error", status)
+                            )
+                            UPSTREAM_ATTEMPTS.labels(deployment.provider, "ok").inc()
+                            result.upstream_s = upstream_s + time.monotonic() - started
+                            return result
+                    else:
+                        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                        body = await _read_quietly(response)
+                        outcome = "rate_limited" if status == 429 else f"http_{status}"
+                        message = f"{deployment.provider} answered HTTP {status}: {_short(body)}"
+                upstream_s += time.monotonic() - started
+                attempts.append(AttemptRecord(deployment.id, outcome, status))
+                UPSTREAM_ATTEMPTS.labels(deployment.provider, outcome).inc()
+                last_message = message
+                retryable = outcome in ("timeout", "connect_error", "rate_limited") or (status or 0) >= 500
+                if not retryable or try_number == self.retries:
+                    break
+                delay = self.retry_base_s * (2**try_number) * (0.5 + random.random())
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+                if delay > self.max_retry_wait_s or time.monotonic() + delay >= deadline:
+                    break
+                await asyncio.sleep(delay)
+                waited_s += delay
+            if retry_after is not None:
+                min_retry_after = (
+                    retry_after if min_retry_after is None else min(min_retry_after, retry_after)
+                )
+            await self.health.record_failure(deployment.id, retry_after)
+        raise AllDeploymentsFailed(attempts, last_message, min_retry_after)
+
+
+async def _read_quietly(response: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await response.content.read(2000)
+    except (aiohttp.ClientError, TimeoutError):
+        return b""
+    finally:
+        response.release()
+
+
+def _short(body: bytes) -> str:
+    from cerebra.providers.base import redact
+
+    text = body[:300].decode("utf-8", "replace").strip()
+    return redact(text) if text else "(empty body)"

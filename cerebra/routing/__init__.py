@@ -1,0 +1,1 @@
+"""Routing: the route table (aliases -> deployments), strategies, and deployment health (cooldowns, latency)."""

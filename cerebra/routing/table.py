@@ -1,0 +1,291 @@
+"""The route table: a YAML file (OCO_CEREBRA_ROUTES) mapping model aliases to provider deployments,
+validated on load and reloaded when the file changes. Provider keys are read from the environment
+variables the deployments name and never leave the UpstreamTarget."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cerebra.pricing.catalog import lookup
+from cerebra.providers import PROVIDERS, UpstreamTarget
+
+log = logging.getLogger("cerebra.routing")
+
+Strategy = Literal["priority", "weighted", "least-latency", "lowest-cost", "auto"]
+
+DEFAULT_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+DEFAULT_KEY_ENVS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
+
+
+class RouteTableError(ValueError):
+    """The route file is missing, unreadable or invalid (the message says where)."""
+
+
+class DeploymentSpec(BaseModel):
+    """One deployment as written in the YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    api_version: str | None = None
+    azure: bool = False
+    weight: float = Field(1.0, gt=0)
+    priority: int = 0
+    timeout_s: float = Field(60.0, gt=0)
+    max_rpm: int | None = Field(None, gt=0)
+    max_tpm: int | None = Field(None, gt=0)
+    input_price: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
+    output_price: Decimal | None = Field(None, ge=0, description="USD per 1M output tokens")
+    cached_input_price: Decimal | None = Field(None, ge=0)
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    supports_tools: bool | None = None
+    supports_vision: bool | None = None
+    supports_json: bool | None = None
+    default_max_tokens: int = Field(4096, gt=0)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; expected one of {sorted(PROVIDERS)}")
+        return value
+
+
+class RouteSpec(BaseModel):
+    """One alias as written in the YAML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Strategy = "priority"
+    fallbacks: list[str] = []
+    deployments: list[DeploymentSpec] = Field(min_length=1)
+
+
+class ProviderDefaults(BaseModel):
+    """Where a native pass-through call for a plain provider model name goes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str | None = None
+    api_key_env: str | None = None
+    api_version: str | None = None
+
+
+class RouteFile(BaseModel):
+    """The whole YAML document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, RouteSpec] = {}
+    providers: dict[str, ProviderDefaults] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A resolved deployment: where to send, what it costs, what it can do."""
+
+    id: str
+    alias: str
+    target: UpstreamTarget
+    weight: float
+    priority: int
+    timeout_s: float
+    max_rpm: int | None
+    max_tpm: int | None
+    input_price: Decimal | None
+    output_price: Decimal | None
+    cached_input_price: Decimal | None
+    context_window: int
+    max_output_tokens: int
+    supports_tools: bool
+    supports_vision: bool
+    supports_json: bool
+
+    @property
+    def provider(self) -> str:
+        return self.target.provider
+
+    @property
+    def model(self) -> str:
+        return self.target.model
+
+    def blended_price(self) -> Decimal:
+        """A single number to rank by cost: input + output price per 1M (unknown prices rank last)."""
+        if self.input_price is None or self.output_price is None:
+            return Decimal("Infinity")
+        return self.input_price + self.output_price
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An alias: strategy, fallback aliases and its deployments."""
+
+    alias: str
+    strategy: str
+    fallbacks: tuple[str, ...]
+    deployments: tuple[Deployment, ...]
+
+
+def _deployment(alias: str, index: int, spec: DeploymentSpec) -> Deployment:
+    info = lookup(spec.model)
+    key_env = spec.api_key_env or DEFAULT_KEY_ENVS[spec.provider]
+    target = UpstreamTarget(
+        provider=spec.provider,
+        model=spec.model,
+        api_base=(spec.api_base or DEFAULT_BASES[spec.provider]).rstrip("/"),
+        api_key=os.environ.get(key_env),
+        api_version=spec.api_version,
+        default_max_tokens=spec.default_max_tokens,
+        azure=spec.azure,
+    )
+
+    def pick(override, catalog_value, default):  # type: ignore[no-untyped-def]
+        if override is not None:
+            return override
+        return catalog_value if info is not None else default
+
+    return Deployment(
+        id=f"{alias}#{index}:{spec.provider}/{spec.model}@{urlsplit(target.api_base).netloc}",
+        alias=alias,
+        target=target,
+        weight=spec.weight,
+        priority=spec.priority,
+        timeout_s=spec.timeout_s,
+        max_rpm=spec.max_rpm,
+        max_tpm=spec.max_tpm,
+        input_price=pick(spec.input_price, info.input_per_mtok if info else None, None),
+        output_price=pick(spec.output_price, info.output_per_mtok if info else None, None),
+        cached_input_price=pick(spec.cached_input_price, info.cached_input_per_mtok if info else None, None),
+        context_window=pick(spec.context_window, info.context_window if info else None, 8192),
+        max_output_tokens=pick(spec.max_output_tokens, info.max_output_tokens if info else None, 4096),
+        supports_tools=pick(spec.supports_tools, info.tools if info else None, False),
+        supports_vision=pick(spec.supports_vision, info.vision if info else None, False),
+        supports_json=pick(spec.supports_json, info.json_mode if info else None, False),
+    )
+
+
+class RouteTable:
+    """Aliases and provider defaults, immutable once built."""
+
+    def __init__(self, document: RouteFile) -> None:
+        self.routes: dict[str, Route] = {}
+        for alias, spec in document.models.items():
+            deployments = tuple(_deployment(alias, i, d) for i, d in enumerate(spec.deployments))
+            self.routes[alias] = Route(alias, spec.strategy, tuple(spec.fallbacks), deployments)
+        for alias, route in self.routes.items():
+            for fallback in route.fallbacks:
+                if fallback not in self.routes:
+                    raise RouteTableError(f"models.{alias}.fallbacks: unknown alias {fallback!r}")
+        self.providers: dict[str, UpstreamTarget] = {}
+        for provider in PROVIDERS:
+            defaults = document.providers.get(provider, ProviderDefaults())
+            self.providers[provider] = UpstreamTarget(
+                provider=provider,
+                model="",
+                api_base=(defaults.api_base or DEFAULT_BASES[provider]).rstrip("/"),
+                api_key=os.environ.get(defaults.api_key_env or DEFAULT_KEY_ENVS[provider]),
+                api_version=defaults.api_version,
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RouteTable:
+        """Validate a parsed document; RouteTableError names the bad field."""
+        try:
+            return cls(RouteFile.model_validate(data or {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise RouteTableError(f"{where}: {first['msg']}") from None
+
+    @classmethod
+    def load(cls, path: Path) -> RouteTable:
+        """Read and validate a YAML route file."""
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise RouteTableError(f"cannot read route file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise RouteTableError(f"route file {path} is not valid YAML: {exc}") from None
+        if data is not None and not isinstance(data, dict):
+            raise RouteTableError(f"route file {path}: the top level must be a mapping with `models:`")
+        return cls.from_dict(data or {})
+
+    def direct_deployment(self, provider: str, model: str) -> Deployment:
+        """A deployment for a plain provider model name sent to the provider's configured base URL
+        (native pass-through of a model that is not an alias)."""
+        defaults = self.providers[provider]
+        spec = DeploymentSpec(
+            provider=provider, model=model, api_base=defaults.api_base, api_version=defaults.api_version
+        )
+        deployment = _deployment(f"native:{provider}", 0, spec)
+        target = UpstreamTarget(
+            provider=provider,
+            model=model,
+            api_base=defaults.api_base,
+            api_key=defaults.api_key,
+            api_version=defaults.api_version,
+        )
+        return replace(deployment, target=target, id=f"native:{provider}/{model}")
+
+    def all_deployments(self) -> list[Deployment]:
+        """Every deployment of every alias (for `model: auto` without an `auto` alias)."""
+        return [d for route in self.routes.values() for d in route.deployments]
+
+
+class RouteTableSource:
+    """Holds the current table and reloads it when the file's mtime changes (checked at most every
+    `check_interval_s`); a broken edit keeps the previous table and logs why."""
+
+    def __init__(self, path: Path | None, *, check_interval_s: float = 2.0) -> None:
+        self.path = path
+        self.check_interval_s = check_interval_s
+        self._mtime = self._stat()
+        self.table = RouteTable.load(path) if path else RouteTable(RouteFile())
+        self._next_check = time.monotonic() + check_interval_s
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime if self.path else None
+        except OSError:
+            return None
+
+    def current(self) -> RouteTable:
+        """The table, reloaded first when the file changed."""
+        now = time.monotonic()
+        if self.path is not None and now >= self._next_check:
+            self._next_check = now + self.check_interval_s
+            mtime = self._stat()
+            if mtime != self._mtime:
+                self.reload()
+        return self.table
+
+    def reload(self) -> RouteTable:
+        """Load the file now; on error keep the old table and raise RouteTableError."""
+        self._mtime = self._stat()
+        if self.path is None:
+            return self.table
+        try:
+            self.table = RouteTable.load(self.path)
+        except RouteTableError as exc:
+            log.error("route table not reloaded: %s", exc)
+            raise
+        log.info("route table reloaded: %d aliases", len(self.table.routes))
+        return self.table

@@ -1,0 +1,63 @@
+"""Tag normalization for grouping: fold key case and '-'/'_' (configurable) while raw tags stay untouched.
+
+`TagNormalizer().normalize({"Cost-Center": "A"})` -> `{"cost_center": "A"}`; the ledger keeps the raw dict in
+`tags` and grouping uses the normalized keys, so `CostCenter`, `cost-center` and `cost_center` can be one group.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_SEPARATORS = re.compile(r"[-_\s]+")
+
+
+@dataclass(frozen=True)
+class TagNormalizer:
+    """How tag keys (and optionally values) are folded for grouping.
+
+    case_fold: compare keys case-insensitively ("Env" == "env").
+    fold_separators: '-', '_' and whitespace runs become one '_' ("cost-center" == "cost_center").
+    strip_camel: also split camelCase ("CostCenter" == "cost_center"); implies nothing unless case_fold.
+    fold_values: apply case folding to values as well (off by default: values are data).
+    """
+
+    case_fold: bool = True
+    fold_separators: bool = True
+    strip_camel: bool = False
+    fold_values: bool = False
+
+    def key(self, raw_key: str) -> str:
+        """The grouping key of one raw tag key."""
+        key = raw_key.strip()
+        if self.strip_camel:
+            key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
+        if self.fold_separators:
+            key = _SEPARATORS.sub("_", key).strip("_")
+        if self.case_fold:
+            key = key.casefold()
+        return key
+
+    def value(self, raw_value: str) -> str:
+        """The grouping value of one raw tag value."""
+        value = raw_value.strip()
+        return value.casefold() if self.fold_values else value
+
+    def normalize(self, tags: Mapping[str, str] | None) -> dict[str, str]:
+        """Normalized tags; when two raw keys fold to one key, the first in sorted raw-key order wins.
+
+        Sorting makes the result independent of the order the source listed the tags in.
+        """
+        if not tags:
+            return {}
+        out: dict[str, str] = {}
+        for raw_key in sorted(tags):
+            key = self.key(raw_key)
+            if key and key not in out:
+                raw_value = tags[raw_key]
+                out[key] = self.value("" if raw_value is None else str(raw_value))
+        return out
+
+
+DEFAULT_TAG_NORMALIZER = TagNormalizer()
