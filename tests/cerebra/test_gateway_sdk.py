@@ -193,10 +193,15 @@ async def test_errors_map_to_sdk_exceptions(gateway, fake_openai, cerebra_key) -
     assert client(server, cerebra_key).models.retrieve("chat").id == "chat"
 
 
-async def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway, fake_openai, fake_anthropic,
-                                                                     cerebra_key) -> None:  # type: ignore[no-untyped-def]
-    server = gateway({"chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]},
-                      "claude": {"deployments": [deployment(fake_anthropic, "claude-3-5-haiku-latest")]}})
+async def test_upstream_breaking_mid_stream_ends_with_an_error_event(
+    gateway, fake_openai, fake_anthropic, cerebra_key
+) -> None:  # type: ignore[no-untyped-def]
+    server = gateway(
+        {
+            "chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]},
+            "claude": {"deployments": [deployment(fake_anthropic, "claude-3-5-haiku-latest")]},
+        }
+    )
     fake_openai.enqueue(Reply(text="one two three four five", drop_after_events=3))
     received = []
     with pytest.raises(openai.APIError):
@@ -218,15 +223,30 @@ async def test_upstream_breaking_mid_stream_ends_with_an_error_event(gateway, fa
 async def test_gemini_stream_with_tool_call(gateway, fake_gemini, cerebra_key) -> None:  # type: ignore[no-untyped-def]
     server = gateway({"gem": {"deployments": [deployment(fake_gemini, "gemini-2.0-flash")]}})
     fake_gemini.enqueue(Reply(tool_calls=[("lookup", {"q": "oco"})], usage=(30, 5)))
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]
-    chunks = list(client(server, cerebra_key).chat.completions.create(
-        model="gem", messages=[{"role": "user", "content": "search"}], tools=tools, stream=True,
-        stream_options={"include_usage": True}))
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+            },
+        }
+    ]
+    chunks = list(
+        client(server, cerebra_key).chat.completions.create(
+            model="gem",
+            messages=[{"role": "user", "content": "search"}],
+            tools=tools,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls and calls[0].function.name == "lookup"
     assert json.loads("".join(tc.function.arguments or "" for tc in calls)) == {"q": "oco"}
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
+        "tool_calls"
+    ]
     assert chunks[-1].usage.prompt_tokens == 30
     assert fake_gemini.last.path.endswith(":streamGenerateContent")
     assert fake_gemini.last.query.get("alt") == "sse"
