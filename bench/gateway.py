@@ -29,6 +29,7 @@ PY = sys.executable
 DURATION = int(os.environ.get("BENCH_DURATION", "8"))
 CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
 UPSTREAM_KEY = "sk-bench-upstream-key-0123456789"
+STREAMS = int(os.environ.get("BENCH_STREAMS", "64"))
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -269,7 +270,7 @@ def main() -> None:
         ):
             asyncio.run(paced_streams(gw_url, key, 2, model))  # warm-up
             cpu0 = cpu_seconds(gateway.pid)
-            events = asyncio.run(paced_streams(gw_url, key, 32, model))
+            events = asyncio.run(paced_streams(gw_url, key, STREAMS, model))
             cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
             stream_rows.append((label, events, cpu_us))
 
@@ -294,7 +295,7 @@ def main() -> None:
             f"through cerebra {gw_ttft:.3f} ms, added {gw_ttft - direct_ttft:.3f} ms"
         )
         print(
-            "\n| paced stream (100 events 1 ms apart, 32 concurrent) | events relayed | cerebra CPU us/event |"
+            f"\n| paced stream (100 events 1 ms apart, {STREAMS} concurrent) | events relayed | cerebra CPU us/event |"
         )
         print("|---|---|---|")
         for label, events, cpu_us in stream_rows:

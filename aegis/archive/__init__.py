@@ -1,0 +1,1 @@
+"""Backup archives: Velero-layout tar.gz writer/reader with optional streamed AES-256-GCM."""

@@ -1,0 +1,1 @@
+"""Aegis's Kubernetes adapter: clusters, discovery, paged listing and applying, over the official client."""

@@ -1,0 +1,1 @@
+"""restores: see the modules of this folder."""

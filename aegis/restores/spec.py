@@ -1,0 +1,63 @@
+"""What a restore applies and how: the plain-dataclass spec that run_restore() takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from aegis.kube.applier import ExistingResourcePolicy
+from aegis.kube.selectors import LabelSelector, SelectorError
+
+
+@dataclass
+class RestoreSpec:
+    """Filters apply to the objects as backed up (source namespaces); ``namespace_mapping`` then
+    renames namespaces (``{"a": "a-copy"}``). ``existing_resource_policy`` decides what happens when
+    an object already exists: ``skip`` leaves it, ``update`` replaces it with the backed-up version."""
+
+    name: str = ""  # the restore's id/name: the value of the aegis.oco/restore label
+    backup_name: str = ""  # the value of the aegis.oco/backup label (defaults to metadata.json's name)
+    included_namespaces: list[str] = field(default_factory=lambda: ["*"])
+    excluded_namespaces: list[str] = field(default_factory=list)
+    included_resources: list[str] = field(default_factory=lambda: ["*"])
+    excluded_resources: list[str] = field(default_factory=list)
+    namespace_mapping: dict[str, str] = field(default_factory=dict)
+    label_selector: str | None = None
+    existing_resource_policy: ExistingResourcePolicy = ExistingResourcePolicy.SKIP
+    dry_run: bool = False
+    parallelism: int = 8  # concurrent API requests within one tier
+    crd_establish_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.existing_resource_policy = ExistingResourcePolicy(self.existing_resource_policy)
+        self.included_namespaces = list(self.included_namespaces or ["*"])
+        self.included_resources = list(self.included_resources or ["*"])
+        self.excluded_namespaces = list(self.excluded_namespaces or [])
+        self.excluded_resources = list(self.excluded_resources or [])
+        self.namespace_mapping = dict(self.namespace_mapping or {})
+
+    def validate(self) -> None:
+        """Raise ValueError with a message fit for a 422 when the spec cannot run."""
+        try:
+            LabelSelector.parse(self.label_selector)
+        except SelectorError as exc:
+            raise ValueError(str(exc)) from None
+        if not 1 <= self.parallelism <= 64:  # 64 = the connection pool of aegis.kube.clusters clients
+            raise ValueError("parallelism must be between 1 and 64")
+        targets = list(self.namespace_mapping.values())
+        if len(set(targets)) != len(targets):
+            raise ValueError("namespace_mapping maps two namespaces onto one")
+        if any(not k or not v for k, v in self.namespace_mapping.items()):
+            raise ValueError("namespace_mapping entries must be non-empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["existing_resource_policy"] = str(self.existing_resource_policy)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RestoreSpec:
+        """Build from a request/DB dict, ignoring keys that are not spec fields."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

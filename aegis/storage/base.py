@@ -1,0 +1,117 @@
+"""The storage backend contract for backup archives: put a local file, read, delete, exists, probe.
+
+Backends are synchronous and safe to use from worker threads. A failed ``put_file`` leaves no
+object (and no partial object) under the key. Errors never carry credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+_KEY_SEGMENT = re.compile(r"^[A-Za-z0-9._=+@,-]+$")
+
+
+class StorageError(Exception):
+    """A storage operation failed (message is safe to show)."""
+
+
+class StorageConfigError(StorageError):
+    """A storage location spec is invalid."""
+
+
+class ObjectNotFoundError(StorageError):
+    """No object under the key."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    error: str | None = None
+
+
+def validate_key(key: str) -> str:
+    """Keys are relative ``a/b/c.tar.gz`` paths of safe segments (no ``..``, no leading ``/``)."""
+    segments = key.split("/")
+    if not key or any(s in ("", ".", "..") or not _KEY_SEGMENT.match(s) for s in segments):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+def sha256_of_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class StorageBackend(ABC):
+    """Where archives live. ``type`` is the spec's type name; ``name`` the location's name."""
+
+    type: str = ""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    @abstractmethod
+    def put_file(
+        self, local_path: str | os.PathLike[str], key: str, *, sha256: str | None = None
+    ) -> StoredObject:
+        """Store the file under ``key`` (replacing any object there), all or nothing.
+
+        ``sha256`` (hex) is the file's checksum when the caller already has it; otherwise it is
+        computed. The backend verifies what it stored against it where it can.
+        """
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """A binary stream of the object (use as a context manager); ObjectNotFoundError if absent."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing key is not an error."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """The location's settings, safe to return from the API (never credentials)."""
+
+    def probe(self) -> ProbeResult:
+        """Write, read back and delete a small object: proves the location is usable."""
+        key = f".aegis-probe/{uuid.uuid4().hex}"
+        payload = os.urandom(64)
+        error: str | None = None
+        with tempfile.NamedTemporaryFile(prefix="aegis-probe-") as tmp:
+            tmp.write(payload)
+            tmp.flush()
+            try:
+                self.put_file(tmp.name, key)
+                with self.open_read(key) as stream:
+                    if stream.read() != payload:
+                        error = "probe object read back differs from what was written"
+            except StorageError as exc:
+                error = str(exc)
+            try:
+                self.delete(key)
+            except StorageError as exc:
+                error = error or f"probe object could not be deleted: {exc}"
+        return ProbeResult(error is None, error)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()!r})"

@@ -1,0 +1,190 @@
+"""S3 (or any S3-compatible endpoint) as a storage location, through boto3.
+
+Uploads go through ``upload_file`` (multipart above the threshold) with ``ChecksumAlgorithm=SHA256``
+so the server verifies every part; the archive's own SHA-256 is kept as object metadata. A failed
+upload aborts its multipart upload, so no half object is ever visible. Credentials come from
+boto3's default chain (environment, profile, instance/IRSA role) and are never stored or shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from typing import Any, BinaryIO
+
+import boto3
+import urllib3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aegis.storage.base import (
+    ObjectNotFoundError,
+    StorageBackend,
+    StorageError,
+    StoredObject,
+    sha256_of_file,
+    validate_key,
+)
+
+MiB = 1024 * 1024
+SHA256_METADATA = "aegis-sha256"
+
+
+class S3Storage(StorageBackend):
+    type = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        name: str = "",
+        server_checksum: bool = True,
+        multipart_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 16 * MiB,
+        max_concurrency: int = 4,
+        client: Any = None,
+    ) -> None:
+        super().__init__(name)
+        if not bucket:
+            raise StorageError("an s3 location needs a bucket")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.server_checksum = server_checksum
+        self.client = client or boto3.session.Session().client(
+            "s3",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+        self.transfer_config = TransferConfig(
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+            max_concurrency=max_concurrency,
+        )
+
+    def _key(self, key: str) -> str:
+        validate_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_file(
+        self, local_path: str | os.PathLike[str], key: str, *, sha256: str | None = None
+    ) -> StoredObject:
+        object_key = self._key(key)
+        digest = sha256 or sha256_of_file(local_path)
+        size = os.path.getsize(local_path)
+        extra: dict[str, Any] = {"Metadata": {SHA256_METADATA: digest}}
+        if self.server_checksum:
+            extra["ChecksumAlgorithm"] = "SHA256"
+        try:
+            self.client.upload_file(
+                os.fspath(local_path), self.bucket, object_key, ExtraArgs=extra, Config=self.transfer_config
+            )
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            self._abort_uploads(object_key)
+            raise StorageError(f"upload of {key} to s3://{self.bucket} failed: {_describe(exc)}") from None
+        except BaseException:
+            self._abort_uploads(object_key)
+            raise
+        if head.get("ContentLength") != size:
+            self._delete_quietly(object_key)
+            raise StorageError(f"upload of {key} failed: stored size differs from the archive's")
+        return StoredObject(key=key, size_bytes=size, sha256=digest)
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectNotFoundError(f"no object {key!r} in s3://{self.bucket}/{self.prefix}") from None
+            raise StorageError(f"cannot read {key} from s3://{self.bucket}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read {key} from s3://{self.bucket}: {_describe(exc)}") from None
+        return _ObjectStream(response["Body"], f"{key} from s3://{self.bucket}")  # type: ignore[return-value]
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot delete {key} from s3://{self.bucket}: {_describe(exc)}") from None
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"cannot check {key} in s3://{self.bucket}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot check {key} in s3://{self.bucket}: {_describe(exc)}") from None
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+        }
+
+    def _abort_uploads(self, object_key: str) -> None:
+        """Belt and braces after a failure: s3transfer aborts its own upload; abort any left over."""
+        try:
+            listing = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=object_key)
+            for upload in listing.get("Uploads") or []:
+                if upload.get("Key") == object_key:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"]
+                    )
+        except (ClientError, BotoCoreError):
+            pass
+
+    def _delete_quietly(self, object_key: str) -> None:
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.delete_object(Bucket=self.bucket, Key=object_key)
+
+
+class _ObjectStream(io.RawIOBase):
+    """The object's body; a connection lost mid-download surfaces as StorageError."""
+
+    def __init__(self, body: Any, what: str) -> None:
+        self._body = body
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._body.read(None if size is None or size < 0 else size)
+        except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageError(f"reading {self._what} failed: {_describe(exc)}") from None
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip(": ")
+    return f"{type(exc).__name__}: {exc}"
