@@ -54,7 +54,7 @@ def cents(totals: dict[str, Decimal]) -> dict[str, Decimal]:
 @pytest.fixture(scope="module")
 def sample() -> Path:
     if not SAMPLE.exists():
-        pytest.skip(f"FOCUS sample not found at {SAMPLE}")
+        pytest.fail(f"FOCUS sample not found at {SAMPLE} (shared/ must sit beside the repository)")
     return SAMPLE
 
 
@@ -107,7 +107,7 @@ def test_progress_reaches_the_file_size(sample: Path) -> None:
 @pytest.fixture(scope="module")
 def toolkit_files(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     if not TOOLKIT.exists():
-        pytest.skip("focus-toolkit (focus-data-toolkit) is not installed")
+        pytest.fail("focus-toolkit (focus-data-toolkit, a dev dependency) is not installed")
     out = tmp_path_factory.mktemp("focus-toolkit")
     files: dict[tuple[str, str], Path] = {}
     for provider in ("aws", "azure", "gcp"):
