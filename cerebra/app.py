@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from cerebra.analytics.tables import api_requests
 from cerebra.gateway.asgi import GatewayApp
@@ -15,6 +16,7 @@ from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import RouteTableSource
 from cerebra.settings import CerebraSettings
 from oco.app import make_service_app
+from oco.observability import ObservabilityMiddleware
 from oco.settings import PlatformSettings
 from oco.writer import BufferedWriter
 
@@ -22,7 +24,7 @@ SERVICE = "cerebra"
 DEFAULT_PORT = 8080
 
 
-def create_app(settings: PlatformSettings | None = None) -> FastAPI:
+def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
     """The cerebra app (scope `cerebra`): /v1 OpenAI-compatible and native routes, /api/v1 admin routes.
     Platform settings are completed with the `OCO_CEREBRA_*` ones from the environment."""
     if not isinstance(settings, CerebraSettings):
@@ -36,6 +38,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             failures_to_trip=settings.oco_cerebra_cooldown_failures,
             window_s=settings.oco_cerebra_cooldown_window_s,
             cooldown_s=settings.oco_cerebra_cooldown_s,
+            fail_closed=settings.oco_ratelimit_fail_mode == "closed",
         )
         upstream = UpstreamClient(
             health,
@@ -61,6 +64,30 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             await writer.stop()
             await upstream.close()
 
-    app = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
-    app.mount("/v1", GatewayApp())
-    return app
+    api = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
+    return CerebraApp(api, settings)
+
+
+class CerebraApp:
+    """The process's ASGI app: /v1/* goes straight to the gateway behind only the observability
+    middleware (and CORS when configured), skipping FastAPI's routing on the hot path; everything else
+    (health, metrics, docs, /api/v1) is the FastAPI app, whose attributes this object exposes."""
+
+    def __init__(self, api: FastAPI, settings: CerebraSettings) -> None:
+        self.api = api
+        gateway = ObservabilityMiddleware(GatewayApp(), service=SERVICE, access_log=settings.oco_access_log)
+        if settings.cors_origins:
+            gateway = CORSMiddleware(
+                gateway, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
+            )
+        self.gateway = gateway
+
+    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            scope["app"] = self.api
+            await self.gateway(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.api, name)

@@ -97,11 +97,15 @@ def validate_scopes(scopes: Iterable[str]) -> list[str]:
 
 class KeyStore:
     """Creates, lists, revokes and verifies keys; verified keys are cached for `cache_ttl_s` seconds,
-    so a revocation takes effect within that time on every replica."""
+    so a revocation takes effect within that time on every replica. While the database is unreachable,
+    a key verified within the last `stale_grace_s` seconds keeps working (DESIGN section 5); others get 503."""
 
-    def __init__(self, database: Database, *, cache_ttl_s: float = 5.0) -> None:
+    def __init__(self, database: Database, *, cache_ttl_s: float = 5.0, stale_grace_s: float = 300.0) -> None:
         self.database = database
         self.cache_ttl_s = cache_ttl_s
+        self.stale_grace_s = (
+            stale_grace_s  # how long past its TTL a verified key still works when the DB is down
+        )
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._negative: dict[str, float] = {}
         self._last_used: dict[int, datetime] = {}
@@ -178,7 +182,18 @@ class KeyStore:
         negative = self._negative.get(digest)
         if negative is not None and negative > now:
             return None
-        principal = await self._lookup(key, digest)
+        try:
+            principal = await self._lookup(key, digest)
+        except Exception as exc:  # noqa: BLE001 - database down: recently verified keys keep working
+            if cached is not None and now - cached[1] < self.stale_grace_s:
+                log.warning("key store unreachable (%s): serving a recently verified key", type(exc).__name__)
+                return cached[0]
+            raise ApiError(
+                503,
+                "authentication is temporarily unavailable",
+                code="auth_unavailable",
+                headers={"retry-after": "5"},
+            ) from None
         if principal is None:
             if len(self._negative) >= _NEGATIVE_CACHE_LIMIT:
                 self._negative.clear()

@@ -50,6 +50,9 @@ class KV(ABC):
         """Release connections."""
 
 
+SWEEP_EVERY = 1000
+
+
 class MemoryKV(KV):
     """In-process backend: a dict with expiry times. Atomic because asyncio runs one task at a time."""
 
@@ -58,6 +61,7 @@ class MemoryKV(KV):
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._writes = 0
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         entry = self._data.get(key)
@@ -72,9 +76,19 @@ class MemoryKV(KV):
         entry = self._live(key)
         return entry[0] if entry else None
 
+    def _sweep(self) -> None:
+        """Every SWEEP_EVERY writes, forget expired keys nobody reads again (per-minute counters)."""
+        self._writes += 1
+        if self._writes % SWEEP_EVERY:
+            return
+        now = time.monotonic()
+        for key in [k for k, (_, expires) in self._data.items() if expires is not None and expires <= now]:
+            del self._data[key]
+
     async def set(self, key: str, value: bytes | str, ttl_s: float | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
         self._data[key] = (data, time.monotonic() + ttl_s if ttl_s else None)
+        self._sweep()
 
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
@@ -86,6 +100,7 @@ class MemoryKV(KV):
         else:
             value, expires = int(entry[0]) + amount, entry[1]
         self._data[key] = (str(value).encode(), expires)
+        self._sweep()
         return value
 
     @asynccontextmanager

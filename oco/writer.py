@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import DataError, IntegrityError
 
 from oco.db import Database
 
@@ -26,8 +28,18 @@ QUEUE_DEPTH = Gauge("oco_writer_queue_depth", "Rows waiting in buffered writers"
 COPY_THRESHOLD = 200
 
 
+def _is_row_error(exc: BaseException) -> bool:
+    """A value the database refuses (too long, NOT NULL, bad type): retrying the same rows cannot help.
+    asyncpg's own errors arrive unwrapped from COPY, so they are recognised by their SQLSTATE class."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return sqlstate.startswith(("22", "23"))
+
+
 class BufferedWriter:
-    """Never blocks the caller: `enqueue` returns False (and counts a drop) when the queue is full."""
+    """Never blocks the caller: `enqueue` returns False (and counts a drop) when the queue is full or the
+    writer is shutting down. A row the database refuses is dropped alone, never with its batch."""
 
     def __init__(
         self,
@@ -51,20 +63,29 @@ class BufferedWriter:
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stop_deadline = float("inf")
         self._json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
         self._m_written = ROWS_WRITTEN.labels(self.name)
-        self._m_dropped_full = ROWS_DROPPED.labels(self.name, "queue_full")
-        self._m_dropped_failed = ROWS_DROPPED.labels(self.name, "write_failed")
+        self._m_dropped = {
+            r: ROWS_DROPPED.labels(self.name, r)
+            for r in ("queue_full", "write_failed", "shutdown", "rejected_row")
+        }
         self._m_errors = WRITE_ERRORS.labels(self.name)
         self._m_depth = QUEUE_DEPTH.labels(self.name)
 
+    def _drop(self, count: int, reason: str) -> None:
+        self.dropped += count
+        self._m_dropped[reason].inc(count)
+
     def enqueue(self, row: dict[str, Any]) -> bool:
-        """Queue one row for writing; False when the buffer is full (the row is dropped and counted)."""
+        """Queue one row for writing; False when it was dropped (queue full, or shutting down)."""
+        if self._stopping:
+            self._drop(1, "shutdown")
+            return False
         try:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
-            self.dropped += 1
-            self._m_dropped_full.inc()
+            self._drop(1, "queue_full")
             return False
         return True
 
@@ -72,21 +93,35 @@ class BufferedWriter:
         """Start the worker task (idempotent)."""
         if self._task is None:
             self._stopping = False
+            self._stop_deadline = float("inf")
             self._task = asyncio.create_task(self._run(), name=f"writer:{self.name}")
 
-    async def stop(self) -> None:
-        """Write everything still queued, then stop the worker."""
+    async def stop(self, timeout_s: float | None = None) -> None:
+        """Write everything still queued, giving up after `timeout_s` (default: the retry window plus
+        5 s) so shutdown is bounded even while the database is down; what is left is counted as dropped."""
+        timeout = self.retry_window_s + 5 if timeout_s is None else timeout_s
         self._stopping = True
+        self._stop_deadline = time.monotonic() + timeout
         if self._task is not None:
-            await self._task
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout + 1)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
+        left = 0
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.queue.task_done()
+            left += 1
+        if left:
+            log.error("writer %s: %d rows not written before shutdown", self.name, left)
+            self._drop(left, "shutdown")
 
     async def flush(self) -> None:
         """Wait until every row queued so far has been written (or given up on)."""
-        while not self.queue.empty() or self._busy:
-            await asyncio.sleep(0.01)
-
-    _busy = False
+        await self.queue.join()
 
     async def _next_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -109,11 +144,13 @@ class BufferedWriter:
     async def _run(self) -> None:
         while True:
             batch = await self._next_batch()
-            self._busy = bool(batch)
             self._m_depth.set(self.queue.qsize())
             if batch:
-                await self._write_with_retry(batch)
-            self._busy = False
+                try:
+                    await self._write_with_retry(batch)
+                finally:
+                    for _ in batch:
+                        self.queue.task_done()
             if self._stopping and self.queue.empty():
                 return
 
@@ -127,23 +164,37 @@ class BufferedWriter:
                 self._m_written.inc(len(batch))
                 return
             except Exception as exc:  # noqa: BLE001 - any database error is retried within the window
+                if _is_row_error(exc):
+                    await self._write_apart(batch, exc)
+                    return
                 self._m_errors.inc()
-                if time.monotonic() - started + delay > self.retry_window_s:
+                give_up_at = min(started + self.retry_window_s, self._stop_deadline)
+                if time.monotonic() + delay > give_up_at:
                     log.error(
-                        "writer %s dropped %d rows after %.0fs of failures: %s",
+                        "writer %s dropped %d rows after repeated failures: %s",
                         self.name,
                         len(batch),
-                        self.retry_window_s,
                         type(exc).__name__,
                     )
-                    self.dropped += len(batch)
-                    self._m_dropped_failed.inc(len(batch))
+                    self._drop(len(batch), "write_failed")
                     return
                 log.warning(
                     "writer %s: write failed (%s), retrying in %.1fs", self.name, type(exc).__name__, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _write_apart(self, batch: list[dict[str, Any]], exc: BaseException) -> None:
+        """Split a batch holding a refused row until only the refused rows are left out."""
+        if len(batch) == 1:
+            log.error(
+                "writer %s: the database refused a row (%s); it is dropped", self.name, type(exc).__name__
+            )
+            self._drop(1, "rejected_row")
+            return
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            await self._write_with_retry(half)
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         if self.database.dialect == "postgresql" and len(batch) >= COPY_THRESHOLD:
@@ -153,7 +204,7 @@ class BufferedWriter:
             await conn.execute(self.table.insert(), batch)
 
     async def _copy(self, batch: list[dict[str, Any]]) -> None:
-        columns = [c.name for c in self.table.columns if any(c.name in row for row in batch[:1])]
+        columns = [c.name for c in self.table.columns if c.name in batch[0]]
         records = [
             tuple(
                 orjson.dumps(row.get(name)).decode()

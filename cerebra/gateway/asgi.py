@@ -1,5 +1,6 @@
-"""The bare ASGI app mounted at /v1: authenticates (X-API-Key or Bearer, cached), dispatches by path,
-and turns every failure into OpenAI's error shape. Each call leaves one row in the request log."""
+"""The bare ASGI app for everything under /v1: authenticates (X-API-Key or Bearer, cached), dispatches by
+path, and turns every failure into OpenAI's error shape. Each authenticated call leaves one row in the
+request log, whatever happened to it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,33 @@ from oco.observability import new_request_id
 log = logging.getLogger("cerebra.gateway")
 
 
+class RouteLabel:
+    """What the observability middleware reads (`.path`) to label metrics per endpoint."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+LABELS = {
+    name: RouteLabel(f"/v1/{name}")
+    for name in (
+        "chat/completions",
+        "embeddings",
+        "models",
+        "models/{id}",
+        "openai/*",
+        "anthropic/*",
+        "gemini/*",
+    )
+}
+UNMATCHED = RouteLabel("unmatched")
+
+
 def _key_of(headers: Headers, query: str, provider: str | None) -> str | None:
     key = extract_key(headers.get, allow_bearer=True)
-    if key is None and provider == "gemini":
+    if key is None and provider == "gemini":  # what Google's SDKs send
         key = headers.get("x-goog-api-key")
         if key is None and query:
             for pair in query.split("&"):
@@ -29,23 +54,41 @@ def _key_of(headers: Headers, query: str, provider: str | None) -> str | None:
     return key
 
 
+def _strip_key(query: str) -> str:
+    """Drop a `key=` query parameter (Gemini's way of passing a key): never forward the caller's key."""
+    if "key=" not in query:
+        return query
+    return "&".join(p for p in query.split("&") if not p.startswith("key="))
+
+
 class GatewayApp:
-    """ASGI callable for everything under /v1 (scope["app"].state.gateway holds the Gateway)."""
+    """ASGI callable for /v1/* (scope["app"].state.gateway holds the Gateway)."""
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         gw: Gateway = scope["app"].state.gateway
         path: str = scope["path"]
-        route = path[path.find("/v1/") + 4 :] if "/v1/" in path else ""
+        route = path[4:] if path.startswith("/v1/") else ""
         method: str = scope["method"]
         headers = Headers(scope["headers"])
         query = scope.get("query_string", b"").decode("latin-1")
-        provider = route.split("/", 1)[0] if "/" in route else None
-        if provider not in PROVIDERS:
+        provider, _, subpath = route.partition("/")
+        if provider in PROVIDERS and subpath:
+            endpoint = f"native:{provider}"
+            scope["route"] = LABELS[f"{provider}/*"]
+            raw = scope.get("raw_path") or path.encode()
+            subpath = raw.decode("latin-1")[
+                len(provider) + 5 :
+            ]  # percent-encoding kept: nothing decoded twice
+        else:
             provider = None
+            endpoint = route if route in ("chat/completions", "embeddings") else "unknown"
+            scope["route"] = LABELS.get(route) or (
+                LABELS["models/{id}"] if route.startswith("models/") else UNMATCHED
+            )
         request_id = scope.get("state", {}).get("request_id") or new_request_id()
-        ctx = CallContext(request_id=request_id, endpoint=route if provider is None else f"native:{provider}")
+        ctx = CallContext(request_id=request_id, endpoint=endpoint)
         authenticated = False
         try:
             ctx.principal = await authenticate(gw.keys, _key_of(headers, query, provider), "cerebra")
@@ -54,16 +97,7 @@ class GatewayApp:
             if provider is not None:
                 body = await read_body(receive, headers, gw.max_body)
                 await native(
-                    gw,
-                    ctx,
-                    provider,
-                    route.split("/", 1)[1],
-                    _strip_key(query),
-                    method,
-                    headers,
-                    body,
-                    receive,
-                    send,
+                    gw, ctx, provider, subpath, _strip_key(query), method, headers, body, receive, send
                 )
             elif route == "chat/completions" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
@@ -72,35 +106,40 @@ class GatewayApp:
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await embeddings(gw, ctx, body, send)
             elif route == "models" and method == "GET":
-                ctx.endpoint = "models"
                 await send_json(send, 200, {"object": "list", "data": self._models(gw)})
                 return
             elif route.startswith("models/") and method == "GET":
-                ctx.endpoint = "models"
                 model = route[len("models/") :]
                 match = [m for m in self._models(gw) if m["id"] == model]
                 if not match:
                     raise ApiError(
-                        404, f"the model '{model}' does not exist", code="model_not_found", param="model"
+                        404,
+                        f"the model '{model[:200]}' does not exist",
+                        code="model_not_found",
+                        param="model",
                     )
                 await send_json(send, 200, match[0])
                 return
             elif route in ("chat/completions", "embeddings", "models"):
                 raise ApiError(405, f"method {method} not allowed on /v1/{route}", code="method_not_allowed")
             else:
-                raise ApiError(404, f"unknown route /v1/{route}", code="unknown_route")
+                raise ApiError(404, f"unknown route /v1/{route[:100]}", code="unknown_route")
         except ApiError as exc:
-            ctx.status = exc.status
-            ctx.error = exc.message
-            await send_error(send, exc)
+            ctx.status, ctx.error = exc.status, exc.message
+            await send_error(send, exc, headers=ctx.response_headers() if authenticated else ())
         except CallFailed as exc:
-            ctx.status = exc.error.status
-            ctx.error = exc.error.message
-            await send_error(send, exc.error, exc.extra)
+            ctx.status, ctx.error = exc.error.status, exc.error.message
+            await send_error(send, exc.error, exc.extra, headers=ctx.response_headers())
         except ConnectionAbortedError:
-            ctx.status = 499
-            ctx.error = "client disconnected"
-        if authenticated and ctx.endpoint != "models":
+            ctx.status, ctx.error = 499, "client disconnected"
+        except Exception:  # noqa: BLE001 - a bug must still answer in the error shape and leave a log row
+            log.exception("gateway error on %s %s", method, scope["route"].path)
+            ctx.status, ctx.error = 500, "internal gateway error"
+            try:
+                await send_error(send, ApiError(500, "internal gateway error", code="internal_error"))
+            except Exception:  # noqa: BLE001 - the response had already started
+                log.debug("could not send the error response")
+        if authenticated and not route.startswith("models"):
             gw.finish(ctx)
             if ctx.usage.total_tokens:
                 await gw.after_tokens(ctx)
@@ -126,13 +165,3 @@ class GatewayApp:
         if table.routes and "auto" not in table.routes:
             names.append("auto")
         return [{"id": name, "object": "model", "created": 0, "owned_by": "cerebra"} for name in names]
-
-
-def _strip_key(query: str) -> str:
-    """Drop a `key=` query parameter (Gemini's way of passing a key): never forward the caller's key."""
-    if "key=" not in query:
-        return query
-    return "&".join(p for p in query.split("&") if not p.startswith("key="))
-
-
-__all__ = ["GatewayApp"]

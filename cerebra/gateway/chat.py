@@ -31,24 +31,40 @@ def require_field(body: dict, name: str, kind: type, what: str) -> object:
 
 
 def failure_error(exc: AllDeploymentsFailed) -> tuple[ApiError, dict]:
-    """504 when every attempt timed out, 503 when every deployment was cooling down, else 502."""
-    tried = [a.as_dict() for a in exc.attempts]
+    """Map a failed plan to a status: 400 when no deployment could take the request, 504 when every
+    attempt timed out, 429 when every deployment was rate limited, 503 when all were cooling down,
+    else 502. The extra fields list what was tried (deployment ids carry no credentials)."""
+    tried = exc.tried
+    outcomes = {a.outcome for a in exc.attempts}
+    if not tried and exc.incompatible is not None:
+        return ApiError(400, exc.incompatible.message, param=exc.incompatible.param), {}
     if exc.timed_out:
         error = ApiError(504, f"upstream timeout: {exc.last_message}", code="upstream_timeout")
-    elif exc.attempts and all(a.outcome.startswith("skipped") for a in exc.attempts):
+    elif exc.attempts and outcomes <= {"rate_limited", "skipped_rate_limit", "skipped_incompatible"}:
+        error = ApiError(
+            429,
+            "every deployment of this model is rate limited; retry later",
+            code="rate_limited",
+            headers={"retry-after": "1"},
+        )
+    elif exc.attempts and not tried:
         error = ApiError(
             503,
             "every deployment is cooling down or at its rate limit; retry shortly",
             code="no_healthy_deployment",
             headers={"retry-after": "5"},
         )
+    elif not exc.attempts:
+        error = ApiError(
+            504, "the request deadline passed before any deployment was tried", code="upstream_timeout"
+        )
     else:
         error = ApiError(
             502, f"all deployments failed; last error: {exc.last_message}", code="all_deployments_failed"
         )
-    if exc.retry_after_s is not None and error.status in (502, 503):
+    if exc.retry_after_s is not None and error.status in (429, 502, 503):
         error.headers["retry-after"] = str(max(1, int(exc.retry_after_s)))
-    return error, {"attempts": tried}
+    return error, {"attempts": [a.as_dict() for a in exc.attempts]}
 
 
 def record_result(ctx: CallContext, result: UpstreamResult) -> None:
@@ -62,14 +78,13 @@ def record_result(ctx: CallContext, result: UpstreamResult) -> None:
 
 
 def _builder(kind: str, body: dict, stream: bool):  # type: ignore[no-untyped-def]
+    """Per-deployment request builder; a ProviderError makes the attempt loop skip that deployment."""
+
     def build(deployment: Deployment):  # type: ignore[no-untyped-def]
         adapter = get_adapter(deployment.provider)
-        try:
-            if kind == "chat":
-                return adapter.chat_request(deployment.target, body, stream)
-            return adapter.embeddings_request(deployment.target, body)
-        except ProviderError as exc:
-            raise ApiError(400, exc.message, param=exc.param) from None
+        if kind == "chat":
+            return adapter.chat_request(deployment.target, body, stream)
+        return adapter.embeddings_request(deployment.target, body)
 
     return build
 
@@ -124,6 +139,12 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
         headers=[*SSE_HEADERS, *ctx.response_headers()],
     )
     ctx.usage = translator.usage
+    stream_error = getattr(translator, "error", None)
+    if stream_error and ctx.status < 300:
+        message = stream_error.get("message") if isinstance(stream_error, dict) else str(stream_error)
+        ctx.status, ctx.error = 502, f"upstream stream error: {message}"
+    if ctx.status == 502:  # broke off or sent an error event: it counts against the deployment's health
+        await gw.health.record_failure(result.deployment.id)
 
 
 async def embeddings(gw: Gateway, ctx: CallContext, body: dict, send: Send) -> None:

@@ -46,17 +46,17 @@ class CallContext:
     def log_row(self) -> dict:
         """The `api_requests` row of this call."""
         return {
-            "request_id": self.request_id,
+            "request_id": _cut(self.request_id, 64),
             "created_at": utcnow(),
             "key_id": self.principal.key_id if self.principal else None,
-            "team_id": self.team_id,
-            "agent_id": self.agent_id,
-            "org_id": self.org_id,
-            "endpoint": self.endpoint,
-            "alias": self.alias,
-            "provider": self.provider,
-            "model": self.model,
-            "deployment_id": self.deployment.id if self.deployment else None,
+            "team_id": _cut(self.team_id, 200),
+            "agent_id": _cut(self.agent_id, 200),
+            "org_id": _cut(self.org_id, 200),
+            "endpoint": _cut(self.endpoint, 40),
+            "alias": _cut(self.alias, 200),
+            "provider": _cut(self.provider, 20),
+            "model": _cut(self.model, 200),
+            "deployment_id": _cut(self.deployment.id, 300) if self.deployment else None,
             "status_code": self.status,
             "stream": self.stream,
             "attempts": self.attempts,
@@ -75,8 +75,21 @@ class CallContext:
         """x-oco-* headers (x-request-id is added by the observability middleware)."""
         self.overhead_us = self.overhead_now()
         return [
-            (b"x-oco-provider", (self.provider or "").encode()),
-            (b"x-oco-model", (self.model or "").encode()),
+            (b"x-oco-provider", _header_value(self.provider)),
+            (b"x-oco-model", _header_value(self.model)),
             (b"x-oco-attempts", str(self.attempts).encode()),
             (b"x-oco-overhead-ms", f"{self.overhead_us / 1000:.3f}".encode()),
         ]
+
+
+def _cut(value: str | None, width: int) -> str | None:
+    """Fit a caller-influenced string into its column (PostgreSQL rejects longer ones, and with them
+    the whole batch)."""
+    return value if value is None or len(value) <= width else value[:width]
+
+
+def _header_value(value: str | None) -> bytes:
+    """A header-safe rendering: printable ASCII only, at most 200 characters."""
+    if not value:
+        return b""
+    return "".join(c if " " <= c <= "~" else "?" for c in value[:200]).encode()

@@ -20,7 +20,7 @@ from oco.writer import BufferedWriter
 def unknown_model(model: str) -> ApiError:
     return ApiError(
         404,
-        f"the model '{model}' does not exist or is not served by this gateway",
+        f"the model '{model[:200]}' does not exist or is not served by this gateway",
         code="model_not_found",
         param="model",
     )
@@ -55,18 +55,14 @@ class Gateway:
         table = self.routes.current()
         route = table.routes.get(model)
         latency = self.health.latency_ms
-        if route is None:
-            if model == "auto" and table.routes:
-                return order(
-                    "auto",
-                    [d for d in table.all_deployments() if not provider or d.provider == provider],
-                    body=body,
-                    latency_ms=latency,
-                )
-            raise unknown_model(model)
         plan: list[Deployment] = []
         seen: set[str] = set()
-        queue = [route.alias]
+        queue = [route.alias] if route is not None else []
+        if route is None:
+            if model != "auto" or not table.routes:
+                raise unknown_model(model)
+            candidates = [d for d in table.all_deployments() if not provider or d.provider == provider]
+            plan = order("auto", candidates, body=body, latency_ms=latency)
         while queue:
             alias = queue.pop(0)
             if alias in seen:

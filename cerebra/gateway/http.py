@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 
@@ -66,15 +66,17 @@ async def send_json(
     await send_bytes(send, status, orjson.dumps(payload), [JSON_CT, *headers])
 
 
-async def send_error(send: Send, error: ApiError, extra: dict | None = None) -> None:
-    """An ApiError in OpenAI's error shape (extra fields go inside `error`)."""
+async def send_error(
+    send: Send, error: ApiError, extra: dict | None = None, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """An ApiError in OpenAI's error shape (extra fields go inside `error`), with `headers` added."""
     body = error_body(error.status, error.message, code=error.code, param=error.param, type_=error.type)
     if extra:
         doc = orjson.loads(body)
         doc["error"].update(extra)
         body = orjson.dumps(doc)
-    headers = [JSON_CT, *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
-    await send_bytes(send, error.status, body, headers)
+    all_headers = [JSON_CT, *headers, *((k.lower().encode(), v.encode()) for k, v in error.headers.items())]
+    await send_bytes(send, error.status, body, all_headers)
 
 
 def sse_error_frame(message: str, type_: str = "upstream_error", code: str | None = None) -> bytes:

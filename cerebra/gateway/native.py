@@ -13,12 +13,35 @@ from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import Headers, Receive, Send, send_bytes, sse_error_frame
 from cerebra.gateway.relay import relay
-from cerebra.gateway.upstream import AllDeploymentsFailed
+from cerebra.gateway.upstream import NATIVE_PASS_THROUGH, AllDeploymentsFailed
 from cerebra.providers import get_adapter
 from cerebra.routing.table import Deployment
 from oco.errors import ApiError
 
-GEMINI_MODEL = re.compile(r"^(v1beta|v1|v1alpha)/models/([^/:]+):([A-Za-z]+)$")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}"
+# Inference endpoints only: files, batches, fine-tuning and the like are not served through the gateway
+# (they are not priced, and the gateway's provider key must not reach them).
+ALLOWED_PATHS = {
+    "openai": re.compile(rf"^(chat/completions|completions|embeddings|responses|models|models/{_NAME})$"),
+    "anthropic": re.compile(rf"^v1/(messages|messages/count_tokens|models|models/{_NAME})$"),
+    "gemini": re.compile(
+        rf"^(v1|v1beta|v1alpha)/(models|models/{_NAME}"
+        r"|models/"
+        + _NAME
+        + r":(generateContent|streamGenerateContent|embedContent|batchEmbedContents|countTokens))$"
+    ),
+}
+GEMINI_MODEL = re.compile(rf"^(?:v1beta|v1|v1alpha)/models/({_NAME}):([A-Za-z]+)$")
+MODEL_NAME = re.compile(r"^[\x21-\x7e]{1,200}$")  # printable ASCII: safe in headers, logs and URLs
+
+
+def checked_subpath(provider: str, subpath: str) -> str:
+    """The sub-path when it is an allowed inference endpoint, else 404 (no traversal, no other APIs)."""
+    if not ALLOWED_PATHS[provider].match(subpath):
+        raise ApiError(
+            404, f"/v1/{provider}/{subpath[:100]} is not served by this gateway", code="unknown_route"
+        )
+    return subpath
 
 
 def _model_and_stream(provider: str, subpath: str, body: bytes) -> tuple[str | None, bool, dict]:
@@ -26,7 +49,7 @@ def _model_and_stream(provider: str, subpath: str, body: bytes) -> tuple[str | N
         match = GEMINI_MODEL.match(subpath)
         if not match:
             return None, False, {}
-        return match.group(2), match.group(3) == "streamGenerateContent", {}
+        return match.group(1), match.group(2) == "streamGenerateContent", {}
     if not body:
         return None, False, {}
     try:
@@ -36,7 +59,22 @@ def _model_and_stream(provider: str, subpath: str, body: bytes) -> tuple[str | N
     if not isinstance(doc, dict):
         return None, False, {}
     model = doc.get("model")
-    return (model if isinstance(model, str) else None), doc.get("stream") is True, doc
+    if model is not None and (not isinstance(model, str) or not MODEL_NAME.match(model)):
+        raise ApiError(400, "model must be a name of 1 to 200 printable characters", param="model")
+    return model, doc.get("stream") is True, doc
+
+
+def _ask_for_usage(provider: str, subpath: str, stream: bool, doc: dict, body: bytes) -> bytes:
+    """Native OpenAI chat streams: request usage upstream even when the caller did not (it is stripped
+    from the caller's stream again), so the call is priced."""
+    if provider != "openai" or not stream or subpath != "chat/completions":
+        return body
+    options = doc.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        return body
+    return orjson.dumps(
+        {**doc, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
+    )
 
 
 async def native(
@@ -53,7 +91,9 @@ async def native(
 ) -> None:
     """Forward one native call through the plan of its model."""
     adapter = get_adapter(provider)
+    subpath = checked_subpath(provider, subpath)
     model, stream, doc = _model_and_stream(provider, subpath, body)
+    upstream_body = _ask_for_usage(provider, subpath, stream, doc, body)
     ctx.stream = stream
     table = gw.routes.current()
     if model is not None and (model in table.routes or model == "auto"):
@@ -64,10 +104,14 @@ async def native(
         ctx.alias = None
 
     def build(deployment: Deployment):  # type: ignore[no-untyped-def]
-        return adapter.native_request(deployment.target, subpath, query, headers.values, body, method)
+        return adapter.native_request(
+            deployment.target, subpath, query, headers.values, upstream_body, method
+        )
 
     try:
-        result = await gw.upstream.call(plan, build, stream=stream, deadline=gw.deadline())
+        result = await gw.upstream.call(
+            plan, build, stream=stream, deadline=gw.deadline(), pass_through=NATIVE_PASS_THROUGH
+        )
     except AllDeploymentsFailed as exc:
         ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
         raise CallFailed(*failure_error(exc)) from None
@@ -83,24 +127,33 @@ async def native(
             send, result.status, data, [(b"content-type", content_type), *ctx.response_headers()]
         )
         return
-    tap = adapter.native_stream_usage()
+    if upstream_body is not body:  # usage was asked for on the caller's behalf: strip it again
+        translator = adapter.stream_translator(result.deployment.target, doc)
+        transform = lambda chunk: b"".join(translator.feed(chunk))  # noqa: E731
+        close = lambda: b"".join(translator.close())  # noqa: E731
+        usage = lambda: translator.usage  # noqa: E731
+    else:
+        tap = adapter.native_stream_usage()
 
-    def passthrough(chunk: bytes) -> bytes:
-        tap.feed(chunk)
-        return chunk
+        def transform(chunk: bytes) -> bytes:
+            tap.feed(chunk)
+            return chunk
+
+        close = lambda: _close_tap(tap)  # noqa: E731
+        usage = lambda: tap.usage  # noqa: E731
 
     await relay(
         ctx,
         result.response,
-        transform=passthrough,
-        close=lambda: _close_tap(tap),
+        transform=transform,
+        close=close,
         on_error=lambda message: _native_error_event(provider, message),
         receive=receive,
         send=send,
         status=result.status,
         headers=[(b"content-type", content_type), (b"cache-control", b"no-cache"), *ctx.response_headers()],
     )
-    ctx.usage = tap.usage
+    ctx.usage = usage()
 
 
 def _close_tap(tap: object) -> bytes:

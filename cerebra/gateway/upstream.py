@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client import Counter
 
-from cerebra.providers import UpstreamRequest
+from cerebra.providers import ProviderError, UpstreamRequest
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import Deployment
 
@@ -22,6 +22,10 @@ UPSTREAM_ATTEMPTS = Counter(
 )
 
 CLIENT_ERROR_STATUSES = frozenset({400, 413, 422})  # the request itself is wrong: no retry, no fallback
+# Native pass-through: a provider 4xx is the caller's answer, except 408/429 (retried) and 401/403/407,
+# which are about the gateway's own credentials (their text can echo part of the provider key).
+NATIVE_PASS_THROUGH = frozenset(range(400, 500)) - {401, 403, 407, 408, 429}
+MAX_ERROR_BODY = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -60,6 +64,11 @@ class AllDeploymentsFailed(Exception):
     attempts: list[AttemptRecord] = field(default_factory=list)
     last_message: str = ""
     retry_after_s: float | None = None
+    incompatible: ProviderError | None = None  # set when some deployment could not take the request
+
+    @property
+    def tried(self) -> list[AttemptRecord]:
+        return [a for a in self.attempts if not a.outcome.startswith("skipped")]
 
     @property
     def timed_out(self) -> bool:
@@ -98,6 +107,7 @@ class UpstreamClient:
         self.retry_base_s = retry_base_s
         self.max_retry_wait_s = max_retry_wait_s
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._counters: dict[tuple[str, str], object] = {}
 
     def session(self, provider: str) -> aiohttp.ClientSession:
         """The provider's session, created on first use (inside the running loop)."""
@@ -129,22 +139,35 @@ class UpstreamClient:
         *,
         stream: bool,
         deadline: float,
+        pass_through: frozenset[int] = CLIENT_ERROR_STATUSES,
     ) -> UpstreamResult:
-        """Try the plan in order until a deployment answers. Raises AllDeploymentsFailed."""
+        """Try the plan in order until a deployment answers. Statuses in `pass_through` are the caller's
+        to see (returned, not retried). Only timeouts, connection errors, 429 and 5xx count against a
+        deployment's health. A deployment that cannot take the request (ProviderError from `build`) is
+        skipped. Raises AllDeploymentsFailed."""
         attempts: list[AttemptRecord] = []
         upstream_s = waited_s = 0.0
         last_message = ""
         min_retry_after: float | None = None
+        incompatible: ProviderError | None = None
         for deployment in plan:
+            if time.monotonic() >= deadline:
+                break
             if await self.health.is_cooling(deployment.id):
                 attempts.append(AttemptRecord(deployment.id, "skipped_cooldown"))
+                continue
+            try:
+                request = build(deployment)
+            except ProviderError as exc:
+                incompatible = incompatible or exc
+                attempts.append(AttemptRecord(deployment.id, "skipped_incompatible"))
                 continue
             if not await self.health.within_limits(deployment.id, deployment.max_rpm, deployment.max_tpm):
                 attempts.append(AttemptRecord(deployment.id, "skipped_rate_limit"))
                 continue
-            request = build(deployment)
             session = self.session(deployment.provider)
             retry_after: float | None = None
+            unhealthy = False
             for try_number in range(self.retries + 1):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -170,7 +193,7 @@ class UpstreamClient:
                 else:
                     status = response.status
                     header_latency = time.monotonic() - started
-                    if status < 300 or status in CLIENT_ERROR_STATUSES:
+                    if status < 300 or status in pass_through:
                         result = UpstreamResult(
                             deployment,
                             status,
@@ -184,11 +207,14 @@ class UpstreamClient:
                         if stream and status < 300:
                             result.response = response
                             attempts.append(AttemptRecord(deployment.id, "ok", status))
-                            UPSTREAM_ATTEMPTS.labels(deployment.provider, "ok").inc()
+                            self._count(deployment.provider, "ok")
                             result.upstream_s = upstream_s + header_latency
                             return result
                         try:
-                            result.data = await response.read()
+                            if status < 300:
+                                result.data = await response.read()
+                            else:
+                                result.data = await response.content.read(MAX_ERROR_BODY)
                         except TimeoutError:
                             outcome, message = "timeout", f"{deployment.provider} did not answer in time"
                         except aiohttp.ClientError as exc:
@@ -202,19 +228,25 @@ class UpstreamClient:
                             attempts.append(
                                 AttemptRecord(deployment.id, "ok" if status < 300 else "client_error", status)
                             )
-                            UPSTREAM_ATTEMPTS.labels(deployment.provider, "ok").inc()
+                            self._count(deployment.provider, "ok" if status < 300 else "client_error")
                             result.upstream_s = upstream_s + time.monotonic() - started
                             return result
                     else:
                         retry_after = retry_after_seconds(response.headers.get("retry-after"))
                         body = await _read_quietly(response)
                         outcome = "rate_limited" if status == 429 else f"http_{status}"
-                        message = f"{deployment.provider} answered HTTP {status}: {_short(body)}"
+                        if status in (401, 403):  # the provider's text may echo part of our key
+                            message = (
+                                f"{deployment.provider} refused the gateway's credentials (HTTP {status})"
+                            )
+                        else:
+                            message = f"{deployment.provider} answered HTTP {status}: {_short(body)}"
                 upstream_s += time.monotonic() - started
                 attempts.append(AttemptRecord(deployment.id, outcome, status))
-                UPSTREAM_ATTEMPTS.labels(deployment.provider, outcome).inc()
+                self._count(deployment.provider, outcome)
                 last_message = message
                 retryable = outcome in ("timeout", "connect_error", "rate_limited") or (status or 0) >= 500
+                unhealthy = unhealthy or retryable
                 if not retryable or try_number == self.retries:
                     break
                 delay = self.retry_base_s * (2**try_number) * (0.5 + random.random())
@@ -228,8 +260,16 @@ class UpstreamClient:
                 min_retry_after = (
                     retry_after if min_retry_after is None else min(min_retry_after, retry_after)
                 )
-            await self.health.record_failure(deployment.id, retry_after)
-        raise AllDeploymentsFailed(attempts, last_message, min_retry_after)
+            if unhealthy:
+                await self.health.record_failure(deployment.id, retry_after)
+        raise AllDeploymentsFailed(attempts, last_message, min_retry_after, incompatible)
+
+    def _count(self, provider: str, outcome: str) -> None:
+        key = (provider, outcome)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = UPSTREAM_ATTEMPTS.labels(provider, outcome)
+        child.inc()
 
 
 async def _read_quietly(response: aiohttp.ClientResponse) -> bytes:

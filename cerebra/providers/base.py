@@ -163,6 +163,9 @@ DROPPED_NATIVE_HEADERS = frozenset(
         "x-agent-id",
         "x-team-id",
         "x-org-id",
+        # would let a caller bill another organization/project the gateway's key can reach
+        "openai-organization",
+        "openai-project",
     }
 )
 
@@ -219,7 +222,7 @@ def as_int(value: Any) -> int:
 
 
 _SECRET_PATTERNS = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|oco_[A-Za-z0-9_\-]{16,}|([?&]key=)[^&\s\"']+)"
+    r"(sk-[A-Za-z0-9_\-]*\*{2,}[A-Za-z0-9]*|sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|oco_[A-Za-z0-9_\-]{16,}|([?&]key=)[^&\s\"']+)"
 )
 
 

@@ -12,6 +12,7 @@ from oco.kv import KV
 
 log = logging.getLogger("cerebra.health")
 
+CACHE_LIMIT = 10_000  # per-process entries kept per deployment id (native model names are caller-chosen)
 COOLDOWNS = Counter("cerebra_deployment_cooldowns_total", "Deployments put in cooldown", ["deployment"])
 KV_ERRORS = Counter("cerebra_kv_errors_total", "kv operations that failed (treated as healthy)", ["op"])
 
@@ -30,6 +31,7 @@ class DeploymentHealth:
         cooldown_s: float = 30.0,
         local_cache_s: float = 0.5,
         ewma_alpha: float = 0.3,
+        fail_closed: bool = False,
     ) -> None:
         self.kv = kv
         self.failures_to_trip = failures_to_trip
@@ -39,6 +41,7 @@ class DeploymentHealth:
         self.ewma_alpha = ewma_alpha
         self._cooldown_cache: dict[str, tuple[float, float]] = {}  # id -> (cooling_until, checked_at)
         self.latency_ms: dict[str, float] = {}
+        self.fail_closed = fail_closed  # OCO_RATELIMIT_FAIL_MODE=closed: kv down means over the limit
 
     async def cooling_until(self, deployment_id: str) -> float:
         """Wall-clock time until which the deployment is cooling down (0 when healthy)."""
@@ -52,6 +55,8 @@ class DeploymentHealth:
             KV_ERRORS.labels("cooldown_get").inc()
             raw = None
         until = float(raw) if raw else 0.0
+        if len(self._cooldown_cache) >= CACHE_LIMIT:
+            self._cooldown_cache.clear()
         self._cooldown_cache[deployment_id] = (until, now)
         return until
 
@@ -81,6 +86,8 @@ class DeploymentHealth:
     def record_latency(self, deployment_id: str, latency_ms: float) -> None:
         """Fold one observed latency into the deployment's EWMA."""
         previous = self.latency_ms.get(deployment_id)
+        if previous is None and len(self.latency_ms) >= CACHE_LIMIT:
+            self.latency_ms.clear()
         self.latency_ms[deployment_id] = (
             latency_ms if previous is None else previous + self.ewma_alpha * (latency_ms - previous)
         )
@@ -99,8 +106,9 @@ class DeploymentHealth:
                 count = await self.kv.incr(f"cerebra:rpm:{deployment_id}:{minute}", 1, ttl_s=120)
                 if count > max_rpm:
                     return False
-        except Exception:  # noqa: BLE001 - kv down: do not block traffic on a deployment limit
+        except Exception:  # noqa: BLE001 - kv down: OCO_RATELIMIT_FAIL_MODE decides
             KV_ERRORS.labels("limits").inc()
+            return not self.fail_closed
         return True
 
     async def record_tokens(self, deployment_id: str, tokens: int, max_tpm: int | None) -> None:

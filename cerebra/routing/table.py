@@ -4,6 +4,7 @@ variables the deployments name and never leave the UpstreamTarget."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ DEFAULT_BASES = {
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
 }
+DIRECT_CACHE_LIMIT = 1024
 DEFAULT_KEY_ENVS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
@@ -144,6 +146,13 @@ class Route:
     deployments: tuple[Deployment, ...]
 
 
+def _host(api_base: str) -> str:
+    """host[:port] of a base URL: part of a deployment's id, never its credentials or path."""
+    parts = urlsplit(api_base)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def _deployment(alias: str, index: int, spec: DeploymentSpec) -> Deployment:
     info = lookup(spec.model)
     key_env = spec.api_key_env or DEFAULT_KEY_ENVS[spec.provider]
@@ -163,7 +172,7 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec) -> Deployment:
         return catalog_value if info is not None else default
 
     return Deployment(
-        id=f"{alias}#{index}:{spec.provider}/{spec.model}@{urlsplit(target.api_base).netloc}",
+        id=f"{alias}#{index}:{spec.provider}/{spec.model}@{_host(target.api_base)}",
         alias=alias,
         target=target,
         weight=spec.weight,
@@ -194,6 +203,7 @@ class RouteTable:
             for fallback in route.fallbacks:
                 if fallback not in self.routes:
                     raise RouteTableError(f"models.{alias}.fallbacks: unknown alias {fallback!r}")
+        self._direct: dict[tuple[str, str], Deployment] = {}
         self.providers: dict[str, UpstreamTarget] = {}
         for provider in PROVIDERS:
             defaults = document.providers.get(provider, ProviderDefaults())
@@ -230,7 +240,11 @@ class RouteTable:
 
     def direct_deployment(self, provider: str, model: str) -> Deployment:
         """A deployment for a plain provider model name sent to the provider's configured base URL
-        (native pass-through of a model that is not an alias)."""
+        (native pass-through of a model that is not an alias). Cached, with a bound."""
+        key = (provider, model)
+        cached = self._direct.get(key)
+        if cached is not None:
+            return cached
         defaults = self.providers[provider]
         spec = DeploymentSpec(
             provider=provider, model=model, api_base=defaults.api_base, api_version=defaults.api_version
@@ -243,7 +257,13 @@ class RouteTable:
             api_key=defaults.api_key,
             api_version=defaults.api_version,
         )
-        return replace(deployment, target=target, id=f"native:{provider}/{model}")
+        deployment = replace(
+            deployment, target=target, id=f"native:{provider}/{model}@{_host(defaults.api_base)}"
+        )
+        if len(self._direct) >= DIRECT_CACHE_LIMIT:
+            self._direct.clear()
+        self._direct[key] = deployment
+        return deployment
 
     def all_deployments(self) -> list[Deployment]:
         """Every deployment of every alias (for `model: auto` without an `auto` alias)."""
@@ -274,7 +294,8 @@ class RouteTableSource:
             self._next_check = now + self.check_interval_s
             mtime = self._stat()
             if mtime != self._mtime:
-                self.reload()
+                with contextlib.suppress(RouteTableError):  # logged by reload(); the old table stays
+                    self.reload()
         return self.table
 
     def reload(self) -> RouteTable:

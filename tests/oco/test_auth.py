@@ -117,3 +117,28 @@ async def test_key_table_has_prefix_index(database) -> None:  # type: ignore[no-
     async with database.engine.connect() as conn:
         indexes = await conn.run_sync(lambda c: sa.inspect(c).get_indexes("api_keys"))
     assert any(ix["column_names"] == ["key_prefix"] for ix in indexes)
+
+
+async def test_database_outage_keeps_recently_verified_keys_working(database_url, unique) -> None:  # type: ignore[no-untyped-def]
+    from oco.auth import KeyStore
+    from oco.db import Database
+    from oco.errors import ApiError
+
+    # a second Database object whose engine we can dispose and point at a dead server
+    db = Database(database_url, pool_size=1)
+    store = KeyStore(db, cache_ttl_s=0.05, stale_grace_s=60)
+    known = await store.create(unique("known"), ["cerebra"])
+    unknown = await store.create(unique("unknown"), ["cerebra"])
+    assert await store.verify(known.plaintext) is not None
+    await asyncio.sleep(0.1)  # the cache entry is past its TTL: a database lookup would be due
+    await db.dispose()
+    dead = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_size=1)
+    store.database = dead
+    try:
+        principal = await store.verify(known.plaintext)
+        assert principal is not None and principal.name == known.name
+        with pytest.raises(ApiError) as unavailable:
+            await store.verify(unknown.plaintext)
+        assert unavailable.value.status == 503
+    finally:
+        await dead.dispose()

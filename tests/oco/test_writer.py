@@ -94,3 +94,42 @@ async def test_outage_longer_than_window_drops_and_counts(database, log_table) -
     async with database.engine.begin() as conn:
         await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
     assert writer.written == 0 and writer.dropped == 5
+
+
+async def test_a_refused_row_is_dropped_alone(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    writer = BufferedWriter(database, log_table, batch_size=500, flush_interval_s=0.05)
+    writer.start()
+    for i in range(300):  # enough for the COPY path on PostgreSQL
+        writer.enqueue({"n": i if i != 123 else None, "label": f"r{i}"})  # n is NOT NULL: row 123 is refused
+    await writer.stop()
+    assert writer.dropped == 1 and writer.written == 299
+    assert await count(database, log_table) == 299
+
+
+async def test_flush_waits_for_rows_in_flight_and_stop_refuses_new_ones(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    writer = BufferedWriter(database, log_table, batch_size=10, flush_interval_s=0.01)
+    writer.start()
+    for i in range(95):
+        writer.enqueue({"n": i})
+    await writer.flush()
+    assert await count(database, log_table) == 95
+    await writer.stop()
+    assert writer.enqueue({"n": 1}) is False
+    assert writer.dropped == 1
+
+
+async def test_stop_is_bounded_while_the_database_is_down(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    hidden = f"{log_table.name}_down"
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {log_table.name} RENAME TO {hidden}"))
+    writer = BufferedWriter(database, log_table, batch_size=5, flush_interval_s=0.01, retry_window_s=60)
+    writer.start()
+    for i in range(50):
+        writer.enqueue({"n": i})
+    started = time.monotonic()
+    await writer.stop(timeout_s=0.5)
+    elapsed = time.monotonic() - started
+    async with database.engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
+    assert elapsed < 5  # bounded by the stop timeout, not by 10 batches x 60 s of retries
+    assert writer.written == 0 and writer.dropped == 50
