@@ -1,16 +1,98 @@
-"""The aegis FastAPI application: create_app() assembles the kernel skeleton with aegis's capabilities."""
+"""The aegis FastAPI application: create_app() assembles the kernel skeleton with aegis's capabilities
+(clusters, storage locations, backups, restores, schedules) and the lifespan that recovers interrupted
+runs on start-up, runs the scheduler, and interrupts running backups/restores on shutdown."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from aegis.backups.endpoints import router as backups_router
+from aegis.backups.service import BackupService
+from aegis.clusters.endpoints import router as clusters_router
+from aegis.clusters.service import ClusterService
+from aegis.errors import AegisError
+from aegis.locations.endpoints import router as locations_router
+from aegis.locations.service import LocationService
+from aegis.restores.endpoints import router as restores_router
+from aegis.restores.service import RestoreService
+from aegis.schedules.endpoints import router as schedules_router
+from aegis.schedules.scheduler import Scheduler
+from aegis.schedules.service import ScheduleService
+from aegis.settings import AegisSettings
 from oco.app import make_service_app
+from oco.errors import error_response
 from oco.settings import PlatformSettings
 
 SERVICE = "aegis"
 DEFAULT_PORT = 8082
 
 
+def _aegis_settings(settings: PlatformSettings | None) -> AegisSettings:
+    if settings is None:
+        return AegisSettings()
+    if isinstance(settings, AegisSettings):
+        return settings
+    return AegisSettings(_env_file=None, **settings.model_dump())
+
+
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
-    """The aegis app (scope `aegis`)."""
-    return make_service_app(SERVICE, "aegis", [], settings=settings)
+    """The aegis app (scope `aegis`). Platform settings are completed with the `OCO_AEGIS_*` ones from the
+    environment; a broken clusters file or encryption key stops start-up with one clear line."""
+    aegis_settings = _aegis_settings(settings)
+    clusters = ClusterService(
+        aegis_settings.cluster_registry(), check_timeout_s=aegis_settings.oco_aegis_cluster_check_timeout_s
+    )
+    aegis_settings.encryption_key()  # validate now, not on the first backup
+
+    @asynccontextmanager
+    async def aegis_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = app.state.database
+        locations = LocationService(database)
+        backups = BackupService(database, aegis_settings, clusters, locations)
+        restores = RestoreService(database, aegis_settings, clusters, locations, backups)
+        schedules = ScheduleService(database, clusters, locations)
+        backups.finished_hooks.append(schedules.on_backup_finished)
+        scheduler = Scheduler(
+            database,
+            app.state.kv,
+            schedules,
+            backups,
+            restores,
+            interval_s=aegis_settings.oco_aegis_scheduler_interval_s,
+        )
+        app.state.clusters, app.state.locations = clusters, locations
+        app.state.backups, app.state.restores = backups, restores
+        app.state.schedules, app.state.scheduler = schedules, scheduler
+
+        await backups.recover()
+        await restores.recover()
+        await schedules.publish_metrics()
+        backups.tracker.start()
+        restores.tracker.start()
+        if aegis_settings.oco_aegis_scheduler_enabled:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
+
+    app = make_service_app(
+        SERVICE,
+        "aegis",
+        [clusters_router, locations_router, backups_router, restores_router, schedules_router],
+        settings=aegis_settings,
+        lifespan_hooks=[aegis_lifespan],
+        description="Kubernetes backup and restore: storage locations, backups, restores, schedules.",
+    )
+
+    @app.exception_handler(AegisError)
+    async def _aegis_error(_: Request, exc: AegisError) -> Response:
+        return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
+
+    return app

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
+from economist.anomalies.endpoints import router as anomalies_router
+from economist.costs.endpoints import router as costs_router
+from economist.forecast.endpoints import router as forecast_router
+from economist.fx.endpoints import router as fx_router
+from economist.ingestion.endpoints import router as ingestion_router
+from economist.ingestion.factory import CloudClients, SourceFactory
+from economist.ingestion.service import IngestionService
+from economist.settings import EconomistSettings
 from oco.app import make_service_app
 from oco.settings import PlatformSettings
 
@@ -11,6 +22,29 @@ SERVICE = "economist"
 DEFAULT_PORT = 8081
 
 
-def create_app(settings: PlatformSettings | None = None) -> FastAPI:
-    """The economist app (scope `economist`)."""
-    return make_service_app(SERVICE, "economist", [], settings=settings)
+def _economist_settings(settings: PlatformSettings | None) -> EconomistSettings:
+    if settings is None:
+        return EconomistSettings()
+    if isinstance(settings, EconomistSettings):
+        return settings
+    return EconomistSettings(_env_file=None, **settings.model_dump())
+
+
+def create_app(settings: PlatformSettings | None = None, *, clients: CloudClients | None = None) -> FastAPI:
+    """The economist app (scope `economist`). `clients` builds the cloud SDK clients (tests: loopback fakes)."""
+    economist_settings = _economist_settings(settings)
+
+    @asynccontextmanager
+    async def ingestion_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        factory = SourceFactory(economist_settings, clients)
+        app.state.ingestion = IngestionService(app.state.database, economist_settings, factory)
+        try:
+            yield
+        finally:
+            await app.state.ingestion.stop()
+
+    # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
+    routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
+    return make_service_app(
+        SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
+    )

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import boto3
 import urllib3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -87,7 +88,7 @@ class S3Storage(StorageBackend):
                 os.fspath(local_path), self.bucket, object_key, ExtraArgs=extra, Config=self.transfer_config
             )
             head = self.client.head_object(Bucket=self.bucket, Key=object_key)
-        except (ClientError, BotoCoreError, OSError) as exc:
+        except (ClientError, BotoCoreError, Boto3Error, OSError) as exc:
             self._abort_uploads(object_key)
             raise StorageError(f"upload of {key} to s3://{self.bucket} failed: {_describe(exc)}") from None
         except BaseException:

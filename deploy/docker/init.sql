@@ -71,5 +71,271 @@ $$;;
 
 UPDATE alembic_version SET version_num='0002_cerebra' WHERE alembic_version.version_num = '0001_kernel';
 
+-- Running upgrade 0002_cerebra -> 0003_economist
+
+CREATE TABLE cloud_costs (
+    id BIGSERIAL NOT NULL, 
+    billed_cost NUMERIC(30, 12) NOT NULL, 
+    effective_cost NUMERIC(30, 12) NOT NULL, 
+    list_cost NUMERIC(30, 12), 
+    contracted_cost NUMERIC(30, 12), 
+    list_unit_price NUMERIC(30, 12), 
+    contracted_unit_price NUMERIC(30, 12), 
+    billing_currency TEXT NOT NULL, 
+    pricing_quantity NUMERIC(38, 18), 
+    pricing_unit TEXT, 
+    consumed_quantity NUMERIC(38, 18), 
+    consumed_unit TEXT, 
+    billing_period_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    billing_period_end TIMESTAMP WITH TIME ZONE NOT NULL, 
+    charge_period_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    charge_period_end TIMESTAMP WITH TIME ZONE NOT NULL, 
+    billing_account_id TEXT, 
+    billing_account_name TEXT, 
+    sub_account_id TEXT, 
+    sub_account_name TEXT, 
+    provider_name TEXT NOT NULL, 
+    publisher_name TEXT, 
+    invoice_issuer_name TEXT, 
+    invoice_id TEXT, 
+    charge_category TEXT NOT NULL, 
+    charge_class TEXT, 
+    charge_description TEXT, 
+    charge_frequency TEXT, 
+    pricing_category TEXT, 
+    service_category TEXT, 
+    service_name TEXT, 
+    region_id TEXT, 
+    region_name TEXT, 
+    availability_zone TEXT, 
+    resource_id TEXT, 
+    resource_name TEXT, 
+    resource_type TEXT, 
+    sku_id TEXT, 
+    sku_price_id TEXT, 
+    commitment_discount_id TEXT, 
+    commitment_discount_name TEXT, 
+    commitment_discount_category TEXT, 
+    commitment_discount_type TEXT, 
+    commitment_discount_status TEXT, 
+    tags JSONB, 
+    tags_normalized JSONB NOT NULL, 
+    source VARCHAR(40) NOT NULL, 
+    ingestion_id INTEGER NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_cloud_costs_charge_period_start ON cloud_costs (charge_period_start);
+
+CREATE INDEX ix_cloud_costs_provider_service ON cloud_costs (provider_name, service_name, charge_period_start);
+
+CREATE INDEX ix_cloud_costs_ingestion ON cloud_costs (ingestion_id);
+
+CREATE INDEX ix_cloud_costs_tags ON cloud_costs USING gin (tags_normalized jsonb_path_ops);
+
+CREATE TABLE cloud_costs_daily (
+    ingestion_id INTEGER NOT NULL, 
+    day DATE NOT NULL, 
+    billing_period_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    billing_account_id TEXT NOT NULL, 
+    provider_name TEXT NOT NULL, 
+    service_name TEXT, 
+    account_id TEXT, 
+    region_id TEXT, 
+    billing_currency TEXT NOT NULL, 
+    charge_category TEXT NOT NULL, 
+    billed_cost NUMERIC(30, 12) NOT NULL, 
+    effective_cost NUMERIC(30, 12) NOT NULL, 
+    list_cost NUMERIC(30, 12), 
+    contracted_cost NUMERIC(30, 12), 
+    row_count INTEGER NOT NULL
+);
+
+CREATE INDEX ix_cloud_costs_daily_day ON cloud_costs_daily (day);
+
+CREATE INDEX ix_cloud_costs_daily_provider_service ON cloud_costs_daily (provider_name, service_name, day);
+
+CREATE INDEX ix_cloud_costs_daily_ingestion ON cloud_costs_daily (ingestion_id);
+
+CREATE TABLE ingestions (
+    id SERIAL NOT NULL, 
+    source VARCHAR(40) NOT NULL, 
+    status VARCHAR(16) NOT NULL, 
+    period_start DATE, 
+    period_end DATE, 
+    options JSON NOT NULL, 
+    filename TEXT, 
+    created_by VARCHAR(200), 
+    row_count BIGINT NOT NULL, 
+    replaced_rows BIGINT NOT NULL, 
+    totals JSON NOT NULL, 
+    slice JSON, 
+    rows_read BIGINT NOT NULL, 
+    bytes_read BIGINT NOT NULL, 
+    bytes_total BIGINT, 
+    duration_ms INTEGER, 
+    errors JSON NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_ingestions_source_status ON ingestions (source, status);
+
+CREATE INDEX ix_ingestions_created_at ON ingestions (created_at);
+
+CREATE TABLE fx_rates (
+    id SERIAL NOT NULL, 
+    rate_date DATE NOT NULL, 
+    base VARCHAR(8) NOT NULL, 
+    quote VARCHAR(8) NOT NULL, 
+    rate NUMERIC(30, 12) NOT NULL, 
+    source VARCHAR(200), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_fx_rates_pair_date UNIQUE (base, quote, rate_date)
+);
+
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    ALTER TABLE cloud_costs DROP CONSTRAINT cloud_costs_pkey;
+    ALTER TABLE cloud_costs ADD PRIMARY KEY (id, charge_period_start);
+    PERFORM create_hypertable('cloud_costs', 'charge_period_start',
+                              chunk_time_interval => INTERVAL '7 days', migrate_data => true);
+    EXECUTE $view$
+      CREATE MATERIALIZED VIEW cloud_costs_daily_ts WITH (timescaledb.continuous) AS
+      SELECT time_bucket(INTERVAL '1 day', charge_period_start) AS day,
+             provider_name, service_name, COALESCE(sub_account_id, billing_account_id) AS account_id,
+             region_id, billing_currency, charge_category,
+             sum(billed_cost) AS billed_cost, sum(effective_cost) AS effective_cost,
+             sum(list_cost) AS list_cost, sum(contracted_cost) AS contracted_cost, count(*) AS row_count
+      FROM cloud_costs
+      GROUP BY 1, 2, 3, 4, 5, 6, 7
+      WITH NO DATA
+    $view$;
+    PERFORM add_continuous_aggregate_policy('cloud_costs_daily_ts',
+      start_offset => INTERVAL '400 days', end_offset => INTERVAL '1 hour',
+      schedule_interval => INTERVAL '1 hour');
+  END IF;
+END
+$$;;
+
+UPDATE alembic_version SET version_num='0003_economist' WHERE alembic_version.version_num = '0002_cerebra';
+
+-- Running upgrade 0003_economist -> 0004_aegis
+
+CREATE TABLE storage_locations (
+    id SERIAL NOT NULL, 
+    name VARCHAR(63) NOT NULL, 
+    type VARCHAR(16) NOT NULL, 
+    config JSONB NOT NULL, 
+    created_by VARCHAR(200), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_storage_locations_name UNIQUE (name)
+);
+
+CREATE TABLE backup_jobs (
+    id SERIAL NOT NULL, 
+    name VARCHAR(63) NOT NULL, 
+    cluster VARCHAR(200) NOT NULL, 
+    storage_location VARCHAR(63) NOT NULL, 
+    spec JSONB NOT NULL, 
+    cron VARCHAR(100), 
+    timezone VARCHAR(64) NOT NULL, 
+    keep_last INTEGER, 
+    ttl_hours INTEGER, 
+    enabled BOOLEAN NOT NULL, 
+    last_run_at TIMESTAMP WITH TIME ZONE, 
+    last_success_at TIMESTAMP WITH TIME ZONE, 
+    next_run_at TIMESTAMP WITH TIME ZONE, 
+    missed_runs INTEGER NOT NULL, 
+    last_backup_id INTEGER, 
+    created_by VARCHAR(200), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_backup_jobs_name UNIQUE (name)
+);
+
+CREATE INDEX ix_backup_jobs_next_run_at ON backup_jobs (next_run_at);
+
+CREATE TABLE backup_records (
+    id SERIAL NOT NULL, 
+    name VARCHAR(63) NOT NULL, 
+    job_id INTEGER, 
+    cluster VARCHAR(200) NOT NULL, 
+    storage_location VARCHAR(63) NOT NULL, 
+    storage_key VARCHAR(500) NOT NULL, 
+    phase VARCHAR(20) NOT NULL, 
+    spec JSONB NOT NULL, 
+    items_total INTEGER NOT NULL, 
+    items_done INTEGER NOT NULL, 
+    counts JSONB NOT NULL, 
+    errors JSONB NOT NULL, 
+    warnings JSONB NOT NULL, 
+    size_bytes BIGINT NOT NULL, 
+    sha256 VARCHAR(64), 
+    encrypted BOOLEAN NOT NULL, 
+    server_version VARCHAR(64), 
+    error TEXT, 
+    created_by VARCHAR(200), 
+    owner VARCHAR(64), 
+    heartbeat_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    expires_at TIMESTAMP WITH TIME ZONE, 
+    deleted_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_backup_records_name UNIQUE (name), 
+    CONSTRAINT fk_backup_records_job_id FOREIGN KEY(job_id) REFERENCES backup_jobs (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_backup_records_job_id ON backup_records (job_id);
+
+CREATE INDEX ix_backup_records_cluster ON backup_records (cluster);
+
+CREATE INDEX ix_backup_records_phase ON backup_records (phase);
+
+CREATE INDEX ix_backup_records_expires_at ON backup_records (expires_at);
+
+CREATE TABLE restore_records (
+    id SERIAL NOT NULL, 
+    name VARCHAR(63) NOT NULL, 
+    backup_id INTEGER NOT NULL, 
+    cluster VARCHAR(200) NOT NULL, 
+    spec JSONB NOT NULL, 
+    phase VARCHAR(20) NOT NULL, 
+    dry_run BOOLEAN NOT NULL, 
+    items_total INTEGER NOT NULL, 
+    items_done INTEGER NOT NULL, 
+    created_count INTEGER NOT NULL, 
+    updated_count INTEGER NOT NULL, 
+    skipped_count INTEGER NOT NULL, 
+    failed_count INTEGER NOT NULL, 
+    results JSONB NOT NULL, 
+    not_planned JSONB NOT NULL, 
+    warnings JSONB NOT NULL, 
+    error TEXT, 
+    created_by VARCHAR(200), 
+    owner VARCHAR(64), 
+    heartbeat_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_restore_records_name UNIQUE (name), 
+    CONSTRAINT fk_restore_records_backup_id FOREIGN KEY(backup_id) REFERENCES backup_records (id)
+);
+
+CREATE INDEX ix_restore_records_backup_id ON restore_records (backup_id);
+
+CREATE INDEX ix_restore_records_phase ON restore_records (phase);
+
+UPDATE alembic_version SET version_num='0004_aegis' WHERE alembic_version.version_num = '0003_economist';
+
 COMMIT;
 

@@ -176,3 +176,12 @@ def test_backup_and_restore_through_s3(
 
     assert restore.phase is Phase.COMPLETED and restore.counts["created"] > 10
     assert target_kube.fake.get_object("", "configmaps", "blog", "settings") is not None
+
+
+def test_s3_missing_bucket_probe_reports_error(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in MOTO_ENV.items():
+        monkeypatch.setenv(key, value)
+    raw = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    store = S3Storage("no-such-bucket-here", endpoint_url=moto_endpoint, region="us-east-1", client=raw)
+    result = store.probe()  # boto3's S3UploadFailedError must become a failed probe, not an exception
+    assert not result.ok and "no-such-bucket-here" in (result.error or "")

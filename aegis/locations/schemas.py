@@ -1,0 +1,76 @@
+"""Request and response models of /api/v1/storage-locations (credentials are never accepted or shown)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aegis.naming import NAME_MAX, NAME_PATTERN
+from oco.timeutil import as_utc
+
+_LOCAL_FIELDS = ("path",)
+_S3_FIELDS = ("bucket", "prefix", "region", "endpoint_url")
+
+
+class LocationCreate(BaseModel):
+    """`{"name", "type": "local", "path"}` or `{"name", "type": "s3", "bucket", "prefix", "region",
+    "endpoint_url"}`. S3 credentials come from the service's environment (boto3's default chain)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
+    type: Literal["local", "s3"]
+    path: str | None = Field(default=None, min_length=1, max_length=1000)
+    bucket: str | None = Field(default=None, min_length=3, max_length=63)
+    prefix: str | None = Field(default=None, max_length=500)
+    region: str | None = Field(default=None, max_length=64)
+    endpoint_url: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _fields_of_type(self) -> LocationCreate:
+        own, other = (_LOCAL_FIELDS, _S3_FIELDS) if self.type == "local" else (_S3_FIELDS, _LOCAL_FIELDS)
+        stray = [f for f in other if getattr(self, f) is not None]
+        if stray:
+            raise ValueError(f"{', '.join(stray)} not allowed for a {self.type} location")
+        required = "path" if self.type == "local" else "bucket"
+        if getattr(self, required) is None:
+            raise ValueError(f"a {self.type} location needs '{required}'")
+        return self
+
+    def config(self) -> dict[str, Any]:
+        """The settings stored with the location (everything but name and type)."""
+        fields = _LOCAL_FIELDS if self.type == "local" else _S3_FIELDS
+        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+
+
+class Location(BaseModel):
+    """A registered storage location."""
+
+    id: int
+    name: str
+    type: Literal["local", "s3"]
+    path: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    created_by: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Location:
+        config = row["config"] or {}
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            **{k: config.get(k) for k in (*_LOCAL_FIELDS, *_S3_FIELDS)},
+            created_by=row["created_by"],
+            created_at=as_utc(row["created_at"]),
+        )
+
+
+class LocationList(BaseModel):
+    items: list[Location]

@@ -1,0 +1,75 @@
+"""Routes of /api/v1/restores: start (202, runs in the background), list, read with per-item results."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from aegis.backups.schemas import Phase
+from aegis.restores.schemas import Restore, RestoreCreate, RestorePage
+from aegis.restores.service import RestoreService
+from oco.app import AUTH_ERRORS
+from oco.auth import Principal, require_scope
+from oco.errors import ApiError
+
+router = APIRouter(prefix="/api/v1/restores", tags=["restores"])
+Caller = Annotated[Principal, Depends(require_scope("aegis"))]
+
+
+def restore_service(request: Request) -> RestoreService:
+    return request.app.state.restores
+
+
+Service = Annotated[RestoreService, Depends(restore_service)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Restore,
+    summary="Start a restore (runs in the background; poll GET /api/v1/restores/{id})",
+    responses={
+        **AUTH_ERRORS,
+        409: {"description": "the backup has no restorable archive, or it is encrypted and no key is set"},
+        422: {"description": "invalid body, unknown backup or cluster"},
+    },
+)
+async def start_restore(body: RestoreCreate, principal: Caller, service: Service) -> Restore:
+    request = body.model_dump(exclude={"name"})
+    record = await service.start(request, created_by=principal.name, name=body.name)
+    return Restore.from_row(record)
+
+
+@router.get(
+    "",
+    response_model=RestorePage,
+    summary="List restores, newest first (per-item results only with include_items=true)",
+    responses=AUTH_ERRORS,
+)
+async def list_restores(
+    _: Caller,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    phase: Phase | None = None,
+    backup_id: int | None = None,
+    cluster: Annotated[str | None, Query(max_length=200)] = None,
+    include_items: bool = False,
+) -> RestorePage:
+    records, total = await service.list(
+        limit=limit, offset=offset, phase=phase, backup_id=backup_id, cluster=cluster
+    )
+    items = [Restore.from_row(r, items=include_items) for r in records]
+    return RestorePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{restore_id}",
+    response_model=Restore,
+    summary="One restore: phase, progress and results (created/updated/skipped/failed, per item)",
+    responses={**AUTH_ERRORS, 404: {"description": "no such restore"}},
+)
+async def get_restore(restore_id: int, _: Caller, service: Service) -> Restore:
+    record = await service.get(restore_id)
+    if record is None:
+        raise ApiError(404, f"restore {restore_id} not found", code="not_found")
+    return Restore.from_row(record)

@@ -1,0 +1,63 @@
+"""Aegis's settings: the platform's plus the `OCO_AEGIS_*` names (clusters file, encryption, workers, scheduler)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from aegis.archive.crypto import EncryptionKeyError, parse_key
+from aegis.kube.clusters import ClusterConfigError, ClusterRegistry
+from aegis.kube.transport import RetryPolicy
+from oco.settings import PlatformSettings, SettingsError
+
+
+class AegisSettings(PlatformSettings):
+    """Where the clusters are, how archives are protected, and how runs and the scheduler behave."""
+
+    #: YAML file: `clusters: {prod: {kubeconfig: /path, context: ctx}, here: {in_cluster: true}}`.
+    oco_aegis_clusters: Path | None = None
+    #: base64 of 32 bytes; archives are AES-256-GCM encrypted when set.
+    oco_aegis_encryption_key: SecretStr | None = Field(default=None, repr=False)
+    #: fail closed: refuse to write an unencrypted backup when no key is configured.
+    oco_aegis_require_encryption: bool = False
+    #: concurrent API requests within one tier of a restore.
+    oco_aegis_restore_workers: int = Field(default=8, ge=1, le=64)
+    oco_aegis_max_concurrent_backups: int = Field(default=2, ge=1)
+    oco_aegis_max_concurrent_restores: int = Field(default=2, ge=1)
+    #: TTL of a backup whose request names none (Velero's default: 30 days); 0 keeps backups forever.
+    oco_aegis_default_ttl_hours: int = Field(default=720, ge=0)
+    oco_aegis_scheduler_enabled: bool = True
+    oco_aegis_scheduler_interval_s: float = Field(default=30.0, gt=0)
+    #: how often live progress (items_done/items_total) is written to a running record.
+    oco_aegis_progress_interval_s: float = Field(default=1.0, gt=0)
+    #: a New/InProgress record whose heartbeat is older than this was left by a dead process.
+    oco_aegis_stale_after_s: float = Field(default=120.0, gt=0)
+    #: how long shutdown waits for cancelled runs to stop before marking them interrupted anyway.
+    oco_aegis_shutdown_grace_s: float = Field(default=10.0, ge=0)
+    #: where archives are staged before upload / after download (default: the system temp dir).
+    oco_aegis_work_dir: Path | None = None
+    oco_aegis_cluster_check_timeout_s: float = Field(default=5.0, gt=0)
+    #: attempts per API server request on 429/5xx/connection errors (exponential backoff in between).
+    oco_aegis_kube_max_attempts: int = Field(default=6, ge=1, le=20)
+
+    def encryption_key(self) -> bytes | None:
+        """The raw AES key, or None; a malformed key stops start-up (the key is never echoed)."""
+        if self.oco_aegis_encryption_key is None or not self.oco_aegis_encryption_key.get_secret_value():
+            return None
+        try:
+            return parse_key(self.oco_aegis_encryption_key.get_secret_value())
+        except EncryptionKeyError as exc:
+            raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEY: {exc}") from None
+
+    def kube_retry(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.oco_aegis_kube_max_attempts)
+
+    def cluster_registry(self) -> ClusterRegistry:
+        """The clusters of OCO_AEGIS_CLUSTERS (none when unset); a broken file stops start-up."""
+        if self.oco_aegis_clusters is None:
+            return ClusterRegistry({})
+        try:
+            return ClusterRegistry.from_file(self.oco_aegis_clusters)
+        except ClusterConfigError as exc:
+            raise SettingsError(f"OCO_AEGIS_CLUSTERS: {exc}") from None

@@ -1,0 +1,1 @@
+"""Spend anomalies: robust (median/MAD) detection on daily series with weekly seasonality, and root causes."""

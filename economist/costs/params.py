@@ -1,0 +1,163 @@
+"""The cost query language: dimensions, `group_by` and `filter` syntax, metrics and the time window.
+
+group_by: a comma list of provider, service, account, billing_account, region, resource, charge_category,
+  tag:<key> (account = the sub-account when the row has one, else the billing account; billing_account =
+  the payer; tag keys are folded like ingested tags, so tag:Cost-Center and tag:cost_center are one key).
+filter: a comma list of `<dimension>:<value>` terms, ANDed; `|` separates alternatives (ORed) within a
+  term; tags are `tag:<key>=<value>`. Example: `provider:AWS,service:AmazonEC2|AmazonS3,tag:env=prod`.
+  Matching is exact (case-sensitive, after tag folding); a value cannot contain ',' or '|'.
+Window: `from` inclusive, `to` exclusive, both calendar days in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Literal
+
+from economist.ledger.tags import TagNormalizer
+
+Granularity = Literal["day", "week", "month"]
+MetricName = Literal["billed", "effective", "list", "contracted"]
+
+DIMENSIONS = ("provider", "service", "account", "billing_account", "region", "resource", "charge_category")
+#: dimensions the daily rollup carries; a query using only these (and no tag) reads the rollup
+ROLLUP_DIMENSIONS = frozenset(
+    {"provider", "service", "account", "billing_account", "region", "charge_category"}
+)
+METRIC_COLUMNS: dict[str, str] = {
+    "billed": "billed_cost",
+    "effective": "effective_cost",
+    "list": "list_cost",
+    "contracted": "contracted_cost",
+}
+MAX_WINDOW_DAYS = 3 * 366
+
+
+class QueryError(ValueError):
+    """A query parameter that cannot be understood; `param` names it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A grouping/filtering dimension; `name` is also the response field (`tag:<key>` for tags)."""
+
+    kind: str  # one of DIMENSIONS, or "tag"
+    tag_key: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"tag:{self.tag_key}" if self.kind == "tag" else self.kind
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Rows whose dimension is one of `values` (None matches a missing value)."""
+
+    dimension: Dimension
+    values: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class CostQuery:
+    """A parsed /costs query."""
+
+    start: date
+    end: date  # exclusive
+    metric: str = "billed"
+    granularity: str | None = None
+    group_by: tuple[Dimension, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    currency: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+    @property
+    def uses_rollup(self) -> bool:
+        used = [d.kind for d in self.group_by] + [f.dimension.kind for f in self.filters]
+        return all(kind in ROLLUP_DIMENSIONS for kind in used)
+
+    @property
+    def metric_column(self) -> str:
+        return METRIC_COLUMNS[self.metric]
+
+    def shifted(self, days: int) -> CostQuery:
+        """The same query over a window moved by `days`."""
+        return replace(self, start=self.start + timedelta(days=days), end=self.end + timedelta(days=days))
+
+
+def parse_dimension(text: str, normalizer: TagNormalizer, param: str) -> Dimension:
+    """`service`, `tag:env`, ... as a Dimension."""
+    text = text.strip()
+    if text.startswith("tag:"):
+        key = normalizer.key(text[4:])
+        if not key:
+            raise QueryError(f"{param}: tag:<key> needs a key", param)
+        return Dimension("tag", key)
+    if text not in DIMENSIONS:
+        raise QueryError(
+            f"{param}: unknown dimension {text!r}; use {', '.join(DIMENSIONS)} or tag:<key>", param
+        )
+    return Dimension(text)
+
+
+def parse_group_by(text: str | None, normalizer: TagNormalizer) -> tuple[Dimension, ...]:
+    """The group_by list (duplicates refused)."""
+    if not text or not text.strip():
+        return ()
+    dims = tuple(parse_dimension(part, normalizer, "group_by") for part in text.split(",") if part.strip())
+    names = [d.name for d in dims]
+    if len(set(names)) != len(names):
+        raise QueryError("group_by: a dimension is listed twice", "group_by")
+    return dims
+
+
+def parse_filter(text: str | None, normalizer: TagNormalizer) -> tuple[Filter, ...]:
+    """The filter terms (see the module docstring for the syntax)."""
+    if not text or not text.strip():
+        return ()
+    filters: list[Filter] = []
+    for term in (t.strip() for t in text.split(",")):
+        if not term:
+            continue
+        name, colon, rest = term.partition(":")
+        if not colon or not rest:
+            raise QueryError(f"filter: {term!r} is not <dimension>:<value>", "filter")
+        if name.strip() == "tag":
+            key, equals, values = rest.partition("=")
+            if not equals or not key.strip() or not values:
+                raise QueryError(f"filter: {term!r} is not tag:<key>=<value>", "filter")
+            dimension = Dimension("tag", normalizer.key(key))
+            choices = tuple(normalizer.value(v) for v in values.split("|"))
+        else:
+            dimension = parse_dimension(name, normalizer, "filter")
+            choices = tuple(v.strip() for v in rest.split("|"))
+        if any(not v for v in choices):
+            raise QueryError(f"filter: {term!r} has an empty value", "filter")
+        filters.append(Filter(dimension, choices))
+    return tuple(filters)
+
+
+def parse_currency(text: str | None) -> str | None:
+    if text is None or not text.strip():
+        return None
+    code = text.strip().upper()
+    if not code.isalpha() or not 3 <= len(code) <= 8:
+        raise QueryError("currency must be an ISO code such as USD or EUR", "currency")
+    return code
+
+
+def window(start: date | None, end: date | None, today: date, default_days: int = 30) -> tuple[date, date]:
+    """[from, to): `to` defaults to tomorrow (today included), `from` to `default_days` before `to`."""
+    end = end or today + timedelta(days=1)
+    start = start or end - timedelta(days=default_days)
+    if end <= start:
+        raise QueryError("`to` must be after `from` (to is exclusive)", "to")
+    if (end - start).days > MAX_WINDOW_DAYS:
+        raise QueryError(f"the window may span at most {MAX_WINDOW_DAYS} days", "from")
+    return start, end

@@ -1,0 +1,1 @@
+"""Spend forecasts: Holt-Winters additive with weekly seasonality, backtested against seasonal-naive."""

@@ -1,0 +1,176 @@
+"""Routes of /api/v1/ingestions: start (202, runs in the background), list, read, and upload (201, synchronous)."""
+
+import tempfile
+from collections.abc import AsyncIterator
+from typing import IO, Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from economist.ingestion.factory import SourceRequestError
+from economist.ingestion.runner import IngestionFailed
+from economist.ingestion.schemas import Ingestion, IngestionPage, IngestionRequest, SourceKind, Status
+from economist.ingestion.service import IngestionService
+from economist.settings import EconomistSettings
+from oco.app import AUTH_ERRORS
+from oco.auth import Principal, require_scope
+from oco.errors import ApiError, error_response
+
+router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
+Caller = Annotated[Principal, Depends(require_scope("economist"))]
+
+
+def ingestion_service(request: Request) -> IngestionService:
+    return request.app.state.ingestion
+
+
+Service = Annotated[IngestionService, Depends(ingestion_service)]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Ingestion,
+    summary="Start an ingestion (runs in the background; poll GET /api/v1/ingestions/{id})",
+    responses={**AUTH_ERRORS, 400: {"description": "bad options, a path outside OCO_ECONOMIST_INGEST_DIRS"}},
+)
+async def start_ingestion(body: IngestionRequest, principal: Caller, service: Service) -> Ingestion:
+    period = (body.period.start, body.period.end) if body.period else None
+    try:
+        record = await service.start(body.source, period, body.options, created_by=principal.name)
+    except SourceRequestError as exc:
+        raise ApiError(400, exc.message, code=exc.code, param=exc.param) from None
+    return Ingestion.from_record(record)
+
+
+@router.get("", response_model=IngestionPage, summary="List ingestions, newest first", responses=AUTH_ERRORS)
+async def list_ingestions(
+    _: Caller,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    source: SourceKind | None = None,
+    status: Status | None = None,
+) -> IngestionPage:
+    records, total = await service.list(limit=limit, offset=offset, source=source, status=status)
+    return IngestionPage(
+        items=[Ingestion.from_record(r) for r in records], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/{ingestion_id}",
+    response_model=Ingestion,
+    summary="One ingestion: status, progress, rows, totals, errors",
+    responses={**AUTH_ERRORS, 404: {"description": "no such ingestion"}},
+)
+async def get_ingestion(ingestion_id: int, _: Caller, service: Service) -> Ingestion:
+    record = await service.get(ingestion_id)
+    if record is None:
+        raise ApiError(404, f"ingestion {ingestion_id} not found", code="not_found")
+    return Ingestion.from_record(record)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > limit:
+            raise _TooLarge
+        yield chunk
+
+
+async def _spool_body(request: Request, settings: EconomistSettings) -> tuple[IO[bytes], str | None]:
+    """The uploaded file (multipart `file` part, or the raw body) spooled to memory/disk, and its name."""
+    limit = settings.oco_economist_max_upload_bytes
+    stream = _limited(request.stream(), limit)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await MultiPartParser(request.headers, stream, max_files=1, max_fields=10).parse()
+        uploads = [v for v in form.values() if isinstance(v, UploadFile)]
+        if not uploads:
+            raise ApiError(400, "the multipart body has no file part", code="no_file", param="file")
+        return uploads[0].file, uploads[0].filename
+    spooled = tempfile.SpooledTemporaryFile(max_size=settings.oco_economist_upload_spool_bytes)  # noqa: SIM115
+    async for chunk in stream:
+        spooled.write(chunk)
+    spooled.seek(0)
+    return spooled, None
+
+
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=Ingestion,
+    summary="Upload a billing file (multipart `file` or the raw body) and ingest it now",
+    responses={
+        **AUTH_ERRORS,
+        400: {
+            "description": "a row cannot be ingested: file, line and column in `errors`; the ledger is unchanged"
+        },
+        413: {"description": "larger than OCO_ECONOMIST_MAX_UPLOAD_BYTES"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def upload(
+    request: Request,
+    principal: Caller,
+    service: Service,
+    source: Annotated[
+        Literal["focus", "aws_cur", "azure_export"], Query(description="file format")
+    ] = "focus",
+    filename: Annotated[str | None, Query(max_length=300, description="name shown in errors")] = None,
+) -> Ingestion | Response:
+    settings: EconomistSettings = request.app.state.settings
+    limit = settings.oco_economist_max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = ApiError(
+        413, f"the upload exceeds {limit} bytes (OCO_ECONOMIST_MAX_UPLOAD_BYTES)", code="too_large"
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    try:
+        fileobj, sent_name = await _spool_body(request, settings)
+    except _TooLarge:
+        raise too_large from None
+    except MultiPartException as exc:
+        raise ApiError(400, f"malformed multipart body: {exc.message}", code="bad_multipart") from None
+    try:
+        record = await service.upload(
+            fileobj, filename or sent_name or "upload", kind=source, created_by=principal.name
+        )
+    except IngestionFailed as exc:
+        if isinstance(exc.__cause__, DBAPIError | ConnectionError):
+            raise ApiError(503, "the ledger database is unavailable", code="database_unavailable") from None
+        first = exc.errors[0]
+        return error_response(
+            400,
+            str(exc.row_error) if exc.row_error else first["message"],
+            code="invalid_row" if exc.row_error else "ingestion_failed",
+            param=first.get("column"),
+            ingestion_id=exc.ingestion_id,
+            errors=exc.errors,
+        )
+    finally:
+        fileobj.close()
+    return Ingestion.from_record(record)

@@ -1,0 +1,288 @@
+"""Running one ingestion: a BillingSource's batches are produced in a worker thread (the event loop stays
+free, one batch is prefetched while the previous one is written) and written in ONE transaction that also
+replaces the ingestion's slice and writes its daily rollup; any failure rolls all of it back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from economist.ingestion import repository as repo
+from economist.ingestion.slices import Cell, LedgerSlice, day_start
+from economist.ledger.tables import prepare_connection
+from economist.ledger.tags import TagNormalizer
+from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
+from oco.db import Database
+from oco.timeutil import utcnow
+
+log = logging.getLogger("economist.ingestion")
+
+ProgressCallback = Callable[[int, SourceProgress], None]  # (rows written so far, source progress)
+_TAG_MEMO_LIMIT = 50_000
+
+
+class IngestionFailed(Exception):
+    """The ingestion stopped and kept nothing; `errors` is what the record says, `row_error` the bad row."""
+
+    def __init__(
+        self, ingestion_id: int, errors: list[dict[str, Any]], row_error: SourceRowError | None = None
+    ):
+        super().__init__(errors[0]["message"] if errors else "ingestion failed")
+        self.ingestion_id = ingestion_id
+        self.errors = errors
+        self.row_error = row_error
+
+
+def row_error_json(exc: SourceRowError) -> dict[str, Any]:
+    """The stored and returned form of a bad row."""
+    return {"file": exc.file, "line": exc.line, "column": exc.column, "message": exc.message}
+
+
+def safe_message(exc: BaseException) -> str:
+    """A one-line, bounded description of an unexpected failure (SDK errors carry no credentials)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+async def batches_in_thread(source: BillingSource, batch_size: int) -> AsyncIterator[SourceBatch]:
+    """The source's batches, each produced by a worker thread; the next one is read while the caller works."""
+    iterator = source.batches(batch_size)
+
+    def pull() -> SourceBatch | None:
+        return next(iterator, None)
+
+    pending: asyncio.Future[SourceBatch | None] = asyncio.ensure_future(asyncio.to_thread(pull))
+    try:
+        while True:
+            batch = await asyncio.shield(pending)  # a cancelled caller must not orphan the worker's batch
+            if batch is None:
+                return
+            pending = asyncio.ensure_future(asyncio.to_thread(pull))
+            yield batch
+    finally:
+        # let the worker finish its batch before closing the generator (it may not run in two threads)
+        with contextlib.suppress(BaseException):
+            await pending
+        await asyncio.to_thread(iterator.close)
+
+
+class _RunState:
+    """What an ingestion learns from its rows: totals per currency, slice cells, counts, progress."""
+
+    def __init__(
+        self, ingestion_id: int, source: str, window: tuple[date, date] | None, normalizer: TagNormalizer
+    ):
+        self.ingestion_id = ingestion_id
+        self.source = source
+        self.window = window
+        self.window_bounds = (day_start(window[0]), day_start(window[1])) if window else None
+        self.normalizer = normalizer
+        self.totals: dict[str, Decimal] = {}
+        self.cells: set[Cell] = set()
+        self.rows = 0
+        self.progress = SourceProgress()
+        self._tag_memo: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def _normalized(self, tags: dict[str, str]) -> dict[str, str]:
+        if not tags:
+            return {}
+        key = tuple(sorted(tags.items()))
+        found = self._tag_memo.get(key)
+        if found is None:
+            if len(self._tag_memo) >= _TAG_MEMO_LIMIT:
+                self._tag_memo.clear()
+            found = self._tag_memo[key] = self.normalizer.normalize(tags)
+        return found
+
+    def accept(self, batch: SourceBatch) -> list[dict[str, Any]]:
+        """The batch's rows ready to insert (rows outside the window are dropped)."""
+        out: list[dict[str, Any]] = []
+        totals, cells, bounds = self.totals, self.cells, self.window_bounds
+        for row in batch.rows:
+            if bounds and not (bounds[0] <= row["charge_period_start"] < bounds[1]):
+                continue
+            tags = row["tags"] or {}
+            row["tags"] = tags
+            row["tags_normalized"] = self._normalized(tags)
+            row["source"] = self.source
+            row["ingestion_id"] = self.ingestion_id
+            currency = row["billing_currency"]
+            totals[currency] = totals.get(currency, Decimal(0)) + row["billed_cost"]
+            cells.add((row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"]))
+            out.append(row)
+        self.rows += len(out)
+        self.progress = batch.progress
+        return out
+
+    def ledger_slice(self) -> LedgerSlice:
+        return LedgerSlice(self.source, frozenset(self.cells), self.window)
+
+    def progress_values(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.progress.rows_read,
+            "bytes_read": self.progress.bytes_read,
+            "bytes_total": self.progress.bytes_total,
+        }
+
+
+class LedgerIngestor:
+    """Writes sources into the ledger. Ingestions read and stage their rows concurrently; only the final
+    publish (slice swap + rollup) is serialized."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        normalizer: TagNormalizer,
+        batch_size: int = 5000,
+        progress_interval_s: float = 1.0,
+    ) -> None:
+        self.database = database
+        self.normalizer = normalizer
+        self.batch_size = batch_size
+        self.progress_interval_s = progress_interval_s
+        self._sqlite_writer = asyncio.Lock()
+
+    async def create_record(
+        self,
+        *,
+        source: str,
+        status: str,
+        period: tuple[date, date] | None,
+        options: dict[str, Any],
+        filename: str | None,
+        created_by: str | None,
+    ) -> int:
+        """Insert the ingestion's record (its own transaction, so it is visible at once)."""
+        async with self.database.engine.begin() as conn:
+            return await repo.create_ingestion(
+                conn,
+                source=source,
+                status=status,
+                period=period,
+                options=options,
+                filename=filename,
+                created_by=created_by,
+            )
+
+    async def run(
+        self,
+        ingestion_id: int,
+        source: BillingSource,
+        *,
+        source_kind: str,
+        window: tuple[date, date] | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Ingest; return the succeeded record, or raise IngestionFailed after recording the failure."""
+        started = time.monotonic()
+        state = _RunState(ingestion_id, source_kind, window, self.normalizer)
+        async with self.database.engine.begin() as conn:
+            await repo.update_ingestion(conn, ingestion_id, status="running", started_at=utcnow())
+        try:
+            return await self._write(state, source, started, on_progress)
+        except SourceRowError as exc:
+            errors = [row_error_json(exc)]
+            await self._record_failure(state, errors, started)
+            raise IngestionFailed(ingestion_id, errors, exc) from None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            await asyncio.shield(
+                self._record_failure(state, [{"message": "interrupted: the process stopped"}], started)
+            )
+            raise
+        except Exception as exc:
+            log.exception("ingestion %s failed", ingestion_id)
+            errors = [{"message": safe_message(exc)}]
+            await self._record_failure(state, errors, started)
+            raise IngestionFailed(ingestion_id, errors) from exc
+
+    async def _write(
+        self, state: _RunState, source: BillingSource, started: float, on_progress: ProgressCallback | None
+    ) -> dict[str, Any]:
+        ingestion_id = state.ingestion_id
+        last_saved = time.monotonic()
+        async with self.database.engine.connect() as conn:
+            await prepare_connection(conn)
+            writer = repo.LedgerWriter(conn, ingestion_id)
+            try:
+                async with conn.begin():
+                    await writer.start()
+                    async with contextlib.aclosing(batches_in_thread(source, self.batch_size)) as batches:
+                        async for batch in batches:
+                            await writer.write(state.accept(batch))
+                            if on_progress is not None:
+                                on_progress(state.rows, state.progress)
+                            if (
+                                self.database.dialect == "postgresql"
+                                and time.monotonic() - last_saved >= self.progress_interval_s
+                            ):
+                                await self._save_progress(ingestion_id, state)
+                                last_saved = time.monotonic()
+                    async with self._publishing():
+                        return await self._publish(conn, writer, state, started)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writer.discard())
+
+    def _publishing(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """SQLite has one writer per database: this process's ingestions publish one at a time (PostgreSQL
+        ingestions serialize on an advisory lock inside the transaction instead)."""
+        return self._sqlite_writer if self.database.dialect == "sqlite" else contextlib.nullcontext()
+
+    async def _publish(
+        self, conn: AsyncConnection, writer: repo.LedgerWriter, state: _RunState, started: float
+    ) -> dict[str, Any]:
+        """Make the rows the ledger's: replace the slice, add the rollup, record success (same transaction)."""
+        ingestion_id = state.ingestion_id
+        await writer.publish()
+        await repo.lock_ledger(conn)
+        ledger_slice = state.ledger_slice()
+        replaced = await repo.replace_slice(conn, ingestion_id, ledger_slice)
+        await repo.build_rollup(conn, ingestion_id)
+        await repo.update_ingestion(
+            conn,
+            ingestion_id,
+            status="succeeded",
+            row_count=state.rows,
+            replaced_rows=replaced,
+            totals={currency: format(total, "f") for currency, total in sorted(state.totals.items())},
+            slice=ledger_slice.to_json(),
+            errors=[],
+            duration_ms=int((time.monotonic() - started) * 1000),
+            finished_at=utcnow(),
+            **state.progress_values(),
+        )
+        record = await repo.get_ingestion(conn, ingestion_id)
+        assert record is not None
+        return record
+
+    async def _save_progress(self, ingestion_id: int, state: _RunState) -> None:
+        """Progress for readers in other processes (a separate short transaction; PostgreSQL only, since
+        SQLite's single writer is busy with the ingestion itself)."""
+        try:
+            async with self.database.engine.begin() as conn:
+                await repo.update_ingestion(conn, ingestion_id, **state.progress_values())
+        except Exception:  # progress is best effort; the ingestion itself goes on
+            log.warning("could not save progress of ingestion %s", ingestion_id, exc_info=True)
+
+    async def _record_failure(self, state: _RunState, errors: list[dict[str, Any]], started: float) -> None:
+        async with self.database.engine.begin() as conn:
+            await repo.update_ingestion(
+                conn,
+                state.ingestion_id,
+                status="failed",
+                errors=errors,
+                row_count=0,
+                totals={},
+                duration_ms=int((time.monotonic() - started) * 1000),
+                finished_at=utcnow(),
+                **state.progress_values(),
+            )

@@ -1,0 +1,122 @@
+"""Request and response models of the ingestion API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from oco.money import money_str
+from oco.timeutil import as_utc
+
+SourceKind = Literal["focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery"]
+Status = Literal["pending", "running", "succeeded", "failed"]
+
+
+class Period(BaseModel):
+    """Charge days [start, end): end is exclusive, like Cost Explorer's."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end <= self.start:
+            raise ValueError("period.end must be after period.start (end is exclusive)")
+        return self
+
+
+class IngestionRequest(BaseModel):
+    """Start an ingestion. Options by source:
+    focus / aws_cur: `path` (a file under OCO_ECONOMIST_INGEST_DIRS) or `bucket` + `key` (S3; a key ending
+    in '/' takes every data file under it); azure_export: `path`, `cost_type` (ActualCost|AmortizedCost);
+    aws_cost_explorer: `group_by` (dimensions, default SERVICE,LINKED_ACCOUNT), `tag_keys`,
+    `effective_metric`; azure_cost: `scope` (required), `cost_type`, `group_by`, `tag_key`;
+    gcp_bigquery: `table` (required), `detailed`, `project`. API sources need a `period`."""
+
+    source: SourceKind
+    period: Period | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RowError(BaseModel):
+    """Why an ingestion failed: for a bad row, its file, line (header = line 1) and column."""
+
+    file: str | None = None
+    line: int | None = None
+    column: str | None = None
+    message: str
+
+
+class Progress(BaseModel):
+    """How far the source has been read (bytes_total is known for files)."""
+
+    rows_read: int
+    bytes_read: int
+    bytes_total: int | None
+    percent: float | None
+
+
+class Ingestion(BaseModel):
+    """An ingestion record. `totals`: billed cost per billing currency (6 decimals)."""
+
+    id: int
+    source: str
+    status: Status
+    period: Period | None
+    options: dict[str, Any]
+    filename: str | None
+    created_by: str | None
+    rows: int
+    replaced_rows: int
+    totals: dict[str, str]
+    progress: Progress
+    duration_ms: int | None
+    errors: list[RowError]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Ingestion:
+        total = record["bytes_total"]
+        read = record["bytes_read"] or 0
+        percent = None
+        if record["status"] == "succeeded":
+            percent = 100.0
+        elif total:
+            percent = round(min(100.0, 100.0 * read / total), 1)
+        period = None
+        if record["period_start"] and record["period_end"]:
+            period = Period(start=record["period_start"], end=record["period_end"])
+        return cls(
+            id=record["id"],
+            source=record["source"],
+            status=record["status"],
+            period=period,
+            options=record["options"] or {},
+            filename=record["filename"],
+            created_by=record["created_by"],
+            rows=record["row_count"] or 0,
+            replaced_rows=record["replaced_rows"] or 0,
+            totals={k: money_str(Decimal(v)) or "0.000000" for k, v in (record["totals"] or {}).items()},
+            progress=Progress(
+                rows_read=record["rows_read"] or 0, bytes_read=read, bytes_total=total, percent=percent
+            ),
+            duration_ms=record["duration_ms"],
+            errors=[RowError(**e) for e in record["errors"] or []],
+            created_at=as_utc(record["created_at"]),
+            started_at=as_utc(record["started_at"]),
+            finished_at=as_utc(record["finished_at"]),
+        )
+
+
+class IngestionPage(BaseModel):
+    """A page of ingestions, newest first."""
+
+    items: list[Ingestion]
+    total: int
+    limit: int
+    offset: int

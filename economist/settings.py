@@ -1,0 +1,64 @@
+"""Economist's settings: the platform's plus the cost engine's own `OCO_ECONOMIST_*` names."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from economist.ledger.tags import TagNormalizer
+from oco.settings import PlatformSettings
+
+
+class EconomistSettings(PlatformSettings):
+    """Ingestion limits, the local-path allow-list, tag folding and analysis defaults."""
+
+    #: largest accepted upload body (POST /api/v1/ingestions/upload answers 413 above it)
+    oco_economist_max_upload_bytes: int = 1024 * 1024 * 1024
+    #: uploads stay in memory up to this size, then spill to a temporary file
+    oco_economist_upload_spool_bytes: int = 8 * 1024 * 1024
+    #: comma list of folders the API may read local files from (`options.path`); empty = none
+    oco_economist_ingest_dirs: str = ""
+    #: rows per batch read from a source and written to the ledger
+    oco_economist_batch_size: int = 5000
+    #: ingestions running at once in one process (more wait their turn, status `pending`)
+    oco_economist_max_concurrent_ingestions: int = 2
+    #: how often a running ingestion's progress is written to the `ingestions` row (PostgreSQL)
+    oco_economist_progress_interval_s: float = 1.0
+    #: tag grouping: fold key case, fold '-'/'_'/spaces, split camelCase (applied when rows are ingested)
+    oco_economist_tag_case_fold: bool = True
+    oco_economist_tag_fold_separators: bool = True
+    oco_economist_tag_split_camel: bool = False
+    #: the currency reported for an empty result (no rows to take it from)
+    oco_economist_default_currency: str = "USD"
+    #: anomalies: days below this cost (actual and expected) are never reported
+    oco_economist_anomaly_min_cost: Decimal = Decimal("10")
+    #: cloud clients: region, optional endpoints (MinIO/LocalStack/fakes), Cost Explorer page cache folder
+    oco_economist_aws_region: str = "us-east-1"
+    oco_economist_s3_endpoint_url: str | None = None
+    oco_economist_ce_endpoint_url: str | None = None
+    oco_economist_ce_cache_dir: Path | None = None
+    oco_economist_azure_endpoint: str | None = None
+    oco_economist_gcp_project: str | None = None
+
+    @property
+    def ingest_dirs(self) -> list[Path]:
+        """The allow-listed folders, resolved (symlinks followed)."""
+        return [
+            Path(d.strip()).expanduser().resolve()
+            for d in self.oco_economist_ingest_dirs.split(",")
+            if d.strip()
+        ]
+
+    @property
+    def tag_normalizer(self) -> TagNormalizer:
+        """How tag keys are folded for grouping."""
+        return TagNormalizer(
+            case_fold=self.oco_economist_tag_case_fold,
+            fold_separators=self.oco_economist_tag_fold_separators,
+            strip_camel=self.oco_economist_tag_split_camel,
+        )
+
+    @property
+    def ce_cache_dir(self) -> Path:
+        """Where finished Cost Explorer months are cached (each page costs money)."""
+        return self.oco_economist_ce_cache_dir or self.oco_data_dir / "ce-cache"
