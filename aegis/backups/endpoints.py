@@ -14,6 +14,7 @@ from aegis.backups.service import BackupService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import ApiError
+from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/backups", tags=["backups"])
 Caller = Annotated[Principal, Depends(require_scope("aegis"))]
@@ -69,7 +70,7 @@ async def list_backups(
     offset: Annotated[int, Query(ge=0)] = 0,
     phase: Phase | None = None,
     cluster: Annotated[str | None, Query(max_length=200)] = None,
-    schedule_id: int | None = None,
+    schedule_id: RowIdQuery = None,
 ) -> BackupPage:
     records, total = await service.list(
         limit=limit, offset=offset, phase=phase, cluster=cluster, schedule_id=schedule_id
@@ -83,7 +84,7 @@ async def list_backups(
     summary="One backup: phase, progress (items_done/items_total), errors, size, SHA-256",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def get_backup(backup_id: int, _: Caller, service: Service) -> Backup:
+async def get_backup(backup_id: RowIdPath, _: Caller, service: Service) -> Backup:
     return Backup.from_row(await _record(service, backup_id))
 
 
@@ -98,7 +99,7 @@ async def get_backup(backup_id: int, _: Caller, service: Service) -> Backup:
         502: {"description": "the storage location did not answer (nothing was marked)"},
     },
 )
-async def delete_backup(backup_id: int, _: Caller, service: Service) -> Backup:
+async def delete_backup(backup_id: RowIdPath, _: Caller, service: Service) -> Backup:
     record = await service.delete(backup_id)
     if record is None:
         raise ApiError(404, f"backup {backup_id} not found", code="not_found")
@@ -111,7 +112,7 @@ async def delete_backup(backup_id: int, _: Caller, service: Service) -> Backup:
     summary="The resources in a backup (kind, namespace, name), read from the archive's index",
     responses={**AUTH_ERRORS, **NOT_FOUND, **NO_ARCHIVE},
 )
-async def backup_contents(backup_id: int, _: Caller, service: Service) -> BackupContents:
+async def backup_contents(backup_id: RowIdPath, _: Caller, service: Service) -> BackupContents:
     record = await _record(service, backup_id)
     contents = await service.contents(record)
     items = [
@@ -135,7 +136,7 @@ async def backup_contents(backup_id: int, _: Caller, service: Service) -> Backup
         200: {"content": {"application/octet-stream": {}}, "description": "the archive bytes as stored"},
     },
 )
-async def download_backup(backup_id: int, _: Caller, service: Service) -> StreamingResponse:
+async def download_backup(backup_id: RowIdPath, _: Caller, service: Service) -> StreamingResponse:
     record = await _record(service, backup_id)
     stream = await service.open_archive(record)
     filename = record["storage_key"].rsplit("/", 1)[-1] + (".aegisenc" if record["encrypted"] else "")

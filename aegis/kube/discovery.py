@@ -6,7 +6,7 @@ that is down, say) is reported in ``errors`` instead of failing the whole discov
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubernetes.client import ApiClient
 
@@ -83,7 +83,45 @@ def discover(api_client: ApiClient | KubeTransport) -> Discovery:
             continue
         result.served_versions.append(f"{group}/{version}" if group else version)
         result.resources.extend(_parse_resource_list(listing, group, version, preferred))
+    _prefer_served_versions(result)
+    _drop_duplicate_groups(result)
     return result
+
+
+def _prefer_served_versions(result: Discovery) -> None:
+    """As client-go's ServerPreferredResources: a resource that the group's preferred version does not
+    serve (batch/v1beta1 cronjobs on 1.20) is taken from the highest-priority version that does."""
+    have = {(r.group, r.resource) for r in result.resources if r.preferred}
+    for index, resource in enumerate(result.resources):
+        key = (resource.group, resource.resource)
+        if not resource.preferred and key not in have:
+            result.resources[index] = replace(resource, preferred=True)
+            have.add(key)
+
+
+# The same objects served under two groups: back them up once, under the group that outlives the other.
+_LEGACY_GROUPS = {
+    ("extensions", "ingresses"): "networking.k8s.io",
+    ("extensions", "networkpolicies"): "networking.k8s.io",
+    ("extensions", "podsecuritypolicies"): "policy",
+    ("extensions", "deployments"): "apps",
+    ("extensions", "daemonsets"): "apps",
+    ("extensions", "replicasets"): "apps",
+    ("events.k8s.io", "events"): "",
+}
+
+
+def _drop_duplicate_groups(result: Discovery) -> None:
+    served = {(r.group, r.resource) for r in result.resources if r.preferred}
+    result.resources = [
+        r
+        for r in result.resources
+        if not (
+            r.preferred
+            and (r.group, r.resource) in _LEGACY_GROUPS
+            and (_LEGACY_GROUPS[(r.group, r.resource)], r.resource) in served
+        )
+    ]
 
 
 def _parse_resource_list(listing: dict, group: str, version: str, preferred: bool) -> list[APIResource]:

@@ -10,6 +10,7 @@ from aegis.restores.service import RestoreService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import ApiError
+from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/restores", tags=["restores"])
 Caller = Annotated[Principal, Depends(require_scope("aegis"))]
@@ -51,7 +52,7 @@ async def list_restores(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     phase: Phase | None = None,
-    backup_id: int | None = None,
+    backup_id: RowIdQuery = None,
     cluster: Annotated[str | None, Query(max_length=200)] = None,
     include_items: bool = False,
 ) -> RestorePage:
@@ -68,7 +69,7 @@ async def list_restores(
     summary="One restore: phase, progress and results (created/updated/skipped/failed, per item)",
     responses={**AUTH_ERRORS, 404: {"description": "no such restore"}},
 )
-async def get_restore(restore_id: int, _: Caller, service: Service) -> Restore:
+async def get_restore(restore_id: RowIdPath, _: Caller, service: Service) -> Restore:
     record = await service.get(restore_id)
     if record is None:
         raise ApiError(404, f"restore {restore_id} not found", code="not_found")

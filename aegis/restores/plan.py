@@ -139,6 +139,14 @@ def strip_cluster_fields(resource: str, group: str, obj: dict[str, Any]) -> dict
         if spec.get("clusterIP") != "None":
             spec.pop("clusterIP", None)
             spec.pop("clusterIPs", None)
+        # node ports are allocated by the cluster: keeping them clashes with the original Service when
+        # restoring into a mapped namespace of the same cluster (Velero drops them too)
+        spec.pop("healthCheckNodePort", None)
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.pop("nodePort", None)
+    elif (resource, group) == ("jobs", "batch"):
+        _drop_job_controller_uid(spec)
     elif (resource, group) == ("pods", ""):
         spec.pop("nodeName", None)
         _drop_token_volumes(spec)
@@ -152,6 +160,27 @@ def strip_cluster_fields(resource: str, group: str, obj: dict[str, Any]) -> dict
             claim.pop("uid", None)
             claim.pop("resourceVersion", None)
     return obj
+
+
+_JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def _drop_job_controller_uid(spec: dict[str, Any]) -> None:
+    """A Job's generated selector and template labels name the old Job's uid; the API server refuses
+    them for the new Job. Unless the selector was set by hand, drop them and let the server regenerate."""
+    if spec.get("manualSelector"):
+        return
+    selector = spec.get("selector")
+    if isinstance(selector, dict):
+        labels = selector.get("matchLabels") or {}
+        for key in _JOB_UID_LABELS:
+            labels.pop(key, None)
+        if not labels and not selector.get("matchExpressions"):
+            spec.pop("selector", None)
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if isinstance(template_labels, dict):
+        for key in (*_JOB_UID_LABELS, "job-name", "batch.kubernetes.io/job-name"):
+            template_labels.pop(key, None)
 
 
 def _drop_token_volumes(spec: dict[str, Any]) -> None:

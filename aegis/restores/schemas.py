@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aegis.backups.schemas import Phase
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_MAX, NAME_PATTERN
+from oco.params import RowIdField
 from oco.timeutil import as_utc
 
 Outcome = Literal["created", "updated", "skipped", "failed"]
@@ -23,7 +24,7 @@ class RestoreCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backup_id: int
+    backup_id: RowIdField
     cluster: str | None = Field(default=None, min_length=1, max_length=200)
     name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=NAME_MAX)
     namespace_mapping: dict[str, str] = Field(default_factory=dict, max_length=1000)

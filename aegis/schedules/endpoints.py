@@ -9,6 +9,7 @@ from aegis.schedules.service import ScheduleService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import ApiError
+from oco.params import RowIdPath
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 Caller = Annotated[Principal, Depends(require_scope("aegis"))]
@@ -60,7 +61,7 @@ async def list_schedules(_: Caller, service: Service) -> ScheduleList:
     summary="One schedule: next run, last run, last success, missed runs",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def get_schedule(schedule_id: int, _: Caller, service: Service) -> Schedule:
+async def get_schedule(schedule_id: RowIdPath, _: Caller, service: Service) -> Schedule:
     job = await service.get(schedule_id)
     if job is None:
         raise _not_found(schedule_id)
@@ -73,7 +74,9 @@ async def get_schedule(schedule_id: int, _: Caller, service: Service) -> Schedul
     summary='Change a schedule (only the fields sent); pause it with {"enabled": false}',
     responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID},
 )
-async def update_schedule(schedule_id: int, body: ScheduleUpdate, _: Caller, service: Service) -> Schedule:
+async def update_schedule(
+    schedule_id: RowIdPath, body: ScheduleUpdate, _: Caller, service: Service
+) -> Schedule:
     job = await service.update(schedule_id, body.changes())
     if job is None:
         raise _not_found(schedule_id)
@@ -86,7 +89,7 @@ async def update_schedule(schedule_id: int, body: ScheduleUpdate, _: Caller, ser
     summary="Delete a schedule (its backups are kept until their own retention)",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def delete_schedule(schedule_id: int, _: Caller, service: Service) -> Response:
+async def delete_schedule(schedule_id: RowIdPath, _: Caller, service: Service) -> Response:
     if not await service.delete(schedule_id):
         raise _not_found(schedule_id)
     return Response(status_code=204)

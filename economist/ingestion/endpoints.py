@@ -18,6 +18,7 @@ from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import ApiError, error_response
+from oco.params import RowIdPath
 
 router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -67,7 +68,7 @@ async def list_ingestions(
     summary="One ingestion: status, progress, rows, totals, errors",
     responses={**AUTH_ERRORS, 404: {"description": "no such ingestion"}},
 )
-async def get_ingestion(ingestion_id: int, _: Caller, service: Service) -> Ingestion:
+async def get_ingestion(ingestion_id: RowIdPath, _: Caller, service: Service) -> Ingestion:
     record = await service.get(ingestion_id)
     if record is None:
         raise ApiError(404, f"ingestion {ingestion_id} not found", code="not_found")

@@ -149,3 +149,19 @@ async def test_schedule_validation_names_the_field(env: AegisEnv, unique) -> Non
         await env.call("PATCH", f"/api/v1/schedules/{created['id']}", json={"cron": "bad"}), 422, param="cron"
     )
     _error(await env.call("DELETE", f"/api/v1/storage-locations/{location}"), 409, code="location_in_use")
+
+
+async def test_out_of_range_ids_are_422_not_500(env: AegisEnv) -> None:
+    huge = "99999999999999999999999"
+    for path in (
+        f"/api/v1/backups/{huge}",
+        f"/api/v1/restores/{huge}",
+        f"/api/v1/schedules/{huge}",
+        "/api/v1/backups/0",
+    ):
+        _error(await env.call("GET", path), 422, param="backup_id" if "backups" in path else None)
+    _error(
+        await env.call("POST", "/api/v1/restores", json={"backup_id": int(huge), "cluster": "x"}),
+        422,
+        param="backup_id",
+    )

@@ -231,3 +231,39 @@ def test_restore_spec_validation() -> None:
         RestoreSpec(existing_resource_policy="merge")
     spec = RestoreSpec.from_dict({"backup_id": 3, "existing_resource_policy": "update", "dry_run": True})
     assert spec.to_dict()["existing_resource_policy"] == "update" and spec.dry_run
+
+
+def test_strip_service_node_ports() -> None:
+    svc = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "type": "NodePort",
+            "clusterIP": "10.0.0.7",
+            "healthCheckNodePort": 32000,
+            "ports": [{"port": 80, "nodePort": 31019}],
+        },
+    }
+    stripped = strip_cluster_fields("services", "", svc)
+    assert stripped["spec"]["ports"] == [{"port": 80}]
+    assert "healthCheckNodePort" not in stripped["spec"] and "clusterIP" not in stripped["spec"]
+
+
+def test_strip_job_generated_selector_but_keep_a_manual_one() -> None:
+    uid = "0b1c6a52-1c52-4b83-9a61-2f6b0f1c9d11"
+    job = {
+        "metadata": {"name": "migrate"},
+        "spec": {
+            "selector": {"matchLabels": {"controller-uid": uid}},
+            "template": {"metadata": {"labels": {"controller-uid": uid, "job-name": "migrate", "app": "db"}}},
+        },
+    }
+    stripped = strip_cluster_fields("jobs", "batch", job)
+    assert "selector" not in stripped["spec"]
+    assert stripped["spec"]["template"]["metadata"]["labels"] == {"app": "db"}
+    manual = {
+        "metadata": {"name": "m"},
+        "spec": {"manualSelector": True, "selector": {"matchLabels": {"controller-uid": "x"}}},
+    }
+    assert strip_cluster_fields("jobs", "batch", manual)["spec"]["selector"] == {
+        "matchLabels": {"controller-uid": "x"}
+    }
