@@ -1,0 +1,279 @@
+"""The vectorized FOCUS path (pyarrow -> CSV COPY on PostgreSQL): the same ledger rows, rollup and totals as the
+strict parser on the public sample, focus-toolkit files (CSV, gzip, Parquet) and the quirky file; a bad value
+falls back to the strict parser, which names line and column and keeps nothing; SQLite keeps the strict path."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from economist.ingestion.runner import IngestionFailed, LedgerIngestor
+from economist.ledger.columns import COLUMNS_BY_NAME
+from economist.ledger.tables import INSERT_COLUMNS, cloud_costs, cloud_costs_daily, ingestions
+from economist.ledger.tags import DEFAULT_TAG_NORMALIZER
+from economist.sources import open_focus_source
+from economist.sources.focus_arrow import COPY_COLUMNS, FastPathUnsupported, FocusArrowReader
+from tests.economist.test_source_focus import QUIRKY, SAMPLE, write_with
+from tests.economist.test_source_focus import toolkit_files as toolkit_files_fixture
+
+toolkit_files = toolkit_files_fixture  # the module-scoped fixture, shared with test_source_focus
+
+ROW_COLUMNS = [c for c in INSERT_COLUMNS if c not in ("source", "ingestion_id")]
+DAILY_COLUMNS = [c.name for c in cloud_costs_daily.columns if c.name != "ingestion_id"]
+
+
+def arrow_rows(path: Path, window: tuple[date, date] | None = None) -> list[dict]:
+    """What the fast path would COPY, read back from its CSV chunks."""
+    reader = FocusArrowReader(
+        path,
+        filename=None,
+        ingestion_id=7,
+        source_kind="focus",
+        normalizer=DEFAULT_TAG_NORMALIZER,
+        window=window,
+    )
+    rows = []
+    for chunk in reader.chunks():
+        for record in csv.reader(io.StringIO(chunk.data.decode())):
+            rows.append(dict(zip(COPY_COLUMNS, record, strict=True)))
+    return rows
+
+
+def typed(name: str, text: str):  # type: ignore[no-untyped-def]
+    if text == "":
+        return None
+    kind = COLUMNS_BY_NAME[name].kind if name in COLUMNS_BY_NAME else "str"
+    if kind in ("money", "quantity"):
+        return Decimal(text)
+    if kind == "datetime":
+        return datetime.fromisoformat(text)
+    if kind == "json":
+        return json.loads(text)
+    return text
+
+
+def assert_reader_matches_strict(path: Path) -> int:
+    strict = [r for b in open_focus_source(path).batches() for r in b.rows]
+    fast = arrow_rows(path)
+    assert len(fast) == len(strict)
+    for expected, got in zip(strict, fast, strict=True):
+        for name, value in expected.items():
+            assert typed(name, got[name]) == value, name
+        assert json.loads(got["tags_normalized"]) == DEFAULT_TAG_NORMALIZER.normalize(expected["tags"])
+        assert (got["source"], got["ingestion_id"]) == ("focus", "7")
+    return len(strict)
+
+
+# -- the reader alone (both back ends) ----------------------------------------------------------------------
+
+
+def test_reader_matches_the_strict_parser_on_the_sample() -> None:
+    assert assert_reader_matches_strict(SAMPLE) == 1000
+
+
+def test_reader_matches_the_strict_parser_on_toolkit_files(toolkit_files, tmp_path: Path) -> None:
+    for path in toolkit_files.values():
+        assert assert_reader_matches_strict(path) == 300
+    path = toolkit_files[("azure", "1.3")]
+    gz = tmp_path / "azure.csv"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    parquet = tmp_path / "azure.parquet"
+    pq.write_table(pacsv.read_csv(path), parquet)  # float64 money, timestamp dates
+    decimal_parquet = tmp_path / "decimal.parquet"
+    table = pacsv.read_csv(
+        path, convert_options=pacsv.ConvertOptions(column_types={"BilledCost": pa.decimal128(38, 20)})
+    )
+    pq.write_table(table, decimal_parquet, row_group_size=64)
+    for variant in (gz, parquet, decimal_parquet):
+        assert assert_reader_matches_strict(variant) == 300
+
+
+def test_reader_handles_the_quirks(tmp_path: Path) -> None:
+    path = tmp_path / "quirky.csv"
+    path.write_text(QUIRKY, encoding="utf-8")
+    assert assert_reader_matches_strict(path) == 2
+
+
+@pytest.mark.parametrize("bad", ["12,50", "Infinity", "1_000", "NULL"])
+def test_reader_refuses_what_it_cannot_convert_exactly(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "bad.csv"
+
+    def change(records: list[list[str]]) -> list[str]:
+        records[500][records[0].index("BilledCost")] = bad
+        return records[0]
+
+    write_with(path, SAMPLE, change)
+    with pytest.raises(FastPathUnsupported):
+        arrow_rows(path)
+
+
+# -- through the database -------------------------------------------------------------------------------------
+
+CREATED: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+async def forget_ingestions(database):  # type: ignore[no-untyped-def]
+    """Remove what these tests load: other modules sum the whole ledger by provider."""
+    yield
+    if CREATED:
+        async with database.engine.begin() as conn:
+            for table in (cloud_costs, cloud_costs_daily):
+                await conn.execute(sa.delete(table).where(table.c.ingestion_id.in_(CREATED)))
+            await conn.execute(sa.delete(ingestions).where(ingestions.c.id.in_(CREATED)))
+        CREATED.clear()
+
+
+async def new_record(ingestor: LedgerIngestor, kind: str, filename: str, window=None) -> int:  # type: ignore[no-untyped-def]
+    ingestion_id = await ingestor.create_record(
+        source=kind, status="pending", period=window, options={}, filename=filename, created_by="test"
+    )
+    CREATED.append(ingestion_id)
+    return ingestion_id
+
+
+async def ingest(database, path: Path, kind: str, *, fast: bool, window=None) -> tuple[LedgerIngestor, dict]:  # type: ignore[no-untyped-def]
+    ingestor = LedgerIngestor(database, normalizer=DEFAULT_TAG_NORMALIZER, fast_path=fast)
+    ingestion_id = await new_record(ingestor, kind, str(path), window)
+    record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind=kind, window=window)
+    return ingestor, record
+
+
+async def ledger_of(database, ingestion_id: int) -> tuple[list[tuple], list[tuple]]:  # type: ignore[no-untyped-def]
+    async with database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(*(cloud_costs.c[n] for n in ROW_COLUMNS)).where(
+                    cloud_costs.c.ingestion_id == ingestion_id
+                )
+            )
+        ).all()
+        daily = (
+            await conn.execute(
+                sa.select(*(cloud_costs_daily.c[n] for n in DAILY_COLUMNS)).where(
+                    cloud_costs_daily.c.ingestion_id == ingestion_id
+                )
+            )
+        ).all()
+    key = repr
+    return sorted((tuple(r) for r in rows), key=key), sorted((tuple(r) for r in daily), key=key)
+
+
+@pytest.fixture
+def postgresql(database):  # type: ignore[no-untyped-def]
+    if database.dialect != "postgresql":
+        pytest.skip("the fast path is for PostgreSQL (SQLite keeps the strict path)")
+    return database
+
+
+def same_totals(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(Decimal(a[k]) == Decimal(b[k]) for k in a)
+
+
+async def test_fast_path_gives_the_strict_ledger(postgresql, toolkit_files, unique, tmp_path: Path) -> None:
+    files = [SAMPLE, toolkit_files[("aws", "1.3")], toolkit_files[("gcp", "1.2")]]
+    parquet = tmp_path / "azure.parquet"
+    pq.write_table(pacsv.read_csv(toolkit_files[("azure", "1.2")]), parquet)
+    files.append(parquet)
+    for path in files:
+        fast, fast_record = await ingest(postgresql, path, unique("fast")[:40], fast=True)
+        slow, slow_record = await ingest(postgresql, path, unique("slow")[:40], fast=False)
+        assert fast.stats == {"fast": 1, "strict": 0, "fallback": 0}
+        assert slow.stats == {"fast": 0, "strict": 1, "fallback": 0}
+        assert fast_record["row_count"] == slow_record["row_count"] > 0
+        assert same_totals(fast_record["totals"], slow_record["totals"]), path
+        assert fast_record["slice"]["cells"] == slow_record["slice"]["cells"]
+        assert fast_record["rows_read"] == slow_record["rows_read"]
+        assert fast_record["bytes_read"] == fast_record["bytes_total"]
+        assert await ledger_of(postgresql, fast_record["id"]) == await ledger_of(
+            postgresql, slow_record["id"]
+        )
+
+
+async def test_sample_totals_are_exact(postgresql, unique) -> None:
+    expected = Decimal(0)
+    with open(SAMPLE, newline="", encoding="utf-8-sig") as f:
+        for record in csv.DictReader(f):
+            expected += Decimal(record["BilledCost"])
+    ingestor, record = await ingest(postgresql, SAMPLE, unique("fast")[:40], fast=True)
+    assert ingestor.stats["fast"] == 1
+    assert record["row_count"] == 1000
+    assert Decimal(record["totals"]["USD"]) == expected
+
+
+async def test_window_and_slice_replacement(postgresql, toolkit_files, unique) -> None:
+    path = toolkit_files[("aws", "1.2")]
+    kind = unique("fast")[:40]
+    with open(path, newline="") as f:
+        starts = sorted({r["ChargePeriodStart"][:10] for r in csv.DictReader(f)})
+    window = (date.fromisoformat(starts[0]), date.fromisoformat(starts[len(starts) // 2]))
+    _, fast_cut = await ingest(postgresql, path, kind, fast=True, window=window)
+    _, slow_cut = await ingest(postgresql, path, unique("slow")[:40], fast=False, window=window)
+    assert 0 < fast_cut["row_count"] == slow_cut["row_count"] < 300
+    assert await ledger_of(postgresql, fast_cut["id"]) == await ledger_of(postgresql, slow_cut["id"])
+    # the whole file again, same source kind: it replaces the windowed load (ledger rows and rollup)
+    ingestor, whole = await ingest(postgresql, path, kind, fast=True)
+    assert ingestor.stats["fast"] == 1
+    assert (whole["row_count"], whole["replaced_rows"]) == (300, fast_cut["row_count"])
+    assert await ledger_of(postgresql, fast_cut["id"]) == ([], [])
+
+
+async def test_bad_value_falls_back_to_line_and_column(
+    postgresql, toolkit_files, unique, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+
+    def change(records: list[list[str]]) -> list[str]:
+        records[137][records[0].index("ChargePeriodStart")] = "31/05/2026"
+        return records[0]
+
+    write_with(bad, toolkit_files[("aws", "1.3")], change)
+    ingestor = LedgerIngestor(postgresql, normalizer=DEFAULT_TAG_NORMALIZER)
+    kind = unique("fast")[:40]
+    ingestion_id = await new_record(ingestor, kind, "bad.csv")
+    with pytest.raises(IngestionFailed) as caught:
+        await ingestor.run(
+            ingestion_id, open_focus_source(bad, filename="bad.csv"), source_kind=kind, window=None
+        )
+    error = caught.value.row_error
+    assert error is not None and (error.file, error.line, error.column) == (
+        "bad.csv",
+        138,
+        "ChargePeriodStart",
+    )
+    assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 1}
+    assert await ledger_of(postgresql, ingestion_id) == ([], [])
+
+
+async def test_fallback_then_success_on_an_upload(postgresql, unique, tmp_path: Path) -> None:
+    # a blank-looking line (spaces only) is skipped by the strict parser; pyarrow refuses it
+    lines = SAMPLE.read_bytes().split(b"\n")
+    lines.insert(400, b"   ")
+    with io.BytesIO(b"\n".join(lines)) as upload:
+        ingestor = LedgerIngestor(postgresql, normalizer=DEFAULT_TAG_NORMALIZER)
+        kind = unique("fast")[:40]
+        ingestion_id = await new_record(ingestor, kind, "up.csv")
+        record = await ingestor.run(
+            ingestion_id, open_focus_source(upload, filename="up.csv"), source_kind=kind, window=None
+        )
+    assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 1}
+    assert record["row_count"] == 1000
+
+
+async def test_sqlite_keeps_the_strict_path(database, unique) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("SQLite only")
+    ingestor, record = await ingest(database, SAMPLE, unique("fast")[:40], fast=True)
+    assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 0}
+    assert record["row_count"] == 1000
