@@ -121,3 +121,17 @@ async def test_auto_without_a_capable_deployment_is_a_400_and_errors_carry_heade
         assert "127.0.0.1" in exc.body["attempts"][0]["deployment"]
     else:
         raise AssertionError("expected a 502")
+
+
+async def test_every_deployment_rate_limited_is_a_429_with_retry_after(
+    gateway, fake_openai, cerebra_key
+) -> None:  # type: ignore[no-untyped-def]
+    server = gateway({"chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}})
+    fake_openai.enqueue(Reply(status=429, retry_after="30"))
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=cerebra_key, max_retries=0)
+    try:
+        client.chat.completions.create(model="chat", messages=HELLO)
+    except openai.RateLimitError as exc:
+        assert exc.response.headers["retry-after"] == "30"
+    else:
+        raise AssertionError("expected a 429")
