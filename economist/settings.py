@@ -24,10 +24,12 @@ class EconomistSettings(PlatformSettings):
     oco_economist_max_concurrent_ingestions: int = 2
     #: how often a running ingestion's progress is written to the `ingestions` row (PostgreSQL)
     oco_economist_progress_interval_s: float = 1.0
-    #: tag grouping: fold key case, fold '-'/'_'/spaces, split camelCase (applied when rows are ingested)
+    #: tag grouping: fold key case, fold '-'/'_'/spaces, split camelCase; the defaults make CostCenter,
+    #: costCenter, cost-center, cost_center and COST_CENTER one key `cost_center`. Applied when rows are
+    #: ingested (stored normalized) and to the keys queries name: after changing any of these, re-ingest.
     oco_economist_tag_case_fold: bool = True
     oco_economist_tag_fold_separators: bool = True
-    oco_economist_tag_split_camel: bool = False
+    oco_economist_tag_split_camel: bool = True
     #: the currency reported for an empty result (no rows to take it from)
     oco_economist_default_currency: str = "USD"
     #: anomalies: days below this cost (actual and expected) are never reported

@@ -6,7 +6,9 @@ For day t:
 - level correction: the median of the residuals (actual - baseline) over the previous 28 days, so a
   recent shift of the whole level is expected rather than flagged: expected = baseline + that median;
 - scale: 1.4826 x the MAD of those residuals (the normal-consistent robust sigma), floored at 5% of
-  |expected| so a perfectly flat series does not flag cent-sized wiggles;
+  |expected| so a perfectly flat series does not flag cent-sized wiggles, and at 10% of `min_cost` (at
+  least one cent) so a spike from a flat zero baseline (MAD 0, expected 0) is judged too: any day reaching
+  `min_cost` from nothing has |z| >= 10 (high);
 - robust z = (actual - expected) / scale; |z| >= 3.5 is an anomaly: low below 5, medium below 8, high.
 Days whose actual and expected are both under `min_cost` are never reported. Days before a series' first
 cost are unknown, not zero, so a new service is judged once it has two weeks of history.
@@ -26,6 +28,8 @@ RESIDUAL_DAYS = 28
 MIN_RESIDUALS = 7
 MAD_TO_SIGMA = Decimal("1.4826")
 SCALE_FLOOR = Decimal("0.05")
+ABSOLUTE_FLOOR = Decimal("0.1")  # x min_cost: the scale's absolute floor
+MIN_SCALE = Decimal("0.01")  # the absolute floor of the scale when min_cost is 0
 Z_LOW, Z_MEDIUM, Z_HIGH = Decimal("3.5"), Decimal(5), Decimal(8)
 ZERO = Decimal(0)
 
@@ -71,6 +75,7 @@ def detect(series: list[Decimal | None], start: int, min_cost: Decimal) -> list[
         None if (v is None or b is None) else v - b for v, b in zip(series, baselines, strict=True)
     ]
     findings: list[Finding] = []
+    floor = max(min_cost * ABSOLUTE_FLOOR, MIN_SCALE)
     for t in range(max(start, 0), len(series)):
         actual, baseline = series[t], baselines[t]
         if actual is None or baseline is None:
@@ -83,9 +88,7 @@ def detect(series: list[Decimal | None], start: int, min_cost: Decimal) -> list[
         expected = baseline + center
         if max(actual, expected) < min_cost:
             continue
-        scale = max(MAD_TO_SIGMA * mad, SCALE_FLOOR * abs(expected))
-        if scale == 0:
-            continue
+        scale = max(MAD_TO_SIGMA * mad, SCALE_FLOOR * abs(expected), floor)
         z = (actual - expected) / scale
         level = severity(z)
         if level is not None:

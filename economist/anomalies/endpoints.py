@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from economist.anomalies.schemas import AnomaliesResponse, anomaly_out
 from economist.anomalies.service import AnomalyService
 from economist.costs.endpoints import base_query
-from economist.costs.params import ROLLUP_DIMENSIONS, CostQuery, QueryError, parse_group_by
+from economist.costs.params import MAX_AMOUNT, ROLLUP_DIMENSIONS, CostQuery, QueryError, parse_group_by
 from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
@@ -57,6 +57,8 @@ async def anomalies(
                 "group_by: anomalies group by provider, service, account, region, charge_category", "group_by"
             )
         threshold = settings.oco_economist_anomaly_min_cost if min_cost is None else parse_money(min_cost)
+        if not 0 <= threshold < MAX_AMOUNT:
+            raise QueryError(f"min_cost must be at least 0 and below {MAX_AMOUNT:f}", "min_cost")
     except QueryError as exc:
         raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
     except ValueError as exc:

@@ -1,6 +1,7 @@
 """Finding anomalies in the ledger: daily series per group (default service x account) and currency from
 the rollup, the detector on each, and a root cause for each anomaly: the account, region or resource
-whose own change explains the deviation.
+whose own change explains the deviation. A series starts at its first cost and ends at the last day its
+provider billed anything (days after it are not yet billed, not zero).
 
 Root cause rule: for each candidate dimension (resource, region, account, minus those grouped by) the
 contributor with the largest change in the anomaly's direction (actual - its same-weekday median);
@@ -37,24 +38,39 @@ class AnomalyService:
     async def find(self, query: CostQuery, min_cost: Decimal, *, root_causes: int = 50) -> dict[str, Any]:
         """Anomalies in [query.start, query.end) for the query's group_by (rollup dimensions) and filters."""
         history_start = query.start - timedelta(days=HISTORY_DAYS)
-        history = replace(query, start=history_start, granularity="day", limit=None, offset=0, currency=None)
+        # the provider is always read: each series ends at its provider's last billed day (billing lags
+        # differ: an Azure export two days behind AWS's must not look like two days of zero cost)
+        extra = () if any(d.kind == "provider" for d in query.group_by) else (Dimension("provider"),)
+        history = replace(
+            query,
+            start=history_start,
+            granularity="day",
+            group_by=query.group_by + extra,
+            limit=None,
+            offset=0,
+            currency=None,
+        )
         async with self.database.engine.connect() as conn:
             await prepare_connection(conn)
             daily = await costs_repo.daily_by_currency(conn, history)
         names = [d.name for d in query.group_by]
         series_values: dict[tuple, dict[int, Decimal]] = defaultdict(dict)
-        last_index = -1
+        series_providers: dict[tuple, set[str | None]] = defaultdict(set)
+        provider_last: dict[str | None, int] = {}
         for row in daily:
             index = (row["period"] - history_start).days
             key = (*(row[n] for n in names), row["currency"])
             series_values[key][index] = series_values[key].get(index, ZERO) + row["cost"]
-            last_index = max(last_index, index)
+            series_providers[key].add(row["provider"])
+            provider_last[row["provider"]] = max(provider_last.get(row["provider"], index), index)
         first_index = (query.start - history_start).days
         found: list[tuple[tuple, Finding]] = []
         for key, values in series_values.items():
             begin = min(values)
+            # a series over several providers ends where the earliest of them stops reporting
+            end = min(provider_last[p] for p in series_providers[key])
             series: list[Decimal | None] = [
-                None if i < begin else values.get(i, ZERO) for i in range(last_index + 1)
+                None if i < begin else values.get(i, ZERO) for i in range(end + 1)
             ]
             found += [(key, f) for f in detect(series, first_index, min_cost)]
         found.sort(key=lambda kf: (-kf[1].index, -abs(kf[1].z)))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from economist.costs.params import (
+    MAX_OFFSET,
     CostQuery,
     Granularity,
     MetricName,
@@ -115,7 +116,7 @@ async def costs(
     granularity: Granularity | None = None,
     group_by: Annotated[str | None, Query(max_length=500, description=GROUP_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CostsResponse:
     settings: EconomistSettings = request.app.state.settings
     try:
@@ -179,7 +180,7 @@ async def breakdown(
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> BreakdownResponse:
     settings: EconomistSettings = request.app.state.settings
     try:

@@ -2,8 +2,9 @@
 
 group_by: a comma list of provider, service, account, billing_account, region, resource, charge_category,
   tag:<key> (account = the sub-account when the row has one, else the billing account; billing_account =
-  the payer; tag keys are folded like ingested tags, so tag:Cost-Center and tag:cost_center are one key).
-filter: a comma list of `<dimension>:<value>` terms, ANDed; `|` separates alternatives (ORed) within a
+  the payer; tag keys are folded like ingested tags, so tag:CostCenter and tag:cost_center are one key;
+  the response field keeps the caller's spelling, e.g. "tag:CostCenter").
+filter: a comma list of `<dimension>:<value>` (or `<dimension>=<value>`) terms, ANDed; `|` separates alternatives (ORed) within a
   term; tags are `tag:<key>=<value>`. Example: `provider:AWS,service:AmazonEC2|AmazonS3,tag:env=prod`.
   Matching is exact (case-sensitive, after tag folding); a value cannot contain ',' or '|'.
 Window: `from` inclusive, `to` exclusive, both calendar days in UTC.
@@ -11,8 +12,9 @@ Window: `from` inclusive, `to` exclusive, both calendar days in UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Literal
 
 from economist.ledger.tags import TagNormalizer
@@ -32,6 +34,14 @@ METRIC_COLUMNS: dict[str, str] = {
     "contracted": "contracted_cost",
 }
 MAX_WINDOW_DAYS = 3 * 366
+#: query dates must lie in [FIRST_DAY, LAST_DAY]: far enough from year 1 and 9999 that every derived
+#: window (previous period, history before `from`, forecast horizon) stays a valid date
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9000, 1, 1)
+#: the largest `offset` a paged query accepts
+MAX_OFFSET = 10_000_000
+#: amounts (min_cost, ...) must be below this: the range of the ledger's NUMERIC(30, 12) money columns
+MAX_AMOUNT = Decimal(10) ** 18
 
 
 class QueryError(ValueError):
@@ -45,14 +55,16 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Dimension:
-    """A grouping/filtering dimension; `name` is also the response field (`tag:<key>` for tags)."""
+    """A grouping/filtering dimension; `name` is also the response field: `tag:<key>` with the key as the
+    caller spelled it (`label`), while `tag_key` is the normalized key the ledger is matched on."""
 
     kind: str  # one of DIMENSIONS, or "tag"
     tag_key: str | None = None
+    label: str | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
-        return f"tag:{self.tag_key}" if self.kind == "tag" else self.kind
+        return f"tag:{self.label or self.tag_key}" if self.kind == "tag" else self.kind
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,7 @@ def parse_dimension(text: str, normalizer: TagNormalizer, param: str) -> Dimensi
         key = normalizer.key(text[4:])
         if not key:
             raise QueryError(f"{param}: tag:<key> needs a key", param)
-        return Dimension("tag", key)
+        return Dimension("tag", key, text[4:].strip())
     if text not in DIMENSIONS:
         raise QueryError(
             f"{param}: unknown dimension {text!r}; use {', '.join(DIMENSIONS)} or tag:<key>", param
@@ -111,8 +123,7 @@ def parse_group_by(text: str | None, normalizer: TagNormalizer) -> tuple[Dimensi
     if not text or not text.strip():
         return ()
     dims = tuple(parse_dimension(part, normalizer, "group_by") for part in text.split(",") if part.strip())
-    names = [d.name for d in dims]
-    if len(set(names)) != len(names):
+    if len(set(dims)) != len(dims):  # tag keys compare normalized: tag:CostCenter == tag:cost-center
         raise QueryError("group_by: a dimension is listed twice", "group_by")
     return dims
 
@@ -125,9 +136,14 @@ def parse_filter(text: str | None, normalizer: TagNormalizer) -> tuple[Filter, .
     for term in (t.strip() for t in text.split(",")):
         if not term:
             continue
-        name, colon, rest = term.partition(":")
+        # `<dimension>:<value>`, or `<dimension>=<value>` (whichever separator comes first)
+        colon_at, equals_at = term.find(":"), term.find("=")
+        separator = "=" if equals_at != -1 and (colon_at == -1 or equals_at < colon_at) else ":"
+        name, colon, rest = term.partition(separator)
         if not colon or not rest:
             raise QueryError(f"filter: {term!r} is not <dimension>:<value>", "filter")
+        if separator == "=" and name.strip() == "tag":
+            raise QueryError(f"filter: {term!r} is not tag:<key>=<value>", "filter")
         if name.strip() == "tag":
             key, equals, values = rest.partition("=")
             if not equals or not key.strip() or not values:
@@ -154,6 +170,9 @@ def parse_currency(text: str | None) -> str | None:
 
 def window(start: date | None, end: date | None, today: date, default_days: int = 30) -> tuple[date, date]:
     """[from, to): `to` defaults to tomorrow (today included), `from` to `default_days` before `to`."""
+    for value, param in ((start, "from"), (end, "to")):
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise QueryError(f"`{param}` must be between {FIRST_DAY} and {LAST_DAY}", param)
     end = end or today + timedelta(days=1)
     start = start or end - timedelta(days=default_days)
     if end <= start:

@@ -167,6 +167,7 @@ async def grouped_page(conn: AsyncConnection, query: CostQuery) -> GroupedPage:
             sa.func.max(inner.c.currency).label("currency_high"),
         )
         .group_by(*keys)
+        .having(sa.func.count() > 0)  # without keys an aggregate over no rows would still give one row
         .subquery("g")
     )
     order = []

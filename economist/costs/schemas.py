@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,11 +17,15 @@ Row = dict[str, str | None]
 
 
 def money(value: Decimal) -> str:
-    return money_str(value) or "0.000000"
+    with localcontext(prec=80):  # converted sums can exceed the default 28 digits once quantized
+        return money_str(value) or "0.000000"
 
 
 def percent(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(PERCENT))
+    if value is None:
+        return None
+    with localcontext(prec=80):
+        return str(value.quantize(PERCENT))
 
 
 def cost_row(row: dict[str, Any], with_period: bool) -> Row:

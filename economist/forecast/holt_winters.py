@@ -96,6 +96,17 @@ def seasonal_naive(y: list[float], horizon: int, period: int = 7) -> list[float]
     return [last[h % period] for h in range(horizon)]
 
 
+def seasonal_naive_interval(y: list[float], horizon: int, coverage: float, period: int = 7) -> list[float]:
+    """Half-widths of the seasonal-naive prediction interval: sigma of the seasonal differences times
+    sqrt(completed seasons + 1) (Hyndman & Athanasopoulos, FPP3 5.5); zeros when there is too little data."""
+    diffs = [y[t] - y[t - period] for t in range(period, len(y))]
+    if len(diffs) < 2:
+        return [0.0] * horizon
+    sigma = math.sqrt(sum(d * d for d in diffs) / len(diffs))
+    z = NormalDist().inv_cdf(0.5 + coverage / 2)
+    return [z * sigma * math.sqrt((h - 1) // period + 1) for h in range(1, horizon + 1)]
+
+
 @dataclass(frozen=True)
 class Errors:
     mae: float

@@ -20,9 +20,11 @@ class ErrorsOut(BaseModel):
 
 
 class BacktestOut(BaseModel):
-    """Forecast error over the last `holdout_days` of history, for the model and the seasonal-naive baseline."""
+    """Forecast error over the last `holdout_days` of history, for Holt-Winters (`method`) and the
+    seasonal-naive baseline; when Holt-Winters loses, the forecast itself is the baseline's."""
 
     holdout_days: int
+    method: str = "holt_winters_additive"
     mae: str
     mape: str | None
     baseline: dict[str, Any]
@@ -34,6 +36,7 @@ class SeriesForecast(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     method: str
+    method_reason: str | None = None
     parameters: dict[str, float] | None
     backtest: BacktestOut | None
     total: str
@@ -46,6 +49,7 @@ class ForecastResponse(BaseModel):
     currency: str
     metric: str
     method: str
+    method_reason: str | None = None  # why the method is not Holt-Winters
     seasonal_period: int
     horizon: int
     interval: float
@@ -85,6 +89,7 @@ def series_parts(series: dict[str, Any], future: list[date]) -> dict[str, Any]:
     ]
     return {
         "method": series["method"],
+        "method_reason": series["method_reason"],
         "parameters": series["parameters"],
         "backtest": backtest_out(series["backtest"]),
         "total": money_str(sum((p[0] for p in series["points"]), Decimal(0))) or "0",

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from economist.costs.params import MAX_OFFSET
 from economist.fx.schemas import RateOut, RatePage, RatesIn, RatesLoaded
 from economist.fx.service import FxService, normalize_rate, parse_rates_csv
 from oco.app import AUTH_ERRORS
@@ -76,7 +77,7 @@ async def list_rates(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> RatePage:
     rows, total = await service.list(
         base=base.upper() if base else None,

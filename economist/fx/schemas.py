@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from datetime import date as Date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+
+
+def rate_text(value: Any) -> Any:
+    """A JSON number as its shortest text ("1.0834", never float arithmetic); other values unchanged."""
+    if isinstance(value, bool):
+        raise ValueError("rate must be a decimal string or number")
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
 
 
 class RateIn(BaseModel):
@@ -15,7 +24,10 @@ class RateIn(BaseModel):
     date: Date
     base: str = Field(min_length=3, max_length=8, examples=["EUR"])
     quote: str = Field(min_length=3, max_length=8, examples=["USD"])
-    rate: str = Field(description='a decimal string, e.g. "1.0834"', examples=["1.0834"])
+    rate: Annotated[str, BeforeValidator(rate_text)] = Field(
+        description='a decimal string such as "1.0834" (a JSON number is accepted and read as its text)',
+        examples=["1.0834"],
+    )
 
 
 class RatesIn(BaseModel):

@@ -17,6 +17,11 @@ from oco.db import Database
 from oco.money import parse_money
 
 ONE = Decimal(1)
+#: accepted rates (1 base = rate quote): wide enough for every real currency pair, narrow enough that the
+#: rate and its inverse fit the NUMERIC(30, 12) column without rounding to 0 or overflowing
+MIN_RATE = Decimal("1e-9")
+MAX_RATE = Decimal("1e9")
+RATE_PLACES = Decimal("1e-12")
 
 
 class MissingRate(LookupError):
@@ -47,6 +52,9 @@ def normalize_rate(raw: dict[str, Any], where: str = "") -> dict[str, Any]:
         raise ValueError(f"{prefix}base and quote are the same currency")
     if rate <= 0:
         raise ValueError(f"{prefix}rate must be positive")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"{prefix}rate must be between {MIN_RATE:f} and {MAX_RATE:f}")
+    rate = rate.quantize(RATE_PLACES).normalize()  # what the NUMERIC(30, 12) column stores
     return {"rate_date": day, "base": base, "quote": quote, "rate": rate}
 
 
@@ -73,6 +81,8 @@ class Converter:
         by_currency: dict[str, dict[date, Decimal]] = {}
         inverse: dict[str, dict[date, Decimal]] = {}
         for r in rates:
+            if Decimal(r["rate"]) <= 0:
+                continue  # a zero rate stored before rates were range-checked converts nothing
             if r["quote"] == target:
                 by_currency.setdefault(r["base"], {})[r["rate_date"]] = Decimal(r["rate"])
             else:

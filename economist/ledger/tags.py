@@ -1,7 +1,7 @@
-"""Tag normalization for grouping: fold key case and '-'/'_' (configurable) while raw tags stay untouched.
+"""Tag normalization for grouping: split camelCase, fold key case and '-'/'_' (configurable); raw tags kept.
 
-`TagNormalizer().normalize({"Cost-Center": "A"})` -> `{"cost_center": "A"}`; the ledger keeps the raw dict in
-`tags` and grouping uses the normalized keys, so `CostCenter`, `cost-center` and `cost_center` can be one group.
+`TagNormalizer().normalize({"CostCenter": "A"})` -> `{"cost_center": "A"}`; the ledger keeps the raw dict in
+`tags` and grouping uses the normalized keys, so `CostCenter`, `cost-center` and `cost_center` are one group.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _SEPARATORS = re.compile(r"[-_\s]+")
+#: a word boundary inside camelCase: lower/digit then upper ("costCenter"), or an acronym's end ("AWSAccount")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 @dataclass(frozen=True)
@@ -19,20 +21,25 @@ class TagNormalizer:
 
     case_fold: compare keys case-insensitively ("Env" == "env").
     fold_separators: '-', '_' and whitespace runs become one '_' ("cost-center" == "cost_center").
-    strip_camel: also split camelCase ("CostCenter" == "cost_center"); implies nothing unless case_fold.
+    strip_camel: split camelCase words with '_' ("CostCenter" -> "Cost_Center", "AWSAccount" -> "AWS_Account").
     fold_values: apply case folding to values as well (off by default: values are data).
+
+    The defaults make every common spelling one key, `cost_center`: AWS/Azure `CostCenter`, `costCenter`,
+    GCP `cost-center`, `cost_center` and `COST_CENTER`. The ledger stores keys normalized at ingestion time,
+    and queries normalize the caller's key with the same settings: after changing any OCO_ECONOMIST_TAG_*
+    setting, re-ingest the data so old and new rows carry the same keys.
     """
 
     case_fold: bool = True
     fold_separators: bool = True
-    strip_camel: bool = False
+    strip_camel: bool = True
     fold_values: bool = False
 
     def key(self, raw_key: str) -> str:
         """The grouping key of one raw tag key."""
         key = raw_key.strip()
         if self.strip_camel:
-            key = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key)
+            key = _CAMEL.sub("_", key)
         if self.fold_separators:
             key = _SEPARATORS.sub("_", key).strip("_")
         if self.case_fold:

@@ -197,7 +197,7 @@ class AwsCostExplorerSource:
         row["billed_cost"] = billed
         row["effective_cost"] = billed if effective is None else effective
         row["contracted_cost"] = contracted
-        row["billing_currency"] = unit or "USD"
+        row["billing_currency"] = (unit or "USD").strip().upper()
         row["charge_period_start"] = start
         row["charge_period_end"] = day_start(date.fromisoformat(period["End"]))
         row["billing_period_start"], row["billing_period_end"] = month_bounds(start)

@@ -169,7 +169,7 @@ def cur_row(rec: RecordView, legacy_tag_columns: list[tuple[str, str]]) -> dict[
     net = rec.money("line_item_net_unblended_cost")
     row["contracted_cost"] = unblended if net is None else net
     row["list_unit_price"] = rec.money("pricing_public_on_demand_rate")
-    row["billing_currency"] = rec.text("line_item_currency_code", required=True)
+    row["billing_currency"] = rec.currency("line_item_currency_code", required=True)
     row["charge_period_start"] = start
     row["charge_period_end"] = rec.when("line_item_usage_end_date", required=True)
     month_start, month_end = month_bounds(start)

@@ -170,7 +170,7 @@ class AzureCostQuerySource:
         start = day_start(record["day"])
         row["billed_cost"] = billed
         row["effective_cost"] = effective
-        row["billing_currency"] = record["currency"]
+        row["billing_currency"] = str(record["currency"]).strip().upper()
         row["charge_period_start"] = start
         row["charge_period_end"] = start + timedelta(days=1)
         row["billing_period_start"], row["billing_period_end"] = month_bounds(start)

@@ -135,7 +135,7 @@ class _Mapper:
         else:
             row["billed_cost"] = cost
             row["effective_cost"] = ZERO if commitment and charge_type == "purchase" else cost
-        row["billing_currency"] = rec.text(self.currency, required=True)
+        row["billing_currency"] = rec.currency(self.currency, required=True)
         row["charge_period_start"] = day
         row["charge_period_end"] = day + ONE_DAY
         period_start = self._date("billingperiodstartdate")

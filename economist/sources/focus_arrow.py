@@ -338,6 +338,8 @@ class FocusArrowReader:
                     raise _unsupported(f"{plan.source_column}: type {column.type}")
                 column = pc.cast(column, pa.string())
                 value = _enum(plan.ledger, column) if plan.ledger in CANONICAL_ENUMS else _text(column)
+                if plan.ledger == "billing_currency":  # like to_currency(): `usd` is USD
+                    value = pc.utf8_upper(value)
             if plan.required and value.null_count:
                 raise _unsupported(f"{plan.source_column}: a required value is missing")
             out[plan.ledger] = value

@@ -22,7 +22,15 @@ from economist.ledger.columns import empty_row
 from economist.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, SourceProgress, SourceRowError
 from economist.sources.gcp_catalog import ListPriceLookup
 from economist.sources.rows import batch_rows
-from economist.sources.values import day_start, month_bounds, to_datetime, to_decimal, to_str, to_tags
+from economist.sources.values import (
+    day_start,
+    month_bounds,
+    to_currency,
+    to_datetime,
+    to_decimal,
+    to_str,
+    to_tags,
+)
 
 ZERO = Decimal(0)
 _TABLE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+){1,2}$")
@@ -144,7 +152,7 @@ class GcpBigQuerySource:
         end = to_datetime(record.get("usage_end_time"))
         if start is None or end is None:
             raise fail("usage_start_time", "a value is required")
-        currency = to_str(record.get("currency"))
+        currency = to_currency(record.get("currency"))
         if currency is None:
             raise fail("currency", "a value is required")
         row["billed_cost"] = cost

@@ -12,6 +12,7 @@ from economist.sources.base import SourceBatch, SourceProgress, SourceRowError, 
 from economist.sources.values import (
     CANONICAL_ENUMS,
     canonical_enum,
+    to_currency,
     to_datetime,
     to_decimal,
     to_str,
@@ -43,6 +44,8 @@ def converter_for(column: LedgerColumn) -> Converter:
         return to_datetime
     if column.kind == "json":
         return to_tags
+    if column.name == "billing_currency":
+        return to_currency
     if column.name in CANONICAL_ENUMS:
         return _enum_converter(column.name)
     return to_str
@@ -139,6 +142,9 @@ class RecordView:
 
     def text(self, name: str, *, required: bool = False) -> str | None:
         return self._convert(name, to_str, required)
+
+    def currency(self, name: str, *, required: bool = False) -> str | None:
+        return self._convert(name, to_currency, required)
 
     def tags(self, name: str) -> dict[str, str]:
         return self._convert(name, to_tags, False) or {}

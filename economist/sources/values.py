@@ -17,6 +17,10 @@ NULL_TEXTS = frozenset({"", "null", "none", "nan", "n/a"})
 # exact spellings checked first on the hot path (before any strip/lower)
 _NULL_EXACT = frozenset({"", "NULL", "null", "Null", "None", "none", "NaN", "nan", "N/A", "n/a"})
 _MAX_SHOWN = 40
+#: money and quantities must be below this in magnitude: the range of the ledger's NUMERIC(30, 12) columns
+#: (PostgreSQL refuses larger values at COPY time, SQLite would store them; both now stop at the parser)
+MAX_AMOUNT = Decimal(10) ** 18
+NUL = "\x00"
 
 
 def _shown(text: str) -> str:
@@ -33,11 +37,19 @@ def is_null(value: Any) -> bool:
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """A Decimal parsed from the source text (scientific notation accepted); None for null; ValueError else.
+    """A Decimal parsed from the source text (scientific notation accepted); None for null; ValueError else,
+    also for a magnitude of MAX_AMOUNT (1e18) or more, which the ledger's NUMERIC columns cannot hold.
 
     A float can only come from a typed source (Parquet double, JSON number): it is converted through its
     shortest round-trip repr, i.e. exactly the digits a CSV writer would have written.
     """
+    result = _parse_decimal(value)
+    if result is not None and not -MAX_AMOUNT < result < MAX_AMOUNT:
+        raise ValueError(f"out of range (the magnitude must be below 1e18): {_shown(str(value).strip())}")
+    return result
+
+
+def _parse_decimal(value: Any) -> Decimal | None:
     if value.__class__ is str and value not in _NULL_EXACT and "_" not in value:  # the hot path
         try:
             result = Decimal(value)
@@ -110,15 +122,27 @@ def _parse_datetime_text(value: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _no_nul(text: str) -> str:
+    if NUL in text:
+        raise ValueError("contains a NUL byte (\\x00), which text columns cannot store")
+    return text
+
+
 def to_str(value: Any) -> str | None:
-    """Stripped text; None for null."""
+    """Stripped text; None for null; ValueError for text with a NUL byte."""
     if value.__class__ is str:  # the hot path
         text = value.strip()
-        return None if text in _NULL_EXACT else text
+        return None if text in _NULL_EXACT else _no_nul(text)
     if value is None:
         return None
     text = value.strip() if isinstance(value, str) else str(value)
-    return None if text.lower() in NULL_TEXTS else text
+    return None if text.lower() in NULL_TEXTS else _no_nul(text)
+
+
+def to_currency(value: Any) -> str | None:
+    """A currency code (BillingCurrency) upper-cased: `usd` and `USD` are one currency."""
+    text = to_str(value)
+    return None if text is None else text.upper()
 
 
 def tag_value_text(value: Any) -> str:
@@ -147,7 +171,7 @@ def to_tags(value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
             raise ValueError(f"not a JSON object: {_shown(text)}")
     if isinstance(value, Mapping):
-        return {str(k): tag_value_text(v) for k, v in value.items()}
+        return _checked_tags({str(k): tag_value_text(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
         tags: dict[str, str] = {}
         for item in value:
@@ -157,8 +181,16 @@ def to_tags(value: Any) -> dict[str, str]:
                 tags[str(item[0])] = tag_value_text(item[1])
             else:
                 raise ValueError("not a list of key/value pairs")
-        return tags
+        return _checked_tags(tags)
     raise ValueError(f"not a tag map: {type(value).__name__}")
+
+
+def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags whose keys and values hold no NUL byte (PostgreSQL's JSONB cannot store \\u0000)."""
+    for key, value in tags.items():
+        if NUL in key or NUL in value:
+            raise ValueError(f"tag {_shown(key.replace(NUL, '?'))} contains a NUL byte (\\x00)")
+    return tags
 
 
 def month_bounds(moment: datetime) -> tuple[datetime, datetime]:

@@ -160,7 +160,7 @@ async def test_tags_filters_and_paging(api, ledger) -> None:  # type: ignore[no-
         return {k.lower().replace("-", "_"): v for k, v in tags.items()}
 
     tagged = await get(api, group_by="tag:Cost-Center", filter=f"provider:{provider}", **window)
-    assert {r["tag:cost_center"]: r["cost"] for r in tagged["rows"]} == expected_by(
+    assert {r["tag:Cost-Center"]: r["cost"] for r in tagged["rows"]} == expected_by(
         rows, lambda r: folded(r["tags"]).get("cost_center"), start, end
     )
 
