@@ -37,7 +37,10 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
     @asynccontextmanager
     async def ingestion_lifespan(app: FastAPI) -> AsyncIterator[None]:
         factory = SourceFactory(economist_settings, clients)
-        app.state.ingestion = IngestionService(app.state.database, economist_settings, factory)
+        app.state.ingestion = IngestionService(
+            app.state.database, economist_settings, factory, kv=app.state.kv
+        )
+        await app.state.ingestion.open()  # marks ingestions left by a dead process failed "interrupted"
         try:
             yield
         finally:

@@ -6,7 +6,7 @@ from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -19,6 +19,11 @@ from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import ApiError, error_response
 from oco.params import RowIdPath
+
+MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000
+#: SQLSTATE classes of a connection or server-availability failure (retry later)
+_UNAVAILABLE_CLASSES = ("08", "53", "57")
 
 router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -51,8 +56,8 @@ async def start_ingestion(body: IngestionRequest, principal: Caller, service: Se
 async def list_ingestions(
     _: Caller,
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     source: SourceKind | None = None,
     status: Status | None = None,
 ) -> IngestionPage:
@@ -73,6 +78,41 @@ async def get_ingestion(ingestion_id: RowIdPath, _: Caller, service: Service) ->
     if record is None:
         raise ApiError(404, f"ingestion {ingestion_id} not found", code="not_found")
     return Ingestion.from_record(record)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the first database error in the chain (asyncpg's, directly or through SQLAlchemy)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return None
+
+
+def database_error(exc: BaseException) -> ApiError | None:
+    """How a database failure under an upload answers: a value or constraint the database refused
+    (SQLSTATE class 22/23) is the request's fault, 400; a lost or refused connection is 503; any other
+    database error is 500. None when `exc` is not a database failure."""
+    if not isinstance(exc, DBAPIError | ConnectionError | OSError) and _sqlstate(exc) is None:
+        return None
+    state = _sqlstate(exc) or ""
+    if state[:2] in ("22", "23") or isinstance(exc, DataError | IntegrityError):
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        return ApiError(400, f"the database refused a value: {detail}", code="invalid_value")
+    if (
+        state[:2] in _UNAVAILABLE_CLASSES
+        or isinstance(exc, ConnectionError | OSError | InterfaceError)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    ):
+        return ApiError(503, "the ledger database is unavailable", code="database_unavailable")
+    return ApiError(500, "the ledger database failed the ingestion", code="database_error")
 
 
 class _TooLarge(Exception):
@@ -116,6 +156,7 @@ async def _spool_body(request: Request, settings: EconomistSettings) -> tuple[IO
             "description": "a row cannot be ingested: file, line and column in `errors`; the ledger is unchanged"
         },
         413: {"description": "larger than OCO_ECONOMIST_MAX_UPLOAD_BYTES"},
+        503: {"description": "the ledger database is unreachable (retry later)"},
     },
     openapi_extra={
         "requestBody": {
@@ -140,7 +181,19 @@ async def upload(
     source: Annotated[
         Literal["focus", "aws_cur", "azure_export"], Query(description="file format")
     ] = "focus",
-    filename: Annotated[str | None, Query(max_length=300, description="name shown in errors")] = None,
+    filename: Annotated[
+        str | None,
+        Query(max_length=300, description="the file's name: shown in errors, and its origin (see below)"),
+    ] = None,
+    replace_key: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="what this upload replaces: earlier loads with the same key (default: the file "
+            "name; an earlier load with identical content is replaced in any case)",
+        ),
+    ] = None,
 ) -> Ingestion | Response:
     settings: EconomistSettings = request.app.state.settings
     limit = settings.oco_economist_max_upload_bytes
@@ -158,11 +211,22 @@ async def upload(
         raise ApiError(400, f"malformed multipart body: {exc.message}", code="bad_multipart") from None
     try:
         record = await service.upload(
-            fileobj, filename or sent_name or "upload", kind=source, created_by=principal.name
+            fileobj,
+            filename or sent_name or "upload",
+            kind=source,
+            created_by=principal.name,
+            replace_key=replace_key,
         )
     except IngestionFailed as exc:
-        if isinstance(exc.__cause__, DBAPIError | ConnectionError):
-            raise ApiError(503, "the ledger database is unavailable", code="database_unavailable") from None
+        failure = database_error(exc.__cause__) if exc.__cause__ is not None else None
+        if failure is not None:
+            return error_response(
+                failure.status,
+                failure.message,
+                code=failure.code,
+                ingestion_id=exc.ingestion_id,
+                errors=exc.errors,
+            )
         first = exc.errors[0]
         return error_response(
             400,

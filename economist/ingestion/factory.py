@@ -31,14 +31,16 @@ FILE_SOURCES = ("focus", "aws_cur", "azure_export")
 API_SOURCES = ("aws_cost_explorer", "azure_cost", "gcp_bigquery")
 
 #: the options each source accepts (anything else is refused, so a typo never passes silently)
+#: (`replace_key`, accepted by all, overrides the origin that decides what a load replaces: slices.py)
 SOURCE_OPTIONS: dict[str, frozenset[str]] = {
-    "focus": frozenset({"path", "bucket", "key"}),
-    "aws_cur": frozenset({"path", "bucket", "key"}),
-    "azure_export": frozenset({"path", "cost_type"}),
-    "aws_cost_explorer": frozenset({"group_by", "tag_keys", "effective_metric"}),
-    "azure_cost": frozenset({"scope", "cost_type", "group_by", "tag_key"}),
-    "gcp_bigquery": frozenset({"table", "detailed", "project"}),
+    "focus": frozenset({"path", "bucket", "key", "replace_key"}),
+    "aws_cur": frozenset({"path", "bucket", "key", "replace_key"}),
+    "azure_export": frozenset({"path", "cost_type", "replace_key"}),
+    "aws_cost_explorer": frozenset({"group_by", "tag_keys", "effective_metric", "filter", "replace_key"}),
+    "azure_cost": frozenset({"scope", "cost_type", "group_by", "tag_key", "replace_key"}),
+    "gcp_bigquery": frozenset({"table", "detailed", "project", "replace_key"}),
 }
+MAX_REPLACE_KEY = 300
 
 
 class SourceRequestError(ValueError):
@@ -91,8 +93,7 @@ class CloudClients:
 
 def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
     """The resolved path when it lies under an allow-listed folder and is a file; SourceRequestError otherwise."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise SourceRequestError("options.path must be a non-empty string", "options.path")
+    _check_path_text(raw)
     roots = settings.ingest_dirs
     if not roots:
         raise SourceRequestError(
@@ -107,9 +108,31 @@ def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
             "options.path",
             "path_not_allowed",
         )
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a name too long for the file system
+        is_file = False
+    if not is_file:
         raise SourceRequestError(f"no such file: {raw}", "options.path", "file_not_found")
     return path
+
+
+def _check_path_text(raw: Any) -> None:
+    if not isinstance(raw, str) or not raw.strip():
+        raise SourceRequestError("options.path must be a non-empty string", "options.path")
+    if "\x00" in raw:
+        raise SourceRequestError("options.path must not contain a NUL character", "options.path")
+
+
+def _check_replace_key(options: dict[str, Any]) -> None:
+    if "replace_key" not in options:
+        return
+    key = options["replace_key"]
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_REPLACE_KEY or "\x00" in key:
+        raise SourceRequestError(
+            f"options.replace_key must be a non-empty string of at most {MAX_REPLACE_KEY} characters",
+            "options.replace_key",
+        )
 
 
 def _require_period(kind: str, period: tuple[date, date] | None) -> tuple[date, date]:
@@ -148,13 +171,18 @@ class SourceFactory:
                 f"accepted: {', '.join(sorted(SOURCE_OPTIONS[kind]))}",
                 "options",
             )
+        _check_replace_key(options)
         if kind in API_SOURCES:
             _require_period(kind, period)
+        if kind == "aws_cost_explorer" and not isinstance(options.get("filter", {}), dict):
+            raise SourceRequestError(
+                "options.filter must be a Cost Explorer filter expression (an object)", "options.filter"
+            )
         if kind in FILE_SOURCES:
             if "path" in options:
                 if not trusted:
                     allowed_path(options["path"], self.settings)
-                elif not Path(str(options["path"])).is_file():
+                elif _check_path_text(options["path"]) or not Path(str(options["path"])).is_file():
                     raise SourceRequestError(
                         f"no such file: {options['path']}", "options.path", "file_not_found"
                     )
@@ -216,6 +244,7 @@ class SourceFactory:
             group_by=group_by,
             tag_keys=_string_list(options, "tag_keys", []),
             effective_metric=str(options.get("effective_metric", "AmortizedCost")),
+            filter=options.get("filter") or None,
             page_cache=DirectoryCache(cache_dir),
         )
 

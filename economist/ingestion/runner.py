@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from economist.ingestion import fast_copy
 from economist.ingestion import repository as repo
-from economist.ingestion.slices import Cell, LedgerSlice, day_start
+from economist.ingestion.slices import Cell, LedgerSlice, day_start, digest_file, origin_of
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
 from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
@@ -30,6 +30,8 @@ log = logging.getLogger("economist.ingestion")
 ProgressCallback = Callable[[int, SourceProgress], None]  # (rows written so far, source progress)
 _TAG_MEMO_LIMIT = 50_000
 T = TypeVar("T")
+#: source kinds that read a file (their local `options.path` is digested)
+FILE_SOURCE_KINDS = frozenset({"focus", "aws_cur", "azure_export"})
 
 
 class IngestionFailed(Exception):
@@ -88,11 +90,17 @@ class _RunState:
     """What an ingestion learns from its rows: totals per currency, slice cells, counts, progress."""
 
     def __init__(
-        self, ingestion_id: int, source: str, window: tuple[date, date] | None, normalizer: TagNormalizer
+        self,
+        ingestion_id: int,
+        source: str,
+        window: tuple[date, date] | None,
+        normalizer: TagNormalizer,
+        identity: tuple[str | None, str | None] = (None, None),
     ):
         self.ingestion_id = ingestion_id
         self.source = source
         self.window = window
+        self.identity = identity  # (origin, content SHA-256): what the slice replaces, see slices.py
         self.window_bounds = (day_start(window[0]), day_start(window[1])) if window else None
         self.normalizer = normalizer
         self.totals: dict[str, Decimal] = {}
@@ -133,7 +141,8 @@ class _RunState:
         return out
 
     def ledger_slice(self) -> LedgerSlice:
-        return LedgerSlice(self.source, frozenset(self.cells), self.window)
+        origin, digest = self.identity
+        return LedgerSlice(self.source, frozenset(self.cells), self.window, origin, digest)
 
     def progress_values(self) -> dict[str, Any]:
         return {
@@ -195,13 +204,19 @@ class LedgerIngestor:
         source_kind: str,
         window: tuple[date, date] | None,
         on_progress: ProgressCallback | None = None,
+        origin: str | None = None,
+        content_sha256: str | None = None,
     ) -> dict[str, Any]:
-        """Ingest; return the succeeded record, or raise IngestionFailed after recording the failure."""
+        """Ingest; return the succeeded record, or raise IngestionFailed after recording the failure.
+        `origin` (default: derived from the record's options and filename, see slices.origin_of) and
+        `content_sha256` (default: the digest of `options.path` for a local file) decide what it replaces."""
         started = time.monotonic()
         state = _RunState(ingestion_id, source_kind, window, self.normalizer)
         async with self.database.engine.begin() as conn:
             await repo.update_ingestion(conn, ingestion_id, status="running", started_at=utcnow())
         try:
+            identity = await self._identity(ingestion_id, source_kind, origin, content_sha256)
+            state = _RunState(ingestion_id, source_kind, window, self.normalizer, identity)
             fast = self._fast_input(source)
             if fast is not None:
                 try:
@@ -212,7 +227,7 @@ class LedgerIngestor:
                     self.stats["fallback"] += 1
                     log.info("ingestion %s: fast path gave up (%s); strict parser", ingestion_id, exc)
                     await asyncio.to_thread(fast.rewind)
-                    state = _RunState(ingestion_id, source_kind, window, self.normalizer)
+                    state = _RunState(ingestion_id, source_kind, window, self.normalizer, identity)
             self.stats["strict"] += 1
             return await self._write(state, source, started, on_progress)
         except SourceRowError as exc:
@@ -229,6 +244,22 @@ class LedgerIngestor:
             errors = [{"message": safe_message(exc)}]
             await self._record_failure(state, errors, started)
             raise IngestionFailed(ingestion_id, errors) from exc
+
+    async def _identity(
+        self, ingestion_id: int, source_kind: str, origin: str | None, digest: str | None
+    ) -> tuple[str, str | None]:
+        """(origin, content SHA-256) of the ingestion: given, or derived from its record."""
+        if origin is not None and digest is not None:
+            return origin, digest
+        async with self.database.engine.connect() as conn:
+            record = await repo.get_ingestion(conn, ingestion_id)
+        options = (record or {}).get("options") or {}
+        if origin is None:
+            origin = origin_of(source_kind, options, (record or {}).get("filename"))
+        path = options.get("path")
+        if digest is None and source_kind in FILE_SOURCE_KINDS and isinstance(path, str) and path:
+            digest = await asyncio.to_thread(digest_file, path)
+        return origin, digest
 
     async def _write(
         self, state: _RunState, source: BillingSource, started: float, on_progress: ProgressCallback | None

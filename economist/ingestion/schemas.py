@@ -33,8 +33,18 @@ class IngestionRequest(BaseModel):
     focus / aws_cur: `path` (a file under OCO_ECONOMIST_INGEST_DIRS) or `bucket` + `key` (S3; a key ending
     in '/' takes every data file under it); azure_export: `path`, `cost_type` (ActualCost|AmortizedCost);
     aws_cost_explorer: `group_by` (dimensions, default SERVICE,LINKED_ACCOUNT), `tag_keys`,
-    `effective_metric`; azure_cost: `scope` (required), `cost_type`, `group_by`, `tag_key`;
-    gcp_bigquery: `table` (required), `detailed`, `project`. API sources need a `period`."""
+    `effective_metric`, `filter` (a Cost Explorer filter expression); azure_cost: `scope` (required),
+    `cost_type`, `group_by`, `tag_key`; gcp_bigquery: `table` (required), `detailed`, `project`.
+    API sources need a `period`. Every source accepts `replace_key` (a string, see below).
+
+    What a load replaces (re-ingesting never doubles a total): an earlier succeeded load of the same source
+    with the same *origin*, inside the billing periods (per provider and billing account) of the new rows,
+    and inside `period` when one is given. The origin is the file's name (the path's basename, the
+    upload's filename) or S3 bucket/key for files, and the scope for API sources (Cost Explorer's filter,
+    Azure's scope, the BigQuery table); `replace_key` overrides it. So split exports (part-00001.csv,
+    part-00002.csv) and other scopes add up, while the same file again, or a corrected re-export under
+    the same name, replaces. A file whose content (SHA-256) equals an earlier load's replaces that load
+    whatever its name."""
 
     source: SourceKind
     period: Period | None = None

@@ -300,8 +300,10 @@ async def test_focus_file_from_s3(api, aws) -> None:  # type: ignore[no-untyped-
     sample = SHARED_DATA / "focus" / "focus-1.0-sample-1000.csv"
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="billing")
-    s3.put_object(Bucket="billing", Key="focus/2024-09/sample.csv", Body=sample.read_bytes())
-    body = {"source": "focus", "options": {"bucket": "billing", "key": "focus/2024-09/"}}
+    key = f"focus/2024-09/{sample.name}"
+    s3.put_object(Bucket="billing", Key=key, Body=sample.read_bytes())
+    # the origin is the object's file name: the upload tests' later loads of the sample replace this one
+    body = {"source": "focus", "options": {"bucket": "billing", "key": key}}
     response = await api.post("/api/v1/ingestions", json=body)
     assert response.status_code == 202, response.text
     record = await finished(api, response.json()["id"])
