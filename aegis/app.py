@@ -1,10 +1,13 @@
 """The aegis FastAPI application: create_app() assembles the kernel skeleton with aegis's capabilities
-(clusters, storage locations, backups, restores, schedules) and the lifespan that recovers interrupted
-runs on start-up, runs the scheduler, and interrupts running backups/restores on shutdown."""
+(clusters, storage locations, backups, restores, schedules) and the lifespan that registers this process's
+owner lease, recovers interrupted runs and stale work files on start-up, runs the scheduler, and interrupts
+running backups/restores on shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +23,7 @@ from aegis.locations.endpoints import router as locations_router
 from aegis.locations.service import LocationService
 from aegis.restores.endpoints import router as restores_router
 from aegis.restores.service import RestoreService
+from aegis.runs import OwnerLease, sweep_work_dir
 from aegis.schedules.endpoints import router as schedules_router
 from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
@@ -27,6 +31,8 @@ from aegis.settings import AegisSettings
 from oco.app import make_service_app
 from oco.errors import error_response
 from oco.settings import PlatformSettings
+
+log = logging.getLogger("aegis")
 
 SERVICE = "aegis"
 DEFAULT_PORT = 8082
@@ -52,9 +58,10 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def aegis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = app.state.database
-        locations = LocationService(database)
-        backups = BackupService(database, aegis_settings, clusters, locations)
-        restores = RestoreService(database, aegis_settings, clusters, locations, backups)
+        lease = OwnerLease(app.state.kv, ttl_s=aegis_settings.oco_aegis_stale_after_s)
+        locations = LocationService(database, local_roots=aegis_settings.local_roots())
+        backups = BackupService(database, aegis_settings, clusters, locations, lease=lease)
+        restores = RestoreService(database, aegis_settings, clusters, locations, backups, lease=lease)
         schedules = ScheduleService(database, clusters, locations)
         backups.finished_hooks.append(schedules.on_backup_finished)
         scheduler = Scheduler(
@@ -69,10 +76,17 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         app.state.backups, app.state.restores = backups, restores
         app.state.schedules, app.state.scheduler = schedules, scheduler
 
-        await backups.recover()
-        await restores.recover()
+        try:
+            await lease.refresh()  # before any record names this owner
+        except Exception:  # kv down: heartbeats still protect our records; the loop retries the lease
+            log.warning("could not register the owner lease in the kv", exc_info=True)
+        await backups.recover(startup=True)
+        await restores.recover(startup=True)
+        await asyncio.to_thread(
+            sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
+        )
         await schedules.publish_metrics()
-        backups.tracker.start()
+        backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
         restores.tracker.start()
         if aegis_settings.oco_aegis_scheduler_enabled:
             scheduler.start()
@@ -81,6 +95,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         finally:
             await scheduler.stop()
             await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
+            with contextlib.suppress(Exception):
+                await lease.release()
 
     app = make_service_app(
         SERVICE,

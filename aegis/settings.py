@@ -1,4 +1,5 @@
-"""Aegis's settings: the platform's plus the `OCO_AEGIS_*` names (clusters file, encryption, workers, scheduler)."""
+"""Aegis's settings: the platform's plus the `OCO_AEGIS_*` names (clusters file, encryption, workers, scheduler,
+where local storage locations may live)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from oco.settings import PlatformSettings, SettingsError
 
 
 class AegisSettings(PlatformSettings):
-    """Where the clusters are, how archives are protected, and how runs and the scheduler behave."""
+    """Where the clusters are, how archives are protected, and how runs and the scheduler behave.
+
+    ``OCO_AEGIS_LOCAL_ROOTS``: comma-separated directories (e.g. ``/var/lib/aegis,/mnt/backups``). When set,
+    a ``local`` storage location must resolve (symlinks followed) to one of them or below, else it is
+    refused with 422; unset, any directory the service can write is accepted.
+    ``OCO_AEGIS_STALE_AFTER_S`` is also the TTL of this process's owner lease in the kv and the age after
+    which stale temporary files of runs (``aegis-backup-*``, ...) in the work directory are removed at start-up.
+    """
 
     #: YAML file: `clusters: {prod: {kubeconfig: /path, context: ctx}, here: {in_cluster: true}}`.
     oco_aegis_clusters: Path | None = None
@@ -37,6 +45,8 @@ class AegisSettings(PlatformSettings):
     oco_aegis_shutdown_grace_s: float = Field(default=10.0, ge=0)
     #: where archives are staged before upload / after download (default: the system temp dir).
     oco_aegis_work_dir: Path | None = None
+    #: comma-separated directories local storage locations must be under (unset: anywhere).
+    oco_aegis_local_roots: str | None = None
     oco_aegis_cluster_check_timeout_s: float = Field(default=5.0, gt=0)
     #: attempts per API server request on 429/5xx/connection errors (exponential backoff in between).
     oco_aegis_kube_max_attempts: int = Field(default=6, ge=1, le=20)
@@ -49,6 +59,14 @@ class AegisSettings(PlatformSettings):
             return parse_key(self.oco_aegis_encryption_key.get_secret_value())
         except EncryptionKeyError as exc:
             raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEY: {exc}") from None
+
+    def local_roots(self) -> list[Path]:
+        """The resolved OCO_AEGIS_LOCAL_ROOTS (empty: no restriction)."""
+        if not self.oco_aegis_local_roots:
+            return []
+        return [
+            Path(p.strip()).expanduser().resolve() for p in self.oco_aegis_local_roots.split(",") if p.strip()
+        ]
 
     def kube_retry(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.oco_aegis_kube_max_attempts)

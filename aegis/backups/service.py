@@ -32,13 +32,14 @@ from aegis.errors import AegisError, Conflict, InvalidRequest, StorageUnavailabl
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
 from aegis.naming import NAME_MAX, generated_name
-from aegis.runs import RunTracker
+from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.storage import ObjectNotFoundError, StorageError
 from aegis.tables import (
     DELETED,
     FAILED,
     IN_PROGRESS,
+    INTERRUPTED,
     NEW,
     RESTORABLE,
     UNFINISHED,
@@ -51,6 +52,10 @@ log = logging.getLogger("aegis.backups")
 
 FinishedHook = Callable[[dict[str, Any]], Awaitable[None]]
 
+#: How long the cleanup of an interrupted backup waits for its worker thread (which cannot be killed, and
+#: may be uploading) before deleting the archive key; a later upload is reclaimed by TTL retention.
+THREAD_WAIT_S = 5.0
+
 
 class BackupService:
     """One per process: starts backups, owns their background runs, reads and deletes records."""
@@ -61,6 +66,8 @@ class BackupService:
         settings: AegisSettings,
         clusters: ClusterService,
         locations: LocationService,
+        *,
+        lease: OwnerLease | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -74,7 +81,12 @@ class BackupService:
             max_concurrent=settings.oco_aegis_max_concurrent_backups,
             progress_interval_s=settings.oco_aegis_progress_interval_s,
             heartbeat_interval_s=settings.oco_aegis_stale_after_s / 4,
+            stale_after_s=settings.oco_aegis_stale_after_s,
+            lease=lease,
         )
+        self.tracker.interrupted_hooks.append(self._drop_interrupted_archives)
+        #: set when a run's worker thread has returned (the thread outlives a cancelled task).
+        self._threads: dict[int, threading.Event] = {}
         #: called with the final record of every finished run (the schedules capability listens here).
         self.finished_hooks: list[FinishedHook] = []
 
@@ -178,6 +190,9 @@ class BackupService:
                         owner=self.tracker.owner,
                         heartbeat_at=now,
                         created_at=now,
+                        # set now, so that retention reclaims the record (and any archive a killed
+                        # upload completed) even if the run never records its outcome
+                        expires_at=now + timedelta(hours=ttl_hours) if ttl_hours else None,
                     )
                 return backup_id, spec
             except (_NameTaken, IntegrityError):
@@ -197,10 +212,19 @@ class BackupService:
                     conn, backup_id, phase=IN_PROGRESS, started_at=started, heartbeat_at=started
                 )
             metrics.BACKUPS_RUNNING.inc()
+            done = self._threads[backup_id] = threading.Event()
+
+            def work() -> BackupOutcome:
+                try:
+                    return self._run_sync(spec, location, cancel, progress)
+                finally:
+                    done.set()
+
             try:
-                outcome = await asyncio.to_thread(self._run_sync, spec, location, cancel, progress)
+                outcome = await asyncio.to_thread(work)
             finally:
                 metrics.BACKUPS_RUNNING.dec()
+            self._threads.pop(backup_id, None)
             await self._record(backup_id, outcome, ttl_hours)
 
         return run
@@ -240,39 +264,38 @@ class BackupService:
     async def _record(self, backup_id: int, outcome: BackupOutcome, ttl_hours: int | None) -> None:
         finished = outcome.finished_at or utcnow()
         phase = outcome.phase.value
+        values: dict[str, Any] = {
+            "phase": phase,
+            "items_total": outcome.items_total,
+            "items_done": outcome.items_done,
+            "counts": outcome.counts,
+            "errors": [asdict(e) for e in outcome.errors],
+            "warnings": outcome.warnings,
+            "error": outcome.error,
+            "size_bytes": outcome.size_bytes,
+            "sha256": outcome.sha256 or None,
+            "encrypted": outcome.encrypted and phase != FAILED,
+            "server_version": (outcome.server_version or "")[:64] or None,
+            "heartbeat_at": finished,
+            "finished_at": finished,
+            "expires_at": finished + timedelta(hours=ttl_hours) if ttl_hours else None,
+        }
+        # The finished hooks (a schedule's last backup / last success) run before the final phase is
+        # written: whoever sees the backup finished also sees what the hooks recorded.
+        current = await self.get(backup_id)
+        if current is not None and current["phase"] != DELETED:
+            await self._notify({**current, **values})
         async with self.database.engine.begin() as conn:
-            await repo.record_outcome(
-                conn,
-                backup_id,
-                phase=phase,
-                items_total=outcome.items_total,
-                items_done=outcome.items_done,
-                counts=outcome.counts,
-                errors=[asdict(e) for e in outcome.errors],
-                warnings=outcome.warnings,
-                error=outcome.error,
-                size_bytes=outcome.size_bytes,
-                sha256=outcome.sha256 or None,
-                encrypted=outcome.encrypted and phase != FAILED,
-                server_version=(outcome.server_version or "")[:64] or None,
-                heartbeat_at=finished,
-                finished_at=finished,
-                expires_at=finished + timedelta(hours=ttl_hours) if ttl_hours else None,
-            )
+            await repo.record_outcome(conn, backup_id, **values)
         metrics.BACKUPS.labels(phase=phase).inc()
         metrics.BACKUP_DURATION.observe((finished - outcome.started_at).total_seconds())
         metrics.BACKUP_ITEMS.inc(outcome.items_done)
         metrics.BACKUP_ITEM_ERRORS.inc(len(outcome.errors))
         if phase != FAILED:
             metrics.BACKUP_BYTES.inc(outcome.size_bytes)
-            async with self.database.engine.connect() as conn:
-                row = await repo.get_backup(conn, backup_id)
-            if row is not None:
-                metrics.BACKUP_LAST_SIZE.labels(cluster=row["cluster"]).set(outcome.size_bytes)
+            if current is not None:
+                metrics.BACKUP_LAST_SIZE.labels(cluster=current["cluster"]).set(outcome.size_bytes)
         log.info("backup %s finished: %s (%d items)", backup_id, phase, outcome.items_done)
-        record = await self.get(backup_id)
-        if record is not None:
-            await self._notify(record)
 
     async def _notify(self, record: dict[str, Any]) -> None:
         for hook in self.finished_hooks:
@@ -423,13 +446,33 @@ class BackupService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def recover(self) -> list[int]:
-        """On start-up: mark backups left New/InProgress by a dead process Failed "interrupted"."""
-        ids = await self.tracker.reap_stale(self.settings.oco_aegis_stale_after_s)
+    async def recover(self, *, startup: bool = False) -> list[int]:
+        """Mark backups left New/InProgress by a dead process Failed "interrupted" and delete any archive
+        they left (``startup``: this process runs nothing yet; see aegis.runs)."""
+        ids = await self.tracker.reap(startup=startup)
         if ids:
             metrics.INTERRUPTED.labels(kind="backup").inc(len(ids))
-            log.warning("marked %d interrupted backup(s) Failed: %s", len(ids), ids)
         return ids
+
+    async def _drop_interrupted_archives(self, ids: list[int]) -> None:
+        """Interrupted backups keep no archive: wait briefly for their worker threads (one may still be
+        uploading), then delete the archive key of each record marked Failed "interrupted" (quietly)."""
+        events = [e for e in (self._threads.get(i) for i in ids) if e is not None]
+        if events:
+            deadline = asyncio.get_running_loop().time() + THREAD_WAIT_S
+            for event in events:
+                left = deadline - asyncio.get_running_loop().time()
+                if left > 0 and not event.is_set():
+                    await asyncio.to_thread(event.wait, left)
+        for backup_id in ids:
+            self._threads.pop(backup_id, None)
+            record = await self.get(backup_id)
+            if record is None or record["phase"] != FAILED or record["error"] != INTERRUPTED:
+                continue
+            try:
+                await self.delete_archive(record)
+            except Exception as exc:
+                log.warning("interrupted backup %s: could not delete its archive: %s", backup_id, exc)
 
     async def stop(self) -> list[int]:
         """On shutdown: cancel running backups; they end Failed "interrupted"."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aegis.naming import NAME_MAX, NAME_PATTERN
 from oco.timeutil import as_utc
@@ -27,6 +28,27 @@ class LocationCreate(BaseModel):
     prefix: str | None = Field(default=None, max_length=500)
     region: str | None = Field(default=None, max_length=64)
     endpoint_url: str | None = Field(default=None, max_length=500)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_without_credentials(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and no user info: credentials come from the environment and are
+        never stored or shown (the value is not echoed in the error)."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValueError("endpoint_url is not a valid URL") from None
+        if "@" in parts.netloc:
+            raise ValueError(
+                "endpoint_url must not carry credentials (user:secret@); S3 credentials come from the"
+                " service's environment"
+            )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("endpoint_url must be an http:// or https:// URL with a host")
+        return value
 
     @model_validator(mode="after")
     def _fields_of_type(self) -> LocationCreate:
@@ -66,7 +88,8 @@ class Location(BaseModel):
             id=row["id"],
             name=row["name"],
             type=row["type"],
-            **{k: config.get(k) for k in (*_LOCAL_FIELDS, *_S3_FIELDS)},
+            **{k: config.get(k) for k in (*_LOCAL_FIELDS, *_S3_FIELDS) if k != "endpoint_url"},
+            endpoint_url=_without_userinfo(config.get("endpoint_url")),
             created_by=row["created_by"],
             created_at=as_utc(row["created_at"]),
         )
@@ -74,3 +97,15 @@ class Location(BaseModel):
 
 class LocationList(BaseModel):
     items: list[Location]
+
+
+def _without_userinfo(url: str | None) -> str | None:
+    """A stored endpoint URL with any user info dropped (rows written before it was refused)."""
+    if not url or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))

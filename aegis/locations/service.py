@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +20,10 @@ from oco.db import Database
 class LocationService:
     """Locations live in the database; their backends (boto3 clients, ...) are cached per process."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, local_roots: Sequence[Path] = ()) -> None:
         self.database = database
+        #: resolved directories a local location must be under (OCO_AEGIS_LOCAL_ROOTS; empty: anywhere).
+        self.local_roots = [Path(r).expanduser().resolve() for r in local_roots]
         self._backends: dict[str, tuple[Any, StorageBackend]] = {}
         self._lock = threading.Lock()
 
@@ -29,6 +33,12 @@ class LocationService:
         """Probe the location, then record it. Raises InvalidRequest/ProbeFailed (400) or Conflict (409)."""
         if await self.get(name) is not None:
             raise Conflict(f"storage location {name!r} already exists", code="already_exists", param="name")
+        if "@" in str(config.get("endpoint_url") or ""):  # the API refuses it too; never store credentials
+            raise InvalidRequest(
+                "endpoint_url must not carry credentials", param="endpoint_url", code="invalid_location"
+            )
+        if type_ == "local":
+            await asyncio.to_thread(self._check_local_root, str(config.get("path") or ""))
         try:
             backend = await asyncio.to_thread(storage_from_spec, {"name": name, "type": type_, **config})
         except StorageError as exc:
@@ -50,6 +60,18 @@ class LocationService:
         row = await self.get(name)
         assert row is not None
         return row
+
+    def _check_local_root(self, path: str) -> None:
+        """Refuse (422) a local path outside OCO_AEGIS_LOCAL_ROOTS, symlinks resolved."""
+        if not self.local_roots:
+            return
+        resolved = Path(path).expanduser().resolve()
+        if not any(resolved == root or resolved.is_relative_to(root) for root in self.local_roots):
+            raise InvalidRequest(
+                "a local storage location must be under one of the directories of OCO_AEGIS_LOCAL_ROOTS",
+                param="path",
+                code="path_not_allowed",
+            )
 
     async def get(self, name: str) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:

@@ -23,7 +23,7 @@ from aegis.locations.service import LocationService
 from aegis.naming import NAME_MAX, generated_name
 from aegis.restores import repository as repo
 from aegis.restores.spec import RestoreSpec
-from aegis.runs import RunTracker
+from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, UNFINISHED, restore_records
 from oco.db import Database
@@ -53,6 +53,8 @@ class RestoreService:
         clusters: ClusterService,
         locations: LocationService,
         backups: BackupService,
+        *,
+        lease: OwnerLease | None = None,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -67,6 +69,8 @@ class RestoreService:
             max_concurrent=settings.oco_aegis_max_concurrent_restores,
             progress_interval_s=settings.oco_aegis_progress_interval_s,
             heartbeat_interval_s=settings.oco_aegis_stale_after_s / 4,
+            stale_after_s=settings.oco_aegis_stale_after_s,
+            lease=lease if lease is not None else backups.tracker.lease,
         )
 
     async def start(
@@ -287,12 +291,12 @@ class RestoreService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def recover(self) -> list[int]:
-        """On start-up: mark restores left New/InProgress by a dead process Failed "interrupted"."""
-        ids = await self.tracker.reap_stale(self.settings.oco_aegis_stale_after_s)
+    async def recover(self, *, startup: bool = False) -> list[int]:
+        """Mark restores left New/InProgress by a dead process Failed "interrupted" (``startup``: this
+        process runs nothing yet; see aegis.runs)."""
+        ids = await self.tracker.reap(startup=startup)
         if ids:
             metrics.INTERRUPTED.labels(kind="restore").inc(len(ids))
-            log.warning("marked %d interrupted restore(s) Failed: %s", len(ids), ids)
         return ids
 
     async def stop(self) -> list[int]:

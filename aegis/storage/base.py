@@ -6,6 +6,7 @@ object (and no partial object) under the key. Errors never carry credentials.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -93,8 +94,11 @@ class StorageBackend(ABC):
         """The location's settings, safe to return from the API (never credentials)."""
 
     def probe(self) -> ProbeResult:
-        """Write, read back and delete a small object: proves the location is usable."""
-        key = f".aegis-probe/{uuid.uuid4().hex}"
+        """Write, read back and delete a small object: proves the location is usable. The probe object
+        sits at the top of the location (``.aegis-probe-<uuid>``), so it leaves no directory behind; the
+        ``.aegis-probe/`` directory older versions left is removed when empty."""
+        self._remove_empty_dir(".aegis-probe")
+        key = f".aegis-probe-{uuid.uuid4().hex}"
         payload = os.urandom(64)
         error: str | None = None
         with tempfile.NamedTemporaryFile(prefix="aegis-probe-") as tmp:
@@ -112,6 +116,13 @@ class StorageBackend(ABC):
             except StorageError as exc:
                 error = error or f"probe object could not be deleted: {exc}"
         return ProbeResult(error is None, error)
+
+    def _remove_empty_dir(self, name: str) -> None:
+        """Remove the directory ``name`` of a filesystem location (one with a ``root`` Path) if empty."""
+        root = getattr(self, "root", None)
+        if isinstance(root, os.PathLike):
+            with contextlib.suppress(OSError):  # absent, not empty, or not ours to remove: nothing to do
+                os.rmdir(os.path.join(root, name))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()!r})"

@@ -115,6 +115,19 @@ async def test_storage_locations_are_validated(env: AegisEnv, unique) -> None:  
         ),
         422,
     )
+    # Credentials in the endpoint URL are refused, and never echoed back or stored.
+    for url in ("http://user:s3cr3t-value@127.0.0.1:9000", "http://user@127.0.0.1:9000", "ftp://127.0.0.1"):
+        response = await env.call(
+            "POST",
+            "/api/v1/storage-locations",
+            json={"name": unique("s3"), "type": "s3", "bucket": "bkt", "endpoint_url": url},
+        )
+        _error(response, 422, param="endpoint_url")
+        assert "s3cr3t-value" not in response.text
+    listed = await env.ok("GET", "/api/v1/storage-locations")
+    assert "s3cr3t-value" not in str(listed)
+    # The probe leaves nothing behind in a local location: no object, no `.aegis-probe/` directory.
+    assert [p.name for p in (env.tmp / "store").iterdir()] == []
     # The probe's own error when the location cannot be written.
     blocker = env.tmp / "a-file"
     blocker.write_text("not a directory")
@@ -165,3 +178,46 @@ async def test_out_of_range_ids_are_422_not_500(env: AegisEnv) -> None:
         422,
         param="backup_id",
     )
+
+
+async def test_local_locations_must_be_under_the_allowed_roots(  # type: ignore[no-untyped-def]
+    settings, serve_app, keystore, unique, tmp_path, kube, target_kube
+) -> None:
+    allowed, other = tmp_path / "allowed", tmp_path / "elsewhere"
+    allowed.mkdir()
+    other.mkdir()
+    (allowed / "escape").symlink_to(other)
+    env = await start_env(
+        settings,
+        serve_app,
+        keystore,
+        unique,
+        tmp_path,
+        kube,
+        target_kube,
+        oco_aegis_local_roots=f" {tmp_path / 'unused'} ,{allowed}",
+    )
+    created = await env.ok(
+        "POST",
+        "/api/v1/storage-locations",
+        201,
+        json={"name": unique("disk"), "type": "local", "path": str(allowed / "aegis")},
+    )
+    assert created["path"] == str(allowed / "aegis")
+    for path in (
+        str(other),
+        str(allowed / ".." / "elsewhere"),
+        str(allowed / "escape" / "x"),
+        "relative/dir",
+    ):
+        name = unique("disk")
+        _error(
+            await env.call(
+                "POST", "/api/v1/storage-locations", json={"name": name, "type": "local", "path": path}
+            ),
+            422,
+            code="path_not_allowed",
+            param="path",
+        )
+        assert (await env.call("GET", f"/api/v1/storage-locations/{name}")).status_code == 404
+    assert not any(other.iterdir())  # nothing was probed there

@@ -108,8 +108,12 @@ async def test_runs_of_a_dead_process_are_marked_interrupted_on_start(  # type: 
 
     assert await _phase(database, backup_records, stale) == ("Failed", "interrupted")
     assert await _phase(database, restore_records, restore) == ("Failed", "interrupted")
-    # A run whose process still beats is not touched (another replica may be running it).
-    assert await _phase(database, backup_records, fresh) == ("InProgress", None)
+    if app.state.kv.backend == "memory":
+        # The in-process kv means one process: whatever is unfinished at start-up was left by a dead one.
+        assert await _phase(database, backup_records, fresh) == ("Failed", "interrupted")
+    else:
+        # A run whose process still beats is not touched (another replica may be running it).
+        assert await _phase(database, backup_records, fresh) == ("InProgress", None)
     async with database.engine.begin() as conn:  # tidy: do not leave it for other tests' reapers
         await conn.execute(sa.delete(backup_records).where(backup_records.c.id == fresh))
 
@@ -159,7 +163,7 @@ async def test_shutdown_interrupts_a_running_backup(  # type: ignore[no-untyped-
             await asyncio.sleep(0.02)
         assert slow.hits == 1
         running = (await client.get(f"/api/v1/backups/{backup_id}", headers=headers)).json()
-        assert running["phase"] == "InProgress" and running["items_done"] >= 500
+        assert running["phase"] == "InProgress"
     await manager.__aexit__(None, None, None)
 
     assert await _phase(database, backup_records, backup_id) == ("Failed", "interrupted")
