@@ -1,7 +1,8 @@
 """Backup and restore runs end to end: cluster -> archive -> storage, and storage -> verified archive -> cluster.
 
 The public surface the service calls. Everything is synchronous (the official kubernetes client
-is): run each call in a worker thread (``await asyncio.to_thread(run_backup, ...)``). ``run_restore``
+is): run each call in a worker thread (``await asyncio.to_thread(run_backup, ...)``). ``run_backup``
+lists with one background thread reading a page or two ahead (aegis.kube.readahead); ``run_restore``
 starts its own bounded thread pool for the API calls within a tier. ``progress_cb`` is only ever
 called from the calling thread, at most every 0.25 s plus once at the end, and must be cheap; from
 asyncio, hand the value over with ``loop.call_soon_threadsafe``. Set ``cancel`` (a threading.Event)

