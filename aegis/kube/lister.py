@@ -20,6 +20,20 @@ from aegis.kube.discovery import APIResource
 from aegis.kube.transport import KubeAPIError, KubeTransport
 
 DEFAULT_PAGE_SIZE = 500
+# Pages are bounded by bytes as well as by count: 500 Helm-release Secrets of ~1 MB each would be half a
+# gigabyte in one response. The first page asks for FIRST_PAGE_SIZE objects; later pages for as many as
+# fit in PAGE_BYTES at the size seen so far (never more than page_size, never fewer than MIN_PAGE_SIZE).
+FIRST_PAGE_SIZE = 20
+MIN_PAGE_SIZE = 2
+PAGE_BYTES = 4 * 1024 * 1024
+
+
+def next_page_size(page_size: int, body_bytes: int, items: int) -> int:
+    """How many objects to ask for next, from the bytes per object of the last page."""
+    if items <= 0:
+        return page_size
+    per_item = max(1, body_bytes // items)
+    return max(min(MIN_PAGE_SIZE, page_size), min(page_size, PAGE_BYTES // per_item))
 
 
 @dataclass
@@ -48,8 +62,9 @@ def list_pages(
     path = resource.path(namespace if resource.namespaced else None)
     api_version, kind = resource.group_version, resource.kind
     token: str | None = None
+    limit = min(page_size, FIRST_PAGE_SIZE)
     while True:
-        query: dict[str, str | int] = {"limit": page_size}
+        query: dict[str, str | int] = {"limit": limit}
         if label_selector:
             query["labelSelector"] = label_selector
         if token:
@@ -63,9 +78,11 @@ def list_pages(
         if not response.ok:
             raise KubeAPIError.from_response(response)
         body = response.json()
+        body_bytes = len(response.data)
         del response
         metadata = body.get("metadata") or {}
         items = body.get("items") or []
+        limit = next_page_size(page_size, body_bytes, len(items))
         for item in items:
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)

@@ -80,13 +80,6 @@ def _key(item: dict[str, Any]) -> tuple[str, str]:
     return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
 
-def _dense(page: ListPage) -> bool:
-    """More pages to come, and this one is long and from at most DENSE_NAMESPACES namespaces."""
-    if not page.continue_token or len(page.items) < DENSE_MIN_ITEMS:
-        return False
-    return len({_key(item)[0] for item in page.items}) <= DENSE_NAMESPACES
-
-
 class ReadAhead:
     """``with ReadAhead(transport, jobs) as events: for event in events: ...`` (JobPage | JobFailed).
 
@@ -133,6 +126,8 @@ class ReadAhead:
         """List ``job`` into the queue (leaving out the objects in ``skip``); False when the caller
         has stopped reading."""
         pages = 0
+        head: set[tuple[str, str]] = set()  # objects handed out before the dense decision
+        deciding = job.split_namespaces is not None
         try:
             for page in list_pages(
                 self.transport,
@@ -146,8 +141,12 @@ class ReadAhead:
                     page.items = [item for item in page.items if _key(item) not in skip]
                 if not self._put(JobPage(job, page)):
                     return False
-                if pages == 1 and job.split_namespaces is not None and _dense(page):
-                    return self._split(job, frozenset(_key(item) for item in page.items))
+                if deciding:  # judged on the first DENSE_MIN_ITEMS objects, whatever the page sizes
+                    head.update(_key(item) for item in page.items)
+                    if not page.continue_token or len({ns for ns, _ in head}) > DENSE_NAMESPACES:
+                        deciding = False
+                    elif len(head) >= DENSE_MIN_ITEMS:
+                        return self._split(job, frozenset(head))
         except KubeAPIError as exc:
             if pages == 0 and exc.status == 403 and job.split_namespaces is not None:
                 return self._split(job, frozenset())

@@ -269,3 +269,12 @@ def test_fake_server_delete_and_crd_removal_through_the_official_client(
 
     assert discover(api).find("widgets", "example.com") is None
     assert kube.fake.count("", "configmaps", "gone") == 0
+
+
+def test_page_size_follows_object_size() -> None:
+    from aegis.kube.lister import PAGE_BYTES, next_page_size
+
+    assert next_page_size(500, 500 * 1024, 500) == 500  # 1 KiB objects: full pages
+    assert next_page_size(500, 50 * 930_000, 50) == PAGE_BYTES // 930_000  # ~1 MB Secrets: a few per page
+    assert next_page_size(500, 50 * 50_000_000, 50) == 2  # never fewer than two
+    assert next_page_size(1, 10_000_000, 1) == 1  # never more than asked for

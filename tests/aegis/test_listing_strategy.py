@@ -276,9 +276,9 @@ def test_a_long_dense_cluster_wide_list_goes_on_per_namespace_without_duplicates
 
     assert outcome.phase is Phase.COMPLETED, (outcome.error, outcome.errors)
     cm_lists = [r for r in kube.fake.requests if r.method == "GET" and r.path.endswith("/configmaps")]
-    # The first page (120 objects, all of team-0) shows a long, dense list: it goes on per namespace.
+    # The first pages (20 objects, then 120: all of team-0) show a long, dense list: it goes on per namespace.
     assert cm_lists[0].path == "/api/v1/configmaps" and "continue" not in cm_lists[0].query
-    assert [r.path for r in cm_lists].count("/api/v1/configmaps") == 1
+    assert [r.path for r in cm_lists].count("/api/v1/configmaps") == 2
     assert {f"/api/v1/namespaces/{ns}/configmaps" for ns in TEAMS} <= {r.path for r in cm_lists}
     with tarfile.open(storage.root / "dense.tar.gz", "r:gz") as tar:
         names = [n for n in tar.getnames() if n.startswith("resources/configmaps/")]
