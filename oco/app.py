@@ -3,6 +3,7 @@ CORS, and a lifespan that opens and closes the database, kv and writers)."""
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -81,6 +82,10 @@ def make_service_app(
             async with contextlib.AsyncExitStack() as stack:
                 for hook in lifespan_hooks:
                     await stack.enter_async_context(hook(app))
+                # Start-up objects (modules, routes, tables) never die: moving them out of the collector's
+                # generations cut cerebra's p99 at concurrency 16 from ~70 ms to ~11 ms (bench/gateway.py).
+                gc.collect()
+                gc.freeze()
                 yield
         finally:
             flusher.cancel()
