@@ -135,3 +135,31 @@ async def test_every_deployment_rate_limited_is_a_429_with_retry_after(
         assert exc.response.headers["retry-after"] == "30"
     else:
         raise AssertionError("expected a 429")
+
+
+async def test_native_gemini_with_googles_key_header(gateway, fake_gemini, cerebra_key, database) -> None:  # type: ignore[no-untyped-def]
+    from tests.cerebra.conftest import GEMINI_KEY
+
+    server = gateway({"gem": {"deployments": [deployment(fake_gemini, "gemini-2.0-flash")]}})
+    fake_gemini.enqueue(Reply(text="hola", usage=(9, 2)))
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        answer = http.post(
+            "/v1/gemini/v1beta/models/gem:generateContent", json=body, headers={"x-goog-api-key": cerebra_key}
+        )
+        refused = http.post(
+            "/v1/gemini/v1beta/models/gem:generateContent", json=body, headers={"x-goog-api-key": "oco_wrong"}
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["candidates"][0]["content"]["parts"][0]["text"] == "hola"
+    assert refused.status_code == 401
+    sent = fake_gemini.last
+    assert sent.path == "/v1beta/models/gemini-2.0-flash:generateContent"  # the alias became the model
+    assert sent.headers["x-goog-api-key"] == GEMINI_KEY and cerebra_key not in str(sent.headers)
+    server.stop()
+    row = next(
+        r
+        for r in await table_rows(database, "api_requests")
+        if r["request_id"] == answer.headers["x-request-id"]
+    )
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (9, 2) and row["endpoint"] == "native:gemini"
