@@ -62,7 +62,9 @@ class S3Storage(StorageBackend):
             "s3",
             region_name=region,
             endpoint_url=endpoint_url,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60
+            ),
         )
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
