@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -144,6 +145,14 @@ class RunTracker:
         self._tasks[run_id] = asyncio.create_task(
             self._guard(run_id, runner, cancel, progress_cb), name=f"aegis-{self.kind}-{run_id}"
         )
+
+    def overlay(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A record with the live progress of a run of this process (rows are written only now and then)."""
+        progress = self.live.get(record["id"])
+        if progress is not None and record["phase"] in UNFINISHED:
+            done = max(progress.items_done, record["items_done"] or 0)
+            record = {**record, "items_done": done, "items_total": max(progress.items_total, done)}
+        return record
 
     def running_ids(self) -> list[int]:
         return list(self._tasks)

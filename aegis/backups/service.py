@@ -306,17 +306,10 @@ class BackupService:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def _overlay(self, record: dict[str, Any]) -> dict[str, Any]:
-        progress = self.tracker.live.get(record["id"])
-        if progress is not None and record["phase"] in UNFINISHED:
-            done = max(progress.items_done, record["items_done"] or 0)
-            record = {**record, "items_done": done, "items_total": max(progress.items_total, done)}
-        return record
-
     async def get(self, backup_id: int) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:
             record = await repo.get_backup(conn, backup_id)
-        return self._overlay(record) if record else None
+        return self.tracker.overlay(record) if record else None
 
     async def list(
         self,
@@ -331,7 +324,7 @@ class BackupService:
             records, total = await repo.list_backups(
                 conn, limit=limit, offset=offset, phase=phase, cluster=cluster, job_id=schedule_id
             )
-        return [self._overlay(r) for r in records], total
+        return [self.tracker.overlay(r) for r in records], total
 
     async def wait(self, backup_id: int) -> dict[str, Any] | None:
         """Wait for a run of this process to finish; the final record."""

@@ -25,7 +25,7 @@ from aegis.restores import repository as repo
 from aegis.restores.spec import RestoreSpec
 from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
-from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, UNFINISHED, restore_records
+from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
 from oco.timeutil import utcnow
 
@@ -258,17 +258,10 @@ class RestoreService:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def _overlay(self, record: dict[str, Any]) -> dict[str, Any]:
-        progress = self.tracker.live.get(record["id"])
-        if progress is not None and record["phase"] in UNFINISHED:
-            done = max(progress.items_done, record["items_done"] or 0)
-            record = {**record, "items_done": done, "items_total": max(progress.items_total, done)}
-        return record
-
     async def get(self, restore_id: int) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:
             record = await repo.get_restore(conn, restore_id)
-        return self._overlay(record) if record else None
+        return self.tracker.overlay(record) if record else None
 
     async def list(
         self,
@@ -283,7 +276,7 @@ class RestoreService:
             records, total = await repo.list_restores(
                 conn, limit=limit, offset=offset, phase=phase, backup_id=backup_id, cluster=cluster
             )
-        return [self._overlay(r) for r in records], total
+        return [self.tracker.overlay(r) for r in records], total
 
     async def wait(self, restore_id: int) -> dict[str, Any] | None:
         await self.tracker.wait(restore_id)
