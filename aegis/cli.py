@@ -172,19 +172,32 @@ def backup(
     ):
         if value is not None:
             body[key] = value
-    api = Api(url, api_key)
-    try:
-        record = api.call("POST", "/api/v1/backups", json=body)
-        _err().print(f"backup {record['id']} ({record['name']}) started")
-        if wait:
-            record = _follow(
-                api, f"/api/v1/backups/{record['id']}", f"backup {record['name']}", poll_interval
-            )
-    finally:
-        api.close()
+    record = _start(Api(url, api_key), "backups", body, "backup", wait, poll_interval)
     _print_backup(record)
     if wait:
         _exit_for(record["phase"])
+
+
+def _start(
+    api: Api,
+    collection: str,
+    body: dict[str, Any],
+    kind: str,
+    wait: bool,
+    poll_interval: float,
+    note: str = "",
+) -> dict[str, Any]:
+    """POST a run, say it started, and follow it to the end when asked; the last record."""
+    try:
+        record = api.call("POST", f"/api/v1/{collection}", json=body)
+        _err().print(f"{kind} {record['id']} ({record['name']}){note} started")
+        if wait:
+            record = _follow(
+                api, f"/api/v1/{collection}/{record['id']}", f"{kind} {record['name']}", poll_interval
+            )
+    finally:
+        api.close()
+    return record
 
 
 def _print_backup(record: dict[str, Any]) -> None:
@@ -243,16 +256,9 @@ def restore(
     ):
         if value is not None:
             body[key] = value
-    api = Api(url, api_key)
-    try:
-        record = api.call("POST", "/api/v1/restores", json=body)
-        _err().print(f"restore {record['id']} ({record['name']}) of backup {backup_id} started")
-        if wait:
-            record = _follow(
-                api, f"/api/v1/restores/{record['id']}", f"restore {record['name']}", poll_interval
-            )
-    finally:
-        api.close()
+    record = _start(
+        Api(url, api_key), "restores", body, "restore", wait, poll_interval, f" of backup {backup_id}"
+    )
     _print_restore(record)
     if wait:
         _exit_for(record["phase"])

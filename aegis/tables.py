@@ -118,3 +118,10 @@ restore_records = sa.Table(
     sa.Column("started_at", Timestamp, nullable=True),
     sa.Column("finished_at", Timestamp, nullable=True),
 )
+
+
+def progress_percent(phase: str, done: int, total: int) -> float | None:
+    """How far a run is, for the API: 100 once it ended with its items handled, else done/total."""
+    if phase in (COMPLETED, PARTIALLY_FAILED):
+        return 100.0
+    return round(min(100.0, 100.0 * done / total), 1) if total else None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_MAX, NAME_PATTERN
+from aegis.tables import progress_percent
 from oco.timeutil import as_utc
 
 Phase = Literal["New", "InProgress", "Completed", "PartiallyFailed", "Failed", "Deleted"]
@@ -100,11 +101,7 @@ class Backup(BaseModel):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Backup:
         done, total = row["items_done"] or 0, row["items_total"] or 0
-        percent: float | None = None
-        if row["phase"] in ("Completed", "PartiallyFailed"):
-            percent = 100.0
-        elif total:
-            percent = round(min(100.0, 100.0 * done / total), 1)
+        percent = progress_percent(row["phase"], done, total)
         return cls(
             id=row["id"],
             name=row["name"],

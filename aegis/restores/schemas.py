@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aegis.backups.schemas import Phase
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_MAX, NAME_PATTERN
+from aegis.tables import progress_percent
 from oco.params import RowIdField
 from oco.timeutil import as_utc
 
@@ -98,11 +99,7 @@ class Restore(BaseModel):
     @classmethod
     def from_row(cls, row: dict[str, Any], *, items: bool = True) -> Restore:
         done, total = row["items_done"] or 0, row["items_total"] or 0
-        percent: float | None = None
-        if row["phase"] in ("Completed", "PartiallyFailed"):
-            percent = 100.0
-        elif total:
-            percent = round(min(100.0, 100.0 * done / total), 1)
+        percent = progress_percent(row["phase"], done, total)
         return cls(
             id=row["id"],
             name=row["name"],
