@@ -337,5 +337,23 @@ CREATE INDEX ix_restore_records_phase ON restore_records (phase);
 
 UPDATE alembic_version SET version_num='0004_aegis' WHERE alembic_version.version_num = '0003_economist';
 
+-- Running upgrade 0004_aegis -> 0005_economist_bulk_indexes
+
+ALTER TABLE cloud_costs DROP COLUMN id;
+
+DROP INDEX ix_cloud_costs_tags;
+
+DROP INDEX ix_cloud_costs_provider_service;
+
+DROP INDEX ix_cloud_costs_ingestion;
+
+DROP INDEX ix_cloud_costs_charge_period_start;
+
+CREATE INDEX ix_cloud_costs_ingestion ON cloud_costs USING brin (ingestion_id);
+
+CREATE INDEX ix_cloud_costs_charge_period_start ON cloud_costs USING brin (charge_period_start);
+
+UPDATE alembic_version SET version_num='0005_economist_bulk_indexes' WHERE alembic_version.version_num = '0004_aegis';
+
 COMMIT;
 

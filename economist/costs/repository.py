@@ -93,7 +93,7 @@ class _Source:
     def _filter(self, dim: Dimension, values: tuple[str | None, ...]) -> Any:
         present = [v for v in values if v is not None]
         if dim.kind == "tag" and self.dialect == "postgresql" and len(present) == len(values):
-            document = sa.type_coerce(cloud_costs.c.tags_normalized, JSONB)  # @> uses the GIN index
+            document = sa.type_coerce(cloud_costs.c.tags_normalized, JSONB)  # jsonb containment
             return sa.or_(*(document.contains({dim.tag_key: v}) for v in present))
         expression = self.dimension(dim)
         clause = expression.in_(present)

@@ -1,14 +1,17 @@
-"""SQL of the PostgreSQL fast path: COPY of CSV chunks made by pyarrow straight into cloud_costs, and what the
-strict path learns row by row (totals per currency, slice cells) read back from the ingestion's rollup."""
+"""SQL of the PostgreSQL fast path: COPY of CSV chunks made by pyarrow straight into cloud_costs (and of the
+rollup aggregated on the way), and what the strict path learns row by row (totals per currency, slice cells)
+read back from the ingestion's rollup."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import IO
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from economist.ingestion.arrow_rollup import ROLLUP_COLUMNS, ROLLUP_SUMS
 from economist.ingestion.slices import Cell
 from economist.ledger.tables import cloud_costs, cloud_costs_daily
 from economist.sources.focus_arrow import COPY_COLUMNS
@@ -28,6 +31,29 @@ async def copy_csv(conn: AsyncConnection, chunks: AsyncIterator[bytes]) -> int:
         cloud_costs.name, source=chunks, columns=list(COPY_COLUMNS), format="csv"
     )
     return int(str(status).split()[-1])
+
+
+async def copy_rollup(conn: AsyncConnection, rows_csv: IO[bytes], *, consolidate: bool) -> None:
+    """COPY the rollup built by ArrowRollup (CSV in ROLLUP_COLUMNS order) into cloud_costs_daily.
+    consolidate: it spilled, so a key may be on several rows: they go to a temporary table first and are
+    summed into one row per key on the way in."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    columns = list(ROLLUP_COLUMNS)
+    if not consolidate:
+        await raw.copy_to_table(cloud_costs_daily.name, source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
+        return
+    await conn.execute(
+        sa.text(f"CREATE TEMPORARY TABLE rollup_spill (LIKE {cloud_costs_daily.name}) ON COMMIT DROP")
+    )
+    await raw.copy_to_table("rollup_spill", source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
+    keys = ", ".join(c for c in ROLLUP_COLUMNS if c not in ROLLUP_SUMS)
+    sums = ", ".join(f"sum({c})" for c in ROLLUP_SUMS)
+    await conn.execute(
+        sa.text(
+            f"INSERT INTO {cloud_costs_daily.name} ({', '.join(ROLLUP_COLUMNS)}) "
+            f"SELECT {keys}, {sums} FROM rollup_spill GROUP BY {keys}"
+        )
+    )
 
 
 def total_text(total: Decimal) -> str:

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from economist.ingestion import fast_copy
 from economist.ingestion import repository as repo
+from economist.ingestion.arrow_rollup import ArrowRollup
 from economist.ingestion.slices import Cell, LedgerSlice, day_start, digest_file, origin_of
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
@@ -64,18 +66,23 @@ async def batches_in_thread(source: BillingSource, batch_size: int) -> AsyncIter
 
 
 async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
-    """A synchronous iterator's items, each produced by a worker thread, one item read ahead."""
+    """A synchronous iterator's items, produced by one worker thread of its own, one item read ahead.
+
+    One thread, not the shared pool: allocators keep per-thread heaps (glibc arenas, Arrow's mimalloc), and an
+    iterator hopping across pool threads leaves memory retained in each of them."""
+    loop = asyncio.get_running_loop()
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oco-reader")
 
     def pull() -> T | None:
         return next(iterator, None)
 
-    pending: asyncio.Future[T | None] = asyncio.ensure_future(asyncio.to_thread(pull))
+    pending: asyncio.Future[T | None] = loop.run_in_executor(worker, pull)
     try:
         while True:
             batch = await asyncio.shield(pending)  # a cancelled caller must not orphan the worker's batch
             if batch is None:
                 return
-            pending = asyncio.ensure_future(asyncio.to_thread(pull))
+            pending = loop.run_in_executor(worker, pull)
             yield batch
     finally:
         # let the worker finish its batch before closing the generator (it may not run in two threads)
@@ -83,7 +90,8 @@ async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
             await pending
         close = getattr(iterator, "close", None)
         if close is not None:
-            await asyncio.to_thread(close)
+            await loop.run_in_executor(worker, close)
+        worker.shutdown(wait=False)
 
 
 class _RunState:
@@ -302,6 +310,7 @@ class LedgerIngestor:
         totals and slice cells come back from the rollup. FastPathUnsupported: nothing was kept."""
         import asyncpg
 
+        rollup = ArrowRollup(state.ingestion_id)
         reader = FocusArrowReader(
             fast.target,
             filename=fast.filename,
@@ -309,6 +318,7 @@ class LedgerIngestor:
             source_kind=state.source,
             normalizer=self.normalizer,
             window=state.window,
+            on_table=rollup.add,
         )
         last_saved = time.monotonic()
 
@@ -326,22 +336,28 @@ class LedgerIngestor:
                     if chunk.rows:
                         yield chunk.data
 
-        async with self.database.engine.connect() as conn, conn.begin():
-            await fast_copy.open_transaction(conn)
-            try:
-                copied = await fast_copy.copy_csv(conn, data())
-            except asyncpg.exceptions.DataError as exc:  # e.g. a number beyond NUMERIC(30,12)
-                raise FastPathUnsupported(f"PostgreSQL refused a value: {safe_message(exc)}") from None
-            if copied != state.rows:
-                raise FastPathUnsupported(f"COPY wrote {copied} rows, the reader made {state.rows}")
-            await repo.build_rollup(conn, state.ingestion_id)  # reads this ingestion's rows only
-            totals, state.cells, _rows = await fast_copy.rollup_summary(conn, state.ingestion_id)
-            if set(totals) != set(reader.totals):
-                raise RuntimeError("the rollup's currencies differ from the file's")
-            # the file's exact totals (the ledger's NUMERIC(30,12) rounding would change digits past 12)
-            state.totals = {c: Decimal(fast_copy.total_text(t)) for c, t in reader.totals.items()}
-            log.info("ingestion %s: %s rows through the fast path", state.ingestion_id, copied)
-            return await self._publish(conn, None, state, started)
+        with contextlib.closing(rollup):  # its spill file
+            async with self.database.engine.connect() as conn, conn.begin():
+                await fast_copy.open_transaction(conn)
+                try:
+                    copied = await fast_copy.copy_csv(conn, data())
+                except asyncpg.exceptions.DataError as exc:  # e.g. a number beyond NUMERIC(30,12)
+                    raise FastPathUnsupported(f"PostgreSQL refused a value: {safe_message(exc)}") from None
+                if copied != state.rows:
+                    raise FastPathUnsupported(f"COPY wrote {copied} rows, the reader made {state.rows}")
+                if rollup.failed is None:
+                    rows_csv = await asyncio.to_thread(rollup.finish)
+                    await fast_copy.copy_rollup(conn, rows_csv, consolidate=rollup.spilled)
+                else:  # a value beyond the exact Arrow decimals: PostgreSQL sums what it stored
+                    log.info("ingestion %s: rollup in SQL (%s)", state.ingestion_id, rollup.failed)
+                    await repo.build_rollup(conn, state.ingestion_id)  # reads this ingestion's rows only
+                totals, state.cells, _rows = await fast_copy.rollup_summary(conn, state.ingestion_id)
+                if set(totals) != set(reader.totals):
+                    raise RuntimeError("the rollup's currencies differ from the file's")
+                # the file's exact totals (the ledger's NUMERIC(30,12) rounding would change digits past 12)
+                state.totals = {c: Decimal(fast_copy.total_text(t)) for c, t in reader.totals.items()}
+                log.info("ingestion %s: %s rows through the fast path", state.ingestion_id, copied)
+                return await self._publish(conn, None, state, started)
 
     def _publishing(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """SQLite has one writer per database: this process's ingestions publish one at a time (PostgreSQL

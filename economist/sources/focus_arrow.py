@@ -189,6 +189,8 @@ class FocusArrowReader:
     """One pass over a FOCUS file producing CopyChunk objects (run it in a worker thread).
 
     window: keep only rows whose ChargePeriodStart falls in [start, end), like the strict ingestion.
+    on_table: called (in the reading thread) with each converted table, as text in COPY_COLUMNS, before it
+    becomes a chunk (the ingestion builds its daily rollup from them).
     """
 
     def __init__(
@@ -200,6 +202,7 @@ class FocusArrowReader:
         source_kind: str,
         normalizer: TagNormalizer,
         window: tuple[date, date] | None = None,
+        on_table: Callable[[pa.Table], None] | None = None,
     ) -> None:
         self.name = display_name(source, filename)
         self._source = source
@@ -209,6 +212,7 @@ class FocusArrowReader:
         self._window = (day_start(window[0]), day_start(window[1])) if window else None
         self.progress = SourceProgress()
         self.format = "csv"
+        self._on_table = on_table
         #: exact BilledCost per BillingCurrency of the rows kept (the source's digits, before NUMERIC rounding)
         self.totals: dict[str, Decimal] = {}
 
@@ -350,6 +354,8 @@ class FocusArrowReader:
         if self._window is not None:
             table = table.filter(self._in_window(table.column("charge_period_start")))
         self._add_totals(table)
+        if self._on_table is not None:
+            self._on_table(table)
         self.progress.rows_read += rows
         if count_bytes:
             self.progress.bytes_read = self._counter.count

@@ -277,3 +277,101 @@ async def test_sqlite_keeps_the_strict_path(database, unique) -> None:
     ingestor, record = await ingest(database, SAMPLE, unique("fast")[:40], fast=True)
     assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 0}
     assert record["row_count"] == 1000
+
+
+# -- the rollup aggregated on the way (ArrowRollup) -----------------------------------------------------------
+
+
+def edge_values(records: list[list[str]]) -> list[str]:
+    """Rows that test the rollup's arithmetic: UTC offsets across midnight, sub-cent digits that NUMERIC(30,12)
+    rounds half away from zero, negatives, missing list/contracted costs, a second currency, no sub-account."""
+    header = records[0]
+    col = {name: header.index(name) for name in header}
+    edits = [
+        {"ChargePeriodStart": "2026-05-01T23:30:00-02:00", "BilledCost": "0.0000000000005"},
+        {"ChargePeriodStart": "2026-05-01T23:30:00-02:00", "BilledCost": "-0.0000000000005"},
+        {"BilledCost": "1.2345678901234999", "EffectiveCost": "-7.000000000000500"},
+        {"ListCost": "", "ContractedCost": "NULL"},
+        {"BillingCurrency": "eur", "BilledCost": "3.10"},
+        {"SubAccountId": "", "BilledCost": "1e-3"},
+    ]
+    for row, edit in zip(records[11:], edits, strict=False):
+        for name, value in edit.items():
+            row[col[name]] = value
+    return header
+
+
+async def sql_rollup_of(database, ingestion_id: int) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """build_rollup()'s rows for a loaded ingestion, computed in a transaction that is rolled back."""
+    from economist.ingestion import repository
+
+    d = cloud_costs_daily.c
+    async with database.engine.connect() as conn, conn.begin() as transaction:
+        await conn.execute(sa.delete(cloud_costs_daily).where(d.ingestion_id == ingestion_id))
+        await repository.build_rollup(conn, ingestion_id)
+        rows = (
+            await conn.execute(
+                sa.select(*(d[n] for n in DAILY_COLUMNS)).where(d.ingestion_id == ingestion_id)
+            )
+        ).all()
+        await transaction.rollback()
+    return sorted((tuple(r) for r in rows), key=repr)
+
+
+@pytest.mark.parametrize("spill", [False, True], ids=["in-memory", "spilled"])
+async def test_rollup_built_on_the_way_equals_the_sql_rollup(
+    postgresql, toolkit_files, unique, tmp_path: Path, monkeypatch, spill: bool
+) -> None:
+    from economist.ingestion import arrow_rollup, fast_copy, repository
+    from economist.sources import focus_arrow
+
+    consolidated: list[bool] = []
+    copy_rollup = fast_copy.copy_rollup
+
+    async def recording_copy_rollup(*args, consolidate: bool):  # type: ignore[no-untyped-def]
+        consolidated.append(consolidate)
+        return await copy_rollup(*args, consolidate=consolidate)
+
+    monkeypatch.setattr(fast_copy, "copy_rollup", recording_copy_rollup)
+    if spill:  # small blocks, frequent merges, a tiny in-memory limit: keys repeat across spilled rows
+        monkeypatch.setattr(focus_arrow, "_CSV_BLOCK", 16 << 10)
+        monkeypatch.setattr(arrow_rollup, "COMBINE_EVERY", 2)
+        monkeypatch.setattr(arrow_rollup, "SPILL_GROUPS", 20)
+
+    edges = tmp_path / "edges.csv"
+    write_with(edges, toolkit_files[("aws", "1.3")], edge_values)
+
+    async def no_sql_rollup(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the fast path must not build the rollup in SQL")
+
+    for path in (SAMPLE, edges, toolkit_files[("gcp", "1.3")]):
+        with monkeypatch.context() as patched:
+            patched.setattr(repository, "build_rollup", no_sql_rollup)
+            ingestor, record = await ingest(postgresql, path, unique("fast")[:40], fast=True)
+        assert ingestor.stats["fast"] == 1
+        _, daily = await ledger_of(postgresql, record["id"])
+        assert daily and daily == await sql_rollup_of(postgresql, record["id"]), path
+    assert consolidated == [spill] * 3
+    # the edited file also against the strict path (rows, rollup, totals per currency)
+    _, strict = await ingest(postgresql, edges, unique("slow")[:40], fast=False)
+    assert set(strict["totals"]) == {"USD", "EUR"}
+    _, fast_again = await ingest(postgresql, edges, unique("fast")[:40], fast=True)
+    assert same_totals(fast_again["totals"], strict["totals"])
+    assert await ledger_of(postgresql, fast_again["id"]) == await ledger_of(postgresql, strict["id"])
+
+
+async def test_rollup_beyond_arrow_decimals_is_built_in_sql(
+    postgresql, toolkit_files, unique, tmp_path: Path
+) -> None:
+    many_digits = tmp_path / "digits.csv"
+
+    def change(records: list[list[str]]) -> list[str]:
+        records[5][records[0].index("BilledCost")] = "0.1234567890123456789"  # 19 decimals
+        return records[0]
+
+    write_with(many_digits, toolkit_files[("azure", "1.3")], change)
+    ingestor, fast = await ingest(postgresql, many_digits, unique("fast")[:40], fast=True)
+    _, strict = await ingest(postgresql, many_digits, unique("slow")[:40], fast=False)
+    assert ingestor.stats["fast"] == 1
+    assert same_totals(fast["totals"], strict["totals"])
+    assert await ledger_of(postgresql, fast["id"]) == await ledger_of(postgresql, strict["id"])
