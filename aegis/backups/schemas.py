@@ -21,7 +21,8 @@ class BackupSelection(BaseModel):
     Namespace lists take wildcards (`*`, `?`); resource lists take `configmaps`, `deployments.apps`,
     kinds (`Deployment`), short names or `*.example.com`. `include_cluster_resources`: `auto` (the
     selected namespaces plus what their objects need: CRDs of backed-up custom resources, PVs of
-    backed-up claims), `true` (every cluster-scoped object too) or `false`. `ttl_hours`: omitted means
+    backed-up claims; every cluster-scoped object too when the backup is of all namespaces, as in
+    Velero), `true` (every cluster-scoped object) or `false`. `ttl_hours`: omitted means
     OCO_AEGIS_DEFAULT_TTL_HOURS (720), 0 means never expire."""
 
     model_config = ConfigDict(extra="forbid")

@@ -54,10 +54,17 @@ class BackupSelector:
     def namespaced_resources(self, resources: Iterable[APIResource]) -> list[APIResource]:
         return [r for r in resources if r.namespaced and self.backupable(r) and self.resource_included(r)]
 
+    @property
+    def whole_cluster(self) -> bool:
+        """Every namespace and no namespace excluded (Velero's "include everything")."""
+        return "*" in self.spec.included_namespaces and not self.spec.excluded_namespaces
+
     def cluster_resources(self, resources: Iterable[APIResource]) -> list[APIResource]:
         """Cluster-scoped resources listed in full, never ``namespaces`` (limited to the selected
-        namespaces and handled on their own): every included one in ``true`` mode; in ``auto`` only
-        those named explicitly (no wildcard) in ``included_resources``; none in ``false`` mode."""
+        namespaces and handled on their own): every included one in ``true`` mode, and in ``auto`` mode
+        for a backup of the whole cluster (as Velero does: cluster roles, storage classes, ...);
+        otherwise ``auto`` takes only those named explicitly (no wildcard) in ``included_resources``;
+        none in ``false`` mode."""
         if self.mode is ClusterResources.FALSE:
             return []
         candidates = [
@@ -68,7 +75,7 @@ class BackupSelector:
             and (r.resource, r.group) != NAMESPACES
             and self.resource_included(r)
         ]
-        if self.mode is ClusterResources.TRUE:
+        if self.mode is ClusterResources.TRUE or self.whole_cluster:
             return candidates
         named = [p for p in self.spec.included_resources if not any(c in p for c in "*?[")]
         return [r for r in candidates if any(resource_matches(r.names, p) for p in named)]

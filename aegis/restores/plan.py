@@ -14,6 +14,7 @@ from typing import Any
 
 from aegis.archive.layout import ArchiveEntry
 from aegis.kube.selectors import LabelSelector, ResourceNames, namespace_selected, resource_selected
+from aegis.kube.shortnames import short_names_of
 from aegis.kube.transport import ResourceRef, split_api_version
 from aegis.restores.spec import RestoreSpec
 
@@ -248,7 +249,10 @@ class RestorePlanner:
 
     def _selected(self, entry: ArchiveEntry, obj: dict[str, Any]) -> bool:
         spec = self.spec
-        names = ResourceNames(entry.resource, entry.group, kind=str(obj.get("kind") or ""))
+        kind = str(obj.get("kind") or "")
+        names = ResourceNames(
+            entry.resource, entry.group, kind=kind, short_names=short_names_of(entry.resource, entry.group)
+        )
         if not resource_selected(names, spec.included_resources, spec.excluded_resources):
             return False
         namespace = entry.namespace

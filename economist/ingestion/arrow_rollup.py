@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from economist.ledger.tables import cloud_costs_daily
+
 #: the stored precision of money (NUMERIC(30,12)); the source text is read exactly first, then rounded as
 #: PostgreSQL rounds on input (half away from zero)
 _READ = pa.decimal128(38, 18)
@@ -26,21 +28,11 @@ _STORED = pa.decimal128(38, 12)
 #: a UTC timestamp's date is the UTC day, like (ts AT TIME ZONE 'UTC')::date
 _UTC = pa.timestamp("us", "UTC")
 _MONEY = ("billed_cost", "effective_cost", "list_cost", "contracted_cost")
-_KEYS = (
-    "day",
-    "billing_period_start",
-    "billing_account_id",
-    "provider_name",
-    "service_name",
-    "account_id",
-    "region_id",
-    "billing_currency",
-    "charge_category",
-)
-#: cloud_costs_daily's columns, in the order of the CSV this module writes
-ROLLUP_COLUMNS: tuple[str, ...] = ("ingestion_id", *_KEYS, *_MONEY, "row_count")
+#: cloud_costs_daily's columns: ingestion_id, the grouping keys, the sums (the order of the CSV written here)
+ROLLUP_COLUMNS: tuple[str, ...] = tuple(c.name for c in cloud_costs_daily.columns)
 #: the columns that are sums (the rest are the grouping key)
 ROLLUP_SUMS: tuple[str, ...] = (*_MONEY, "row_count")
+_KEYS: tuple[str, ...] = tuple(c for c in ROLLUP_COLUMNS if c != "ingestion_id" and c not in ROLLUP_SUMS)
 COMBINE_EVERY = 16  # partial aggregates kept before they are merged
 SPILL_GROUPS = 20_000  # merged groups kept in memory (~3 MB) before they go to the spill file
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)

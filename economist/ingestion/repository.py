@@ -278,21 +278,5 @@ async def build_rollup(conn: AsyncConnection, ingestion_id: int) -> None:
         sa.func.count(),
     ]
     select = sa.select(*keys, *sums).where(c.ingestion_id == ingestion_id).group_by(*keys)
-    names = [
-        "ingestion_id",
-        "day",
-        "billing_period_start",
-        "billing_account_id",
-        "provider_name",
-        "service_name",
-        "account_id",
-        "region_id",
-        "billing_currency",
-        "charge_category",
-        "billed_cost",
-        "effective_cost",
-        "list_cost",
-        "contracted_cost",
-        "row_count",
-    ]
+    names = [c.name for c in cloud_costs_daily.columns]  # the same order as keys + sums
     await conn.execute(sa.insert(cloud_costs_daily).from_select(names, select))

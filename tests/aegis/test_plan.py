@@ -216,6 +216,24 @@ def test_filters_apply_to_source_namespaces_resources_and_labels() -> None:
     assert decide("persistentvolumes", None, web) == "planned"  # cluster-scoped: no namespace filter
 
 
+def test_filters_take_kinds_and_short_names() -> None:
+    planner = RestorePlanner(
+        RestoreSpec(included_resources=["cm", "deploy", "Service", "pvc"], excluded_resources=["svc"])
+    )
+
+    def decide(resource: str, group: str, kind: str) -> str:
+        version = f"{group}/v1" if group else "v1"
+        decision = planner.plan(entry(resource, group, "shop", "x"), obj(version, kind, "x", "shop"))
+        return decision.reason.value if isinstance(decision, SkippedItem) else "planned"
+
+    assert decide("configmaps", "", "ConfigMap") == "planned"
+    assert decide("deployments", "apps", "Deployment") == "planned"
+    assert decide("persistentvolumeclaims", "", "PersistentVolumeClaim") == "planned"
+    assert decide("services", "", "Service") == "excluded"  # included by kind, excluded by short name
+    assert decide("secrets", "", "Secret") == "excluded"
+    assert decide("statefulsets", "apps", "StatefulSet") == "excluded"
+
+
 def test_labels_are_valid_label_values() -> None:
     assert label_value("nightly/2024-01-01T00:00:00Z") == "nightly-2024-01-01T00-00-00Z"
     assert len(label_value("x" * 100)) == 63

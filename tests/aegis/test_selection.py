@@ -107,7 +107,9 @@ def names_of(resources: list[APIResource]) -> list[str]:
 
 
 def test_backup_selector_resources_by_mode() -> None:
-    auto = BackupSelector(BackupSpec(excluded_resources=["secrets"]))
+    auto = BackupSelector(BackupSpec(included_namespaces=["app-*"], excluded_resources=["secrets"]))
+    whole_cluster = BackupSelector(BackupSpec(excluded_resources=["secrets"]))  # auto, every namespace
+    some_excluded = BackupSelector(BackupSpec(excluded_namespaces=["kube-*"]))
     everything = BackupSelector(BackupSpec(include_cluster_resources="true", included_resources=["*"]))
     only = BackupSelector(BackupSpec(included_resources=["deployments.apps", "Widget"]))
 
@@ -117,14 +119,23 @@ def test_backup_selector_resources_by_mode() -> None:
         "widgets.example.com",
     ]
     assert auto.cluster_resources(RESOURCES) == [] and auto.adds_needed_cluster_objects()
+    assert names_of(whole_cluster.cluster_resources(RESOURCES)) == [  # Velero: everything, cluster too
+        "storageclasses.storage.k8s.io",
+        "persistentvolumes",
+    ]
+    assert some_excluded.cluster_resources(RESOURCES) == []
     assert names_of(everything.cluster_resources(RESOURCES)) == [
         "storageclasses.storage.k8s.io",
         "persistentvolumes",
     ]
     assert names_of(only.namespaced_resources(RESOURCES)) == ["deployments.apps", "widgets.example.com"]
-    named = BackupSelector(BackupSpec(included_resources=["configmaps", "storageclasses.storage.k8s.io"]))
+    named = BackupSelector(
+        BackupSpec(
+            included_namespaces=["a"], included_resources=["configmaps", "storageclasses.storage.k8s.io"]
+        )
+    )
     assert names_of(named.cluster_resources(RESOURCES)) == ["storageclasses.storage.k8s.io"]
-    wildcard = BackupSelector(BackupSpec(included_resources=["storage*"]))
+    wildcard = BackupSelector(BackupSpec(included_namespaces=["a"], included_resources=["storage*"]))
     assert wildcard.cluster_resources(RESOURCES) == []  # auto adds only what is named outright
     named_off = BackupSelector(BackupSpec(included_resources=["sc"], include_cluster_resources="false"))
     assert named_off.cluster_resources(RESOURCES) == []
