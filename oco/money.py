@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 MONEY_PLACES = Decimal("0.000001")
+#: Arithmetic for totals: the default context keeps 28 significant digits, so adding 9e17 to an amount with
+#: 12 decimals would round; 100 digits hold any sum of NUMERIC(38,18) amounts exactly.
+EXACT = Context(prec=100, rounding=ROUND_HALF_EVEN)
+
+
+def exact_sum(total: Decimal, amount: Decimal) -> Decimal:
+    """total + amount without rounding (see EXACT)."""
+    return EXACT.add(total, amount)
 
 
 def parse_money(value: object) -> Decimal:

@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from economist.ledger.tables import cloud_costs_daily
+from economist.sources.focus_arrow import exact_decimals
 
 #: the stored precision of money (NUMERIC(30,12)); the source text is read exactly first, then rounded as
 #: PostgreSQL rounds on input (half away from zero)
-_READ = pa.decimal128(38, 18)
 _STORED = pa.decimal128(38, 12)
 #: keys as fixed-width values, not text: the timestamps are ISO 8601 with an offset (to_datetime's output), and
 #: a UTC timestamp's date is the UTC day, like (ts AT TIME ZONE 'UTC')::date
@@ -40,7 +40,7 @@ _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)
 
 def _stored_money(column: pa.Array) -> pa.Array:
     """Money text as NUMERIC(30,12) keeps it: exact decimal, rounded half away from zero to 12 places."""
-    exact = pc.cast(column, _READ)
+    exact = exact_decimals(column)
     return pc.cast(pc.round(exact, ndigits=12, round_mode="half_towards_infinity"), _STORED)
 
 
@@ -56,9 +56,10 @@ class ArrowRollup:
         self.spilled = False
         self._parts: list[pa.Table] = []
         self._file: IO[bytes] | None = None
+        self._closed = False
 
     def add(self, table: pa.Table) -> None:
-        if self.failed is not None or table.num_rows == 0:
+        if self.failed is not None or self._closed or table.num_rows == 0:
             return
         try:
             self._parts.append(self._aggregate(self._frame(table)))
@@ -68,7 +69,7 @@ class ArrowRollup:
                 if merged.num_rows >= SPILL_GROUPS:
                     self._write(merged)
                     self.spilled, self._parts = True, []
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError) as exc:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError, OSError) as exc:
             self.failed = f"{type(exc).__name__}: {str(exc)[:200]}"
             self._parts = []
 
@@ -86,12 +87,16 @@ class ArrowRollup:
         return out
 
     def close(self) -> None:
+        """Drop what is held; a table still arriving from a reading thread after this is ignored."""
+        self._closed = True
         self._parts = []
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def _spill_file(self) -> IO[bytes]:
+        if self._closed:
+            raise OSError("the rollup is closed")
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="oco-rollup-")  # noqa: SIM115 - closed by close()
         return self._file

@@ -42,9 +42,12 @@ async def copy_rollup(conn: AsyncConnection, rows_csv: IO[bytes], *, consolidate
     if not consolidate:
         await raw.copy_to_table(cloud_costs_daily.name, source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
         return
+    # partial sums may exceed the stored NUMERIC(30,12) where the final one does not: unbounded numeric here
+    unbounded = ", ".join(f"ALTER {c} TYPE numeric" for c in ROLLUP_SUMS)
     await conn.execute(
         sa.text(f"CREATE TEMPORARY TABLE rollup_spill (LIKE {cloud_costs_daily.name}) ON COMMIT DROP")
     )
+    await conn.execute(sa.text(f"ALTER TABLE rollup_spill {unbounded}"))
     await raw.copy_to_table("rollup_spill", source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
     keys = ", ".join(c for c in ROLLUP_COLUMNS if c not in ROLLUP_SUMS)
     sums = ", ".join(f"sum({c})" for c in ROLLUP_SUMS)

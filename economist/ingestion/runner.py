@@ -25,6 +25,7 @@ from economist.ledger.tags import TagNormalizer
 from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
 from economist.sources.focus_arrow import FastInput, FastPathUnsupported, FocusArrowReader, fast_path_input
 from oco.db import Database
+from oco.money import exact_sum
 from oco.timeutil import utcnow
 
 log = logging.getLogger("economist.ingestion")
@@ -141,7 +142,7 @@ class _RunState:
             row["source"] = self.source
             row["ingestion_id"] = self.ingestion_id
             currency = row["billing_currency"]
-            totals[currency] = totals.get(currency, Decimal(0)) + row["billed_cost"]
+            totals[currency] = exact_sum(totals.get(currency, Decimal(0)), row["billed_cost"])
             cells.add((row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"]))
             out.append(row)
         self.rows += len(out)

@@ -38,6 +38,7 @@ from economist.sources.values import (
     to_datetime,
     to_tags,
 )
+from oco.money import exact_sum
 
 #: every character str.strip() removes, so pyarrow trims exactly like the strict parser
 PY_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
@@ -49,6 +50,11 @@ _PARQUET_ROWS = 32_768
 _NULL_EXACT_SET = pa.array(sorted(_NULL_EXACT), pa.string())
 _NULL_LOWER_SET = pa.array(sorted(NULL_TEXTS), pa.string())
 _EXACT = pa.decimal128(38, 18)
+#: number text that pyarrow's cast to _EXACT converts exactly or refuses (ArrowInvalid): pyarrow 26 turns text
+#: with a scale of 57 or more ('1.' + 57 zeros, '5e-57') into 0 instead. Up to 40 characters and an exponent
+#: within +-9 (or down to -18) keep the scale under 57; other text takes the exact Python/SQL routes.
+_CASTABLE_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE](\+?0?[0-9]|-0?[0-9]|-1[0-8]))?$"
+_CASTABLE_LENGTH = 40
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=8192)
 
 
@@ -113,6 +119,18 @@ def _number(name: str, column: pa.Array) -> pa.Array:
     if not pc.all(pc.or_(is_null, valid)).as_py():
         raise _unsupported(f"{name}: a value that is not a plain number")
     return pc.if_else(is_null, pa.scalar(None, pa.string()), pc.cast(trimmed, pa.string()))
+
+
+def exact_decimals(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Number text (as _number leaves it) as decimal128(38, 18), exactly; ArrowInvalid when a value is outside
+    what this exact arithmetic covers (more than 18 decimals, too long, a large exponent)."""
+    castable = pc.and_(
+        pc.less_equal(pc.utf8_length(column), _CASTABLE_LENGTH),
+        pc.match_substring_regex(column, _CASTABLE_NUMBER),
+    )
+    if not pc.all(pc.fill_null(castable, True)).as_py():
+        raise pa.ArrowInvalid("a number beyond the exact decimal cast")
+    return pc.cast(column, _EXACT)
 
 
 def _iso(value: Any) -> str | None:
@@ -372,7 +390,7 @@ class FocusArrowReader:
         costs, currencies = table.column("billed_cost"), table.column("billing_currency")
         try:  # decimal128 sums are exact; values with more than 18 decimals take the Python route
             grouped = (
-                pa.table({"c": currencies, "v": pc.cast(costs, _EXACT)})
+                pa.table({"c": currencies, "v": exact_decimals(costs)})
                 .group_by("c")
                 .aggregate([("v", "sum")])
             )
@@ -383,7 +401,7 @@ class FocusArrowReader:
             pairs = [(c, Decimal(v)) for c, v in zip(currencies.to_pylist(), costs.to_pylist(), strict=True)]
         totals = self.totals
         for currency, total in pairs:
-            totals[currency] = totals.get(currency, Decimal(0)) + total
+            totals[currency] = exact_sum(totals.get(currency, Decimal(0)), total)
 
     def _in_window(self, starts: pa.ChunkedArray) -> pa.Array:
         assert self._window is not None
