@@ -41,6 +41,10 @@ class EconomistSettings(PlatformSettings):
     oco_economist_ce_cache_dir: Path | None = None
     oco_economist_azure_endpoint: str | None = None
     oco_economist_gcp_project: str | None = None
+    #: BigQuery / Cloud Billing Catalog endpoint overrides (emulators, fakes); without Application Default
+    #: Credentials the client then connects anonymously
+    oco_economist_bigquery_endpoint: str | None = None
+    oco_economist_gcp_catalog_endpoint: str | None = None
 
     @property
     def ingest_dirs(self) -> list[Path]:

@@ -8,6 +8,7 @@ folders in OCO_ECONOMIST_INGEST_DIRS; with the setting empty, the API reads no l
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,7 @@ from economist.sources import (
     AzureExportSource,
     BillingSource,
     GcpBigQuerySource,
+    GcpCatalogPriceBook,
     open_focus_source,
     open_focus_source_s3,
 )
@@ -38,7 +40,9 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "azure_export": frozenset({"path", "cost_type", "replace_key"}),
     "aws_cost_explorer": frozenset({"group_by", "tag_keys", "effective_metric", "filter", "replace_key"}),
     "azure_cost": frozenset({"scope", "cost_type", "group_by", "tag_key", "replace_key"}),
-    "gcp_bigquery": frozenset({"table", "detailed", "project", "replace_key"}),
+    "gcp_bigquery": frozenset(
+        {"table", "detailed", "project", "list_prices", "list_price_currency", "replace_key"}
+    ),
 }
 MAX_REPLACE_KEY = 300
 
@@ -88,7 +92,39 @@ class CloudClients:
     def bigquery(self, project: str | None) -> Any:
         from google.cloud import bigquery
 
-        return bigquery.Client(project=project or self.settings.oco_economist_gcp_project)
+        endpoint = self.settings.oco_economist_bigquery_endpoint
+        return bigquery.Client(
+            project=project or self.settings.oco_economist_gcp_project,
+            credentials=_google_credentials(endpoint),
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+        )
+
+    def catalog(self) -> Any:
+        from google.cloud.billing_v1 import CloudCatalogClient
+
+        endpoint = self.settings.oco_economist_gcp_catalog_endpoint
+        return CloudCatalogClient(
+            credentials=_google_credentials(endpoint),
+            transport="rest",
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+        )
+
+
+def _google_credentials(endpoint: str | None) -> Any:
+    """None (the client's Application Default Credentials) for Google's own endpoints. For an overridden
+    endpoint (an emulator or a fake): the key file of GOOGLE_APPLICATION_CREDENTIALS when set, else anonymous
+    credentials (without probing the GCE metadata server, as the default chain would)."""
+    if not endpoint:
+        return None
+    from google.auth.credentials import AnonymousCredentials
+
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key_file:
+        import google.auth
+
+        credentials, _project = google.auth.load_credentials_from_file(key_file)
+        return credentials
+    return AnonymousCredentials()
 
 
 def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
@@ -266,4 +302,11 @@ class SourceFactory:
             period[0],
             period[1],
             bool(options.get("detailed", False)),
+            list_prices=(
+                GcpCatalogPriceBook(
+                    self.clients.catalog(), currency=str(options.get("list_price_currency", "USD"))
+                )
+                if options.get("list_prices")
+                else None
+            ),
         )

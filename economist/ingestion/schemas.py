@@ -34,7 +34,9 @@ class IngestionRequest(BaseModel):
     in '/' takes every data file under it); azure_export: `path`, `cost_type` (ActualCost|AmortizedCost);
     aws_cost_explorer: `group_by` (dimensions, default SERVICE,LINKED_ACCOUNT), `tag_keys`,
     `effective_metric`, `filter` (a Cost Explorer filter expression); azure_cost: `scope` (required),
-    `cost_type`, `group_by`, `tag_key`; gcp_bigquery: `table` (required), `detailed`, `project`.
+    `cost_type`, `group_by`, `tag_key`; gcp_bigquery: `table` (required), `detailed`, `project`,
+    `list_prices` (true: ListCost from the Cloud Billing Catalog where the export has no list price) and
+    `list_price_currency` (USD).
     API sources need a `period`. Every source accepts `replace_key` (a string, see below).
 
     What a load replaces (re-ingesting never doubles a total): an earlier succeeded load of the same source

@@ -16,7 +16,7 @@ from economist.sources.base import (
 )
 from economist.sources.focus import FocusSource, open_focus_source, open_focus_source_s3
 from economist.sources.gcp_bigquery import GcpBigQuerySource
-from economist.sources.gcp_catalog import GcpCatalogListPrices, ListPriceLookup
+from economist.sources.gcp_catalog import GcpCatalogListPrices, GcpCatalogPriceBook, ListPriceLookup
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -28,6 +28,7 @@ __all__ = [
     "FocusSource",
     "GcpBigQuerySource",
     "GcpCatalogListPrices",
+    "GcpCatalogPriceBook",
     "ListPriceLookup",
     "SourceBatch",
     "SourceProgress",

@@ -131,7 +131,7 @@ class GcpBigQuerySource:
             and row["sku_id"]
             and lookup.currency == row["billing_currency"]
         ):
-            price = lookup.unit_price(row["sku_id"])
+            price = lookup.unit_price(row["sku_id"], to_str(record.get("service_id")))
             if price is not None:
                 return (price * quantity).quantize(_LIST_COST_PLACES)
         return None

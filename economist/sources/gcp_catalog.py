@@ -12,11 +12,11 @@ _NANO = Decimal("0.000000001")
 
 
 class ListPriceLookup(Protocol):
-    """Unit list price by SKU id (None when unknown); `currency` is the prices' currency."""
+    """Unit list price by SKU id and its service (None when unknown); `currency` is the prices' currency."""
 
     currency: str
 
-    def unit_price(self, sku_id: str) -> Decimal | None: ...
+    def unit_price(self, sku_id: str, service_id: str | None = None) -> Decimal | None: ...
 
 
 def money_to_decimal(money: Any) -> Decimal:
@@ -48,7 +48,28 @@ class GcpCatalogListPrices:
                         prices[sku.sku_id] = Decimal(0)
         return prices
 
-    def unit_price(self, sku_id: str) -> Decimal | None:
+    def unit_price(self, sku_id: str, service_id: str | None = None) -> Decimal | None:
+        if service_id is not None and f"services/{service_id.removeprefix('services/')}" != self._service:
+            return None
         if self._prices is None:
             self._prices = self._load()
         return self._prices.get(sku_id)
+
+
+class GcpCatalogPriceBook:
+    """List prices of every service an export names, each service's SKUs loaded on its first row."""
+
+    def __init__(self, catalog_client: Any, *, currency: str = "USD") -> None:
+        self._client = catalog_client
+        self.currency = currency
+        self._services: dict[str, GcpCatalogListPrices] = {}
+
+    def unit_price(self, sku_id: str, service_id: str | None = None) -> Decimal | None:
+        if not service_id:
+            return None
+        prices = self._services.get(service_id)
+        if prices is None:
+            prices = self._services[service_id] = GcpCatalogListPrices(
+                self._client, service_id, currency=self.currency
+            )
+        return prices.unit_price(sku_id, service_id)

@@ -242,54 +242,54 @@ async def test_window_cuts_a_file_to_the_period(api, generated) -> None:  # type
     assert record["rows"] == sum(start <= d < end for d in days) < record["progress"]["rows_read"] == 300
 
 
-async def test_gcp_bigquery_through_the_api(settings, serve_app, keystore, unique, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    from economist.ingestion.factory import CloudClients
-    from tests.economist.fakes.gcp import BigQueryFake
+@pytest.mark.parametrize("detailed", [True, False], ids=["detailed", "standard+catalog"])
+async def test_gcp_bigquery_through_the_api(settings, serve_app, keystore, unique, detailed: bool) -> None:  # type: ignore[no-untyped-def]
+    from tests.economist.fakes.gcp import BigQueryFake, CatalogFake, catalog_sku
     from tests.economist.fakes.http import LoopbackServer
-    from tests.economist.test_source_gcp import PROJECT, RECORDS, TABLE
+    from tests.economist.test_source_gcp import COMPUTE, PROJECT, RECORDS, TABLE
 
     project = f"proj-{uuid.uuid4().hex[:8]}"
     records = [{**r, "project": {**r["project"], "id": project}} for r in RECORDS]
-    with LoopbackServer(BigQueryFake(PROJECT, TABLE, records)) as server:
-
-        class LoopbackClients(CloudClients):
-            def bigquery(self, project: str | None):  # type: ignore[no-untyped-def]
-                return bigquery.Client(
-                    project=PROJECT,
-                    credentials=AnonymousCredentials(),
-                    client_options={"api_endpoint": server.url},
-                )
-
-        app_settings = EconomistSettings(_env_file=None, **settings.model_dump())
-        client = await serve_app(create_app(app_settings, clients=LoopbackClients(app_settings)))
+    skus = [catalog_sku(COMPUTE, "CP-N1-CORE", [(0, "0", 31611000)])]
+    with (
+        LoopbackServer(BigQueryFake(PROJECT, TABLE, records)) as bigquery_server,
+        LoopbackServer(catalog := CatalogFake(COMPUTE, skus)) as catalog_server,
+    ):
+        # the service's own clients, pointed at the fakes by configuration (anonymous: no ADC here)
+        app_settings = EconomistSettings(
+            _env_file=None,
+            **settings.model_dump(),
+            oco_economist_gcp_project=PROJECT,
+            oco_economist_bigquery_endpoint=bigquery_server.url,
+            oco_economist_gcp_catalog_endpoint=catalog_server.url,
+        )
+        client = await serve_app(create_app(app_settings))
         client.headers["X-API-Key"] = (await keystore.create(unique("econ"), ["economist"])).plaintext
         body = {
             "source": "gcp_bigquery",
             "period": {"start": "2024-09-01", "end": "2024-09-03"},
-            "options": {"table": TABLE, "detailed": True},
+            "options": {"table": TABLE, "detailed": detailed, "list_prices": not detailed},
         }
         response = await client.post("/api/v1/ingestions", json=body)
         assert response.status_code == 202, response.text
         record = await finished(client, response.json()["id"])
     assert record["status"] == "succeeded", record["errors"]
     assert record["rows"] == 5 and record["totals"] == {"USD": "1.894833"}
+    window = {"from": "2024-09-01", "to": "2024-09-03", "filter": f"account:{project}"}
     costs = await client.get(
-        "/api/v1/costs",
-        params={
-            "from": "2024-09-01",
-            "to": "2024-09-03",
-            "filter": f"account:{project}",
-            "group_by": "provider,charge_category",
-            "metric": "effective",
-        },
+        "/api/v1/costs", params={**window, "group_by": "provider,charge_category", "metric": "effective"}
     )
     assert {(r["provider"], r["charge_category"]): r["cost"] for r in costs.json()["rows"]} == {
         ("Google Cloud", "Usage"): "0.381189",  # 3 x 0.031611 + 0.3 - 0.013644 of credits
         ("Google Cloud", "Tax"): "1.500000",
     }
+    listed = await client.get("/api/v1/costs", params={**window, "metric": "list"})
+    if detailed:  # price.list_price of the export
+        assert listed.json()["total"] == "0.237500"  # 5 rows of 1 hour x 0.0475
+        assert catalog.requests == []
+    else:  # the catalog's price of the SKU, loaded once for the service
+        assert len(catalog.requests) == 1
+        assert listed.json()["total"] == "0.158055"  # 5 rows of 1 hour of CP-N1-CORE x 0.031611
 
 
 async def test_focus_file_from_s3(api, aws) -> None:  # type: ignore[no-untyped-def]
