@@ -194,7 +194,7 @@ class TabularReader:
         done = 0
         try:
             for batch in pf.iter_batches(batch_size=_PARQUET_READ_ROWS):
-                columns = [column.to_pylist() for column in batch.columns]
+                columns = [_python_values(column) for column in batch.columns]
                 for values in zip(*columns, strict=True):
                     line += 1
                     yield line, list(values)
@@ -205,6 +205,17 @@ class TabularReader:
             raise
         except (OSError, ValueError) as exc:
             raise SourceRowError(self.name, line + 1, "*", f"unreadable Parquet data: {_why(exc)}") from None
+
+
+def _python_values(column: Any) -> list[Any]:
+    """A Parquet column's values for the row parser. Float32/16 numbers come as their shortest text (0.1f is
+    "0.1", as the vectorized reader writes it), not widened to a double's digits (0.10000000149011612)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_float32(column.type) or pa.types.is_float16(column.type):
+        return pc.cast(column, pa.string()).to_pylist()
+    return column.to_pylist()
 
 
 def _why(exc: BaseException) -> str:

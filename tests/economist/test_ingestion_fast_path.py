@@ -408,3 +408,36 @@ async def test_spilled_partial_sums_may_exceed_the_stored_precision(
     assert ingestor.stats == {"fast": 1, "strict": 0, "fallback": 0}
     assert same_totals(fast["totals"], strict["totals"])
     assert await ledger_of(postgresql, fast["id"]) == await ledger_of(postgresql, strict["id"])
+
+
+def float32_costs(source: Path, target: Path) -> None:
+    """The file as Parquet with its cost columns as float32 (as some exporters write them)."""
+    table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    for name in ("BilledCost", "EffectiveCost"):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, table.column(name).cast(pa.float64()).cast(pa.float32()))
+    pq.write_table(table, target)
+
+
+def test_float32_costs_read_as_their_shortest_text(toolkit_files, tmp_path: Path) -> None:
+    path = tmp_path / "float32.parquet"
+    float32_costs(toolkit_files[("gcp", "1.3")], path)
+    strict = [r for b in open_focus_source(path).batches() for r in b.rows]
+    expected = [
+        Decimal(str(v)) for v in pq.read_table(path).column("BilledCost").cast(pa.string()).to_pylist()
+    ]
+    assert [r["billed_cost"] for r in strict] == expected
+    assert any(len(str(v)) < 12 for v in expected)  # not a double's 17 digits
+    assert_reader_matches_strict(path)
+
+
+async def test_float32_costs_same_ledger_on_both_paths(
+    postgresql, toolkit_files, unique, tmp_path: Path
+) -> None:
+    path = tmp_path / "float32.parquet"
+    float32_costs(toolkit_files[("aws", "1.3")], path)
+    fast, fast_record = await ingest(postgresql, path, unique("fast")[:40], fast=True)
+    _, strict_record = await ingest(postgresql, path, unique("slow")[:40], fast=False)
+    assert fast.stats["fast"] == 1
+    assert same_totals(fast_record["totals"], strict_record["totals"])
+    assert await ledger_of(postgresql, fast_record["id"]) == await ledger_of(postgresql, strict_record["id"])
