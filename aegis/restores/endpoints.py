@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from aegis.backups.schemas import Phase
-from aegis.restores.schemas import Restore, RestoreCreate, RestorePage
+from aegis.restores.schemas import ItemWindow, Outcome, Restore, RestoreCreate, RestorePage
 from aegis.restores.service import RestoreService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
@@ -66,11 +66,19 @@ async def list_restores(
 @router.get(
     "/{restore_id}",
     response_model=Restore,
-    summary="One restore: phase, progress and results (created/updated/skipped/failed, per item)",
+    summary="One restore: phase, progress and results (created/updated/skipped/failed, per item; "
+    "?outcome=failed, items_offset and items_limit select items)",
     responses={**AUTH_ERRORS, 404: {"description": "no such restore"}},
 )
-async def get_restore(restore_id: RowIdPath, _: Caller, service: Service) -> Restore:
+async def get_restore(
+    restore_id: RowIdPath,
+    _: Caller,
+    service: Service,
+    outcome: Annotated[Outcome | None, Query(description="only the items with this outcome")] = None,
+    items_offset: Annotated[int, Query(ge=0)] = 0,
+    items_limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many items")] = None,
+) -> Restore:
     record = await service.get(restore_id)
     if record is None:
         raise ApiError(404, f"restore {restore_id} not found", code="not_found")
-    return Restore.from_row(record)
+    return Restore.from_row(record, window=ItemWindow(outcome, items_offset, items_limit))

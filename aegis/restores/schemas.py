@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -65,13 +66,29 @@ class RestoreItem(BaseModel):
 
 
 class RestoreResults(BaseModel):
-    """Counts per outcome and (on GET /restores/{id}, or with include_items) the per-item list."""
+    """Counts per outcome and (on GET /restores/{id}, or with include_items) the per-item list;
+    `items_matching`: how many items the request's outcome filter selects, before items_offset/items_limit."""
 
     created: int
     updated: int
     skipped: int
     failed: int
     items: list[RestoreItem]
+    items_matching: int = 0
+
+
+@dataclass(frozen=True)
+class ItemWindow:
+    """Which per-item results a GET returns: one outcome or all, then a slice (limit None: to the end)."""
+
+    outcome: str | None = None
+    offset: int = 0
+    limit: int | None = None
+
+    def select(self, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        matching = [i for i in items if self.outcome is None or i.get("outcome") == self.outcome]
+        end = None if self.limit is None else self.offset + self.limit
+        return matching[self.offset : end], len(matching)
 
 
 class Restore(BaseModel):
@@ -97,9 +114,12 @@ class Restore(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], *, items: bool = True) -> Restore:
+    def from_row(
+        cls, row: dict[str, Any], *, items: bool = True, window: ItemWindow | None = None
+    ) -> Restore:
         done, total = row["items_done"] or 0, row["items_total"] or 0
         percent = progress_percent(row["phase"], done, total)
+        selected, matching = (window or ItemWindow()).select(row["results"] or []) if items else ([], 0)
         return cls(
             id=row["id"],
             name=row["name"],
@@ -116,7 +136,8 @@ class Restore(BaseModel):
                 updated=row["updated_count"] or 0,
                 skipped=row["skipped_count"] or 0,
                 failed=row["failed_count"] or 0,
-                items=[RestoreItem(**i) for i in row["results"] or []] if items else [],
+                items=[RestoreItem(**i) for i in selected],
+                items_matching=matching,
             ),
             not_planned=row["not_planned"] or {},
             warnings=row["warnings"] or [],

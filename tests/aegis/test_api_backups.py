@@ -129,6 +129,19 @@ async def test_backup_contents_download_restore_and_delete(env: AegisEnv, unique
     assert page["total"] == 4 and all(r["results"]["items"] == [] for r in page["items"])
     one = await env.ok("GET", f"/api/v1/restores/{updated['id']}")
     assert one["results"]["items"] and one["results"]["updated"] == 1
+    everything = one["results"]["items"]
+    assert one["results"]["items_matching"] == len(everything) >= 2
+    only_updated = await env.ok("GET", f"/api/v1/restores/{updated['id']}", params={"outcome": "updated"})
+    assert [i["outcome"] for i in only_updated["results"]["items"]] == ["updated"]
+    assert only_updated["results"]["items_matching"] == 1
+    page = await env.ok(
+        "GET", f"/api/v1/restores/{updated['id']}", params={"items_offset": 1, "items_limit": 1}
+    )
+    assert page["results"]["items"] == everything[1:2] and page["results"]["items_matching"] == len(
+        everything
+    )
+    bad = await env.call("GET", f"/api/v1/restores/{updated['id']}", params={"outcome": "exploded"})
+    assert bad.status_code == 422
 
     listed_backups = await env.ok("GET", "/api/v1/backups", params={"cluster": env.src, "phase": "Completed"})
     assert [b["id"] for b in listed_backups["items"]] == [backup["id"]] and listed_backups["total"] == 1
