@@ -1,7 +1,7 @@
 """Restore planning, pure logic: filters, skips, stripping, namespace mapping, labels and tier order.
 
 Tiers follow Velero's priorities: CRDs, namespaces, storage classes, PVs, PVCs, secrets, config maps,
-service accounts, limit ranges, then everything else. Objects that a controller recreates (pods of
+service accounts, limit ranges, then everything else, and admission webhooks/policies last. Objects that a controller recreates (pods of
 a ReplicaSet, ReplicaSets of a Deployment, ...), Endpoints, EndpointSlices and events are skipped.
 """
 
@@ -33,11 +33,27 @@ TIER_RESOURCES: tuple[tuple[str, str], ...] = (
     ("serviceaccounts", ""),
     ("limitranges", ""),
 )
-TIER_NAMES: tuple[str, ...] = tuple(r if not g else f"{r}.{g}" for r, g in TIER_RESOURCES) + ("others",)
+#: Applied after everything else: an admission webhook or policy restored early would judge (and, failing
+#: closed while its backend is not back, refuse) the restore's own objects.
+ADMISSION_RESOURCES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("mutatingwebhookconfigurations", "admissionregistration.k8s.io"),
+        ("validatingwebhookconfigurations", "admissionregistration.k8s.io"),
+        ("validatingadmissionpolicies", "admissionregistration.k8s.io"),
+        ("validatingadmissionpolicybindings", "admissionregistration.k8s.io"),
+    }
+)
+TIER_NAMES: tuple[str, ...] = tuple(r if not g else f"{r}.{g}" for r, g in TIER_RESOURCES) + (
+    "others",
+    "admission",
+)
 CRD_TIER = 0
 NAMESPACE_TIER = 1
-LAST_TIER = len(TIER_RESOURCES)
-_TIER_INDEX = {key: i for i, key in enumerate(TIER_RESOURCES)}
+LAST_TIER = len(TIER_RESOURCES)  # everything not named: workloads, services, RBAC, custom resources, ...
+ADMISSION_TIER = LAST_TIER + 1
+_TIER_INDEX = {key: i for i, key in enumerate(TIER_RESOURCES)} | dict.fromkeys(
+    ADMISSION_RESOURCES, ADMISSION_TIER
+)
 
 #: Never restored: the cluster (or a controller) owns them.
 NOT_RESTORABLE: frozenset[tuple[str, str]] = frozenset(

@@ -32,9 +32,9 @@ from aegis.outcomes import (
     os_error,
 )
 from aegis.restores.plan import (
+    ADMISSION_TIER,
     BACKUP_LABEL,
     CRD_TIER,
-    LAST_TIER,
     NAMESPACE_TIER,
     RESTORE_LABEL,
     PlannedItem,
@@ -171,7 +171,7 @@ def _apply(
         throttle(outcome.items_done, outcome.items_total, "applying")
 
     with ThreadPoolExecutor(max_workers=spec.parallelism, thread_name_prefix="aegis-restore") as pool:
-        for tier in range(LAST_TIER + 1):
+        for tier in range(ADMISSION_TIER + 1):
             tasks: list[Iterable[Callable[[], RestoreItemResult]]] = []
             if tier == NAMESPACE_TIER:
                 tasks.append(

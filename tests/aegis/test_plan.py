@@ -8,6 +8,7 @@ import pytest
 
 from aegis.archive.layout import ArchiveEntry, object_path
 from aegis.restores.plan import (
+    ADMISSION_TIER,
     LAST_TIER,
     TIER_NAMES,
     PlannedItem,
@@ -59,6 +60,8 @@ def test_tiers_follow_velero_priorities() -> None:
     assert [restore_tier(r, "") for r in order] == list(range(3, 9))
     assert restore_tier("deployments", "apps") == restore_tier("widgets", "example.com") == LAST_TIER
     assert restore_tier("storageclasses", "") == LAST_TIER  # the group matters
+    webhooks = restore_tier("validatingwebhookconfigurations", "admissionregistration.k8s.io")
+    assert webhooks == ADMISSION_TIER > LAST_TIER and TIER_NAMES[webhooks] == "admission"
 
 
 def test_strip_generic_metadata_and_status() -> None:

@@ -22,7 +22,7 @@ from aegis.engine import (
     run_restore,
 )
 from aegis.kube.applier import ApplyOutcome
-from aegis.restores.plan import TIER_NAMES
+from aegis.restores.plan import restore_tier
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer, Fault
@@ -138,8 +138,7 @@ def _tier_of(path: str) -> int:
     parts = path.strip("/").split("/")
     resource = parts[-1]
     group = "" if parts[0] == "api" else parts[1]
-    name = f"{resource}.{group}" if group else resource
-    return TIER_NAMES.index(name) if name in TIER_NAMES else len(TIER_NAMES) - 1
+    return restore_tier(resource, group)
 
 
 def test_existing_resource_policy_skip_then_update(
