@@ -67,14 +67,39 @@ def failure_error(exc: AllDeploymentsFailed) -> tuple[ApiError, dict]:
     return error, {"attempts": [a.as_dict() for a in exc.attempts]}
 
 
+def _tried(attempts: list) -> int:  # type: ignore[type-arg]
+    """Attempts that reached a deployment (not skipped for cooldown, rate limit or incompatibility)."""
+    return sum(1 for a in attempts if not a.outcome.startswith("skipped"))
+
+
 def record_result(ctx: CallContext, result: UpstreamResult) -> None:
     ctx.deployment = result.deployment
     ctx.provider = result.deployment.provider
     ctx.model = result.deployment.model
-    ctx.attempts = sum(1 for a in result.attempts if not a.outcome.startswith("skipped"))
+    ctx.attempts = _tried(result.attempts)
     ctx.upstream_s = result.upstream_s
     ctx.waited_s = result.waited_s
     ctx.status = result.status
+
+
+async def call_upstream(gw: Gateway, ctx: CallContext, plan: list, build, **options) -> UpstreamResult:  # type: ignore[no-untyped-def,type-arg]
+    """Run the plan (gw.upstream.call with the request deadline) and record the result on ctx; when every
+    deployment failed, CallFailed with the status failure_error() picks."""
+    try:
+        result = await gw.upstream.call(plan, build, deadline=gw.deadline(), **options)
+    except AllDeploymentsFailed as exc:
+        ctx.attempts = _tried(exc.attempts)
+        raise CallFailed(*failure_error(exc)) from None
+    record_result(ctx, result)
+    return result
+
+
+def _unreadable(ctx: CallContext, exc: ProviderError) -> ApiError:
+    return ApiError(
+        502,
+        f"{ctx.provider} sent an answer that could not be read: {exc.message}",
+        code="bad_upstream_response",
+    )
 
 
 def _builder(kind: str, body: dict, stream: bool):  # type: ignore[no-untyped-def]
@@ -102,14 +127,7 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
     stream = body.get("stream") is True
     ctx.alias, ctx.stream = model, stream
     plan = gw.plan(model, body)  # type: ignore[arg-type]
-    try:
-        result = await gw.upstream.call(
-            plan, _builder("chat", body, stream), stream=stream, deadline=gw.deadline()
-        )
-    except AllDeploymentsFailed as exc:
-        ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
-        raise CallFailed(*failure_error(exc)) from None
-    record_result(ctx, result)
+    result = await call_upstream(gw, ctx, plan, _builder("chat", body, stream), stream=stream)
     if result.client_error:
         raise _client_error(result)
     adapter = get_adapter(result.deployment.provider)
@@ -118,11 +136,7 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
         try:
             payload, ctx.usage = adapter.chat_response(target, result.data or b"", body)
         except ProviderError as exc:
-            raise ApiError(
-                502,
-                f"{ctx.provider} sent an answer that could not be read: {exc.message}",
-                code="bad_upstream_response",
-            ) from None
+            raise _unreadable(ctx, exc) from None
         await send_bytes(send, 200, payload, [JSON_CT, *ctx.response_headers()])
         return
     translator = adapter.stream_translator(target, body)
@@ -155,25 +169,14 @@ async def embeddings(gw: Gateway, ctx: CallContext, body: dict, send: Send) -> N
         raise ApiError(400, "'input' must be a non-empty string or list", param="input", code="invalid_type")
     ctx.alias = model
     plan = gw.plan(model, body)  # type: ignore[arg-type]
-    try:
-        result = await gw.upstream.call(
-            plan, _builder("embeddings", body, False), stream=False, deadline=gw.deadline()
-        )
-    except AllDeploymentsFailed as exc:
-        ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
-        raise CallFailed(*failure_error(exc)) from None
-    record_result(ctx, result)
+    result = await call_upstream(gw, ctx, plan, _builder("embeddings", body, False), stream=False)
     if result.client_error:
         raise _client_error(result)
     adapter = get_adapter(result.deployment.provider)
     try:
         payload, ctx.usage = adapter.embeddings_response(result.deployment.target, result.data or b"", body)
     except ProviderError as exc:
-        raise ApiError(
-            502,
-            f"{ctx.provider} sent an answer that could not be read: {exc.message}",
-            code="bad_upstream_response",
-        ) from None
+        raise _unreadable(ctx, exc) from None
     await send_bytes(send, 200, payload, [JSON_CT, *ctx.response_headers()])
 
 

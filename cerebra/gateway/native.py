@@ -8,12 +8,12 @@ import re
 
 import orjson
 
-from cerebra.gateway.chat import CallFailed, failure_error, record_result
+from cerebra.gateway.chat import call_upstream
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import Headers, Receive, Send, send_bytes, sse_error_frame
 from cerebra.gateway.relay import relay
-from cerebra.gateway.upstream import NATIVE_PASS_THROUGH, AllDeploymentsFailed
+from cerebra.gateway.upstream import NATIVE_PASS_THROUGH
 from cerebra.providers import get_adapter
 from cerebra.routing.table import Deployment
 from oco.errors import ApiError
@@ -108,14 +108,7 @@ async def native(
             deployment.target, subpath, query, headers.values, upstream_body, method
         )
 
-    try:
-        result = await gw.upstream.call(
-            plan, build, stream=stream, deadline=gw.deadline(), pass_through=NATIVE_PASS_THROUGH
-        )
-    except AllDeploymentsFailed as exc:
-        ctx.attempts = sum(1 for a in exc.attempts if not a.outcome.startswith("skipped"))
-        raise CallFailed(*failure_error(exc)) from None
-    record_result(ctx, result)
+    result = await call_upstream(gw, ctx, plan, build, stream=stream, pass_through=NATIVE_PASS_THROUGH)
     content_type = (result.content_type or "application/json").encode()
     if not stream or result.response is None:
         data = result.data or b""
