@@ -31,8 +31,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,8 +96,25 @@ def tag_sets() -> list[dict[str, str]]:
     ]
 
 
-def charges(rows: int, first_day: date, days: int, seed: int):  # type: ignore[no-untyped-def]
-    """`rows` random hourly charges spread evenly over `days` days (plain tuples, cheap to format)."""
+class Charge(NamedTuple):
+    day: date
+    bp: date  # billing period start
+    bpe: date  # billing period end
+    hour: int
+    service: str
+    category: str
+    region: str
+    account: str
+    quantity: float
+    price: float
+    kind: str
+    resource_id: str
+    sku: int
+    tag: int  # index into tag_sets()
+
+
+def charges(rows: int, first_day: date, days: int, seed: int) -> Iterator[Charge]:
+    """`rows` random hourly charges spread evenly over `days` days (tuples, cheap to format)."""
     rng = random.Random(seed)
     per_day = max(1, rows // days)
     written, day_index = 0, 0
@@ -111,8 +130,8 @@ def charges(rows: int, first_day: date, days: int, seed: int):  # type: ignore[n
             price = rng.randrange(1, 20000) / 100000
             kind = "Purchase" if rng.random() < 0.02 else "Usage"
             resource_id = f"arn:aws:{service.lower()}:{region}:{account}:res/{rng.randrange(20000)}"
-            yield (day, bp, bpe, rng.randrange(24), service, category, region, account, quantity, price, kind,
-                   resource_id, rng.randrange(500), rng.randrange(tags))  # fmt: skip
+            yield Charge(day, bp, bpe, rng.randrange(24), service, category, region, account, quantity, price,
+                         kind, resource_id, rng.randrange(500), rng.randrange(tags))  # fmt: skip
             written += 1
         day_index += 1
 
@@ -122,30 +141,15 @@ def generate_focus(path: Path, rows: int, first_day: date, days: int, seed: int)
     tags = [json.dumps(t).replace('"', '""') for t in tag_sets()]
     with path.open("w", encoding="utf-8", buffering=1 << 20) as out:
         out.write(",".join(HEADER) + "\n")
-        for (
-            day,
-            bp,
-            bpe,
-            hour,
-            service,
-            category,
-            region,
-            account,
-            quantity,
-            price,
-            kind,
-            resource_id,
-            sku,
-            tag,
-        ) in charges(rows, first_day, days, seed):
-            billed = quantity * price
+        for c in charges(rows, first_day, days, seed):
+            billed = c.quantity * c.price
             out.write(
                 f"{billed:.10f},{billed * 0.93:.10f},{billed * 1.2:.10f},{billed:.10f},USD,"
-                f"{bp}T00:00:00Z,{bpe}T00:00:00Z,{day}T{hour:02d}:00:00Z,{day}T{hour:02d}:59:59Z,"
-                f"100000000001,ExampleCorp,{account},acct-{account[-2:]},AWS,AWS,AWS,{kind},,"
-                f"{service} usage,Usage-Based,Standard,{quantity},Hours,{quantity},Hours,{category},{service},"
-                f"{region},{region},{region}a,{resource_id},,Instance,SKU{sku},,"
-                f'{price:.6f},{price:.6f},"{tags[tag]}"\n'
+                f"{c.bp}T00:00:00Z,{c.bpe}T00:00:00Z,{c.day}T{c.hour:02d}:00:00Z,{c.day}T{c.hour:02d}:59:59Z,"
+                f"100000000001,ExampleCorp,{c.account},acct-{c.account[-2:]},AWS,AWS,AWS,{c.kind},,"
+                f"{c.service} usage,Usage-Based,Standard,{c.quantity},Hours,{c.quantity},Hours,{c.category},"
+                f"{c.service},{c.region},{c.region},{c.region}a,{c.resource_id},,Instance,SKU{c.sku},,"
+                f'{c.price:.6f},{c.price:.6f},"{tags[c.tag]}"\n'
             )
 
 
@@ -164,28 +168,13 @@ def generate_ledger(path: Path, rows: int, first_day: date, days: int, seed: int
     raw = [json.dumps(t).replace('"', '""') for t in tag_sets()]
     folded = [json.dumps(DEFAULT_TAG_NORMALIZER.normalize(t)).replace('"', '""') for t in tag_sets()]
     with path.open("w", encoding="utf-8", buffering=1 << 20) as out:
-        for (
-            day,
-            bp,
-            bpe,
-            hour,
-            service,
-            category,
-            region,
-            account,
-            quantity,
-            price,
-            kind,
-            resource_id,
-            _sku,
-            tag,
-        ) in charges(rows, first_day, days, seed):
-            billed = quantity * price
+        for c in charges(rows, first_day, days, seed):
+            billed = c.quantity * c.price
             out.write(
                 f"{billed:.10f},{billed * 0.93:.10f},{billed * 1.2:.10f},{billed:.10f},USD,"
-                f"{bp}T00:00:00Z,{bpe}T00:00:00Z,{day}T{hour:02d}:00:00Z,{day}T{hour:02d}:59:59Z,"
-                f"100000000001,{account},AWS,{kind},{category},{service},{region},{resource_id},"
-                f'"{raw[tag]}","{folded[tag]}",bench,{ingestion_id}\n'
+                f"{c.bp}T00:00:00Z,{c.bpe}T00:00:00Z,{c.day}T{c.hour:02d}:00:00Z,{c.day}T{c.hour:02d}:59:59Z,"
+                f"100000000001,{c.account},AWS,{c.kind},{c.category},{c.service},{c.region},{c.resource_id},"
+                f'"{raw[c.tag]}","{folded[c.tag]}",bench,{ingestion_id}\n'
             )
 
 
