@@ -46,14 +46,17 @@ _GROUP_COLUMNS = {
     "publishername": "publisher_name",
     "invoiceid": "invoice_id",
 }
-_CHARGE_TYPES = {
+#: Azure's ChargeType (folded) -> FOCUS ChargeCategory, for query results and cost exports alike; unknown: Usage
+AZURE_CHARGE_CATEGORIES = {
     "usage": "Usage",
     "unusedreservation": "Usage",
     "unusedsavingsplan": "Usage",
     "purchase": "Purchase",
     "refund": "Adjustment",
     "roundingadjustment": "Adjustment",
+    "adjustment": "Adjustment",
     "tax": "Tax",
+    "credit": "Credit",
 }
 
 
@@ -186,7 +189,7 @@ class AzureCostQuerySource:
                 row["region_id"] = text.lower().replace(" ", "")
                 row["region_name"] = text
             elif name == "chargetype" and text:
-                row["charge_category"] = _CHARGE_TYPES.get(fold_name(text), "Usage")
+                row["charge_category"] = AZURE_CHARGE_CATEGORIES.get(fold_name(text), "Usage")
             elif name in _GROUP_COLUMNS:
                 row[_GROUP_COLUMNS[name]] = text
         tag_value = groups.get("tagvalue")

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from economist.ledger.columns import empty_row
+from economist.sources.azure_cost import AZURE_CHARGE_CATEGORIES
 from economist.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, SourceRowError
 from economist.sources.focus import focus_rows, looks_like_focus
 from economist.sources.rows import RecordView, batch_rows, fold_name, index_header
@@ -47,17 +48,6 @@ _DISPLAY = {
     "currency": "Currency",
 }
 _COMMITMENT_MODELS = {"reservation", "savingsplan"}
-_CHARGE_TYPES = {
-    "usage": "Usage",
-    "unusedreservation": "Usage",
-    "unusedsavingsplan": "Usage",
-    "purchase": "Purchase",
-    "refund": "Adjustment",
-    "roundingadjustment": "Adjustment",
-    "adjustment": "Adjustment",
-    "tax": "Tax",
-    "credit": "Credit",
-}
 _PRICING_CATEGORY = {
     "ondemand": "Standard",
     "spot": "Dynamic",
@@ -151,7 +141,7 @@ class _Mapper:
         row["publisher_name"] = rec.text("publishername") or "Microsoft"
         row["invoice_issuer_name"] = "Microsoft"
         row["invoice_id"] = rec.text("invoiceid")
-        row["charge_category"] = _CHARGE_TYPES.get(charge_type, "Usage")
+        row["charge_category"] = AZURE_CHARGE_CATEGORIES.get(charge_type, "Usage")
         row["charge_frequency"] = _FREQUENCY.get(fold_name(rec.text("frequency") or ""))
         row["charge_description"] = rec.first_text("productname", "metername")
         row["pricing_category"] = _PRICING_CATEGORY.get(model)
