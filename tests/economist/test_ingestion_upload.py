@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from economist.app import create_app
+from economist.demo import sample_path
 from economist.settings import EconomistSettings
 from oco.money import quantize_money
-from tests.conftest import SHARED_DATA
 
-SAMPLE = SHARED_DATA / "focus" / "focus-1.0-sample-1000.csv"
+SAMPLE = sample_path()
 WINDOW = {"from": "2024-09-01", "to": "2024-10-01"}
 
 
