@@ -53,11 +53,6 @@ MAX_ORIGIN = 1000
 _DIGEST_CHUNK = 1 << 20
 
 
-def cell_of(row: dict[str, Any]) -> Cell:
-    """The slice cell a ledger row belongs to."""
-    return (row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"])
-
-
 def day_start(day: date) -> datetime:
     """Midnight UTC of a day."""
     return datetime.combine(day, time.min, tzinfo=UTC)
