@@ -217,6 +217,31 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="the key's id (oco ke
     console.print(f"revoked key {key_id}")
 
 
+demo_app = typer.Typer(
+    help="Demo data: the public FOCUS 1.0 sample bundled with economist.", no_args_is_help=True
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("load")
+def demo_load(
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Ingest the bundled FOCUS sample into economist (again: replaces, never doubles); print its period
+    and cost per provider."""
+    from economist.demo.report import as_json_text, as_lines
+    from economist.demo.service import load_sample
+    from economist.settings import EconomistSettings
+
+    _settings()
+    result = asyncio.run(load_sample(EconomistSettings()))
+    if as_json:
+        print(as_json_text(result))
+        return
+    for line in as_lines(result):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _mount_service_commands() -> None:
     for name in ("cerebra", "economist", "aegis"):
         try:

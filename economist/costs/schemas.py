@@ -29,7 +29,8 @@ def percent(value: Decimal | None) -> str | None:
 
 
 def cost_row(row: dict[str, Any], with_period: bool) -> Row:
-    """A result row as JSON: `period` (with a granularity), one field per group-by key, `cost`."""
+    """A result row as JSON: `period` (with a granularity), one field per group-by key, `cost`, and
+    `share` for a breakdown row."""
     out: Row = {}
     for name, value in row.items():
         if name == "period":
@@ -37,6 +38,8 @@ def cost_row(row: dict[str, Any], with_period: bool) -> Row:
                 out["period"] = value.isoformat()
         elif name == "cost":
             out["cost"] = money(value)
+        elif name == "share":
+            out["share"] = None if value is None else str(value)
         elif name != "currency":
             out[name] = value
     return out

@@ -17,6 +17,8 @@ from oco.db import Database
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+#: a breakdown row's share of the total is given to 4 places (0.1234 = 12.34%)
+SHARE_PLACES = Decimal("0.0001")
 
 
 class MixedCurrencies(Exception):
@@ -153,8 +155,11 @@ class CostService:
         }
 
     async def breakdown(self, query: CostQuery, dimension: Dimension) -> tuple[CostResult, Dimension]:
-        """Costs by one dimension, largest first."""
-        return await self.query(replace(query, granularity=None, group_by=(dimension,))), dimension
+        """Costs by one dimension, largest first; each row also holds its `share` of the total."""
+        result = await self.query(replace(query, granularity=None, group_by=(dimension,)))
+        for row in result.rows:
+            row["share"] = share_of(row["cost"], result.total)
+        return result, dimension
 
     async def trend(self, query: CostQuery) -> dict[str, Any]:
         """Daily costs over the window (every day present), with the previous window and a linear slope."""
@@ -179,6 +184,11 @@ class CostService:
             "change_percent": (change / previous.total * HUNDRED) if previous.total else None,
             "rows": [{"period": d, "cost": c} for d, c in zip(days, series, strict=True)],
         }
+
+
+def share_of(cost: Decimal, total: Decimal) -> Decimal | None:
+    """`cost` as a fraction of `total` (4 places), or None when the total is zero."""
+    return (cost / total).quantize(SHARE_PLACES) if total else None
 
 
 def linear_slope(values: list[Decimal]) -> Decimal:

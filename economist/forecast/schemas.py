@@ -14,11 +14,6 @@ from oco.money import money_str
 PCT = Decimal("0.01")
 
 
-class ErrorsOut(BaseModel):
-    mae: str
-    mape: str | None  # percent
-
-
 class BacktestOut(BaseModel):
     """Forecast error over the last `holdout_days` of history, for Holt-Winters (`method`) and the
     seasonal-naive baseline; when Holt-Winters loses, the forecast itself is the baseline's."""

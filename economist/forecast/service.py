@@ -35,15 +35,27 @@ def to_decimal(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(PLACES)
 
 
+def at_least_zero(values: tuple[float, ...]) -> tuple[float, ...]:
+    """Spend is never below zero: a point or bound under 0 is 0 (credits lower a day, not the forecast)."""
+    return tuple(max(v, 0.0) for v in values)
+
+
+def at_most_zero(values: tuple[float, ...]) -> tuple[float, ...]:
+    """A series of credits (its history nets below zero) is never forecast above zero."""
+    return tuple(min(v, 0.0) for v in values)
+
+
 def forecast_series(values: list[Decimal], horizon: int, coverage: float) -> dict[str, Any]:
     """Forecast one daily series: method, parameters, backtest and points (cost, lower, upper).
 
-    `values` should start at the series' first day with a cost (leading zeros are not history). Holt-Winters
+    `values` should start at the series' first day with a cost (leading zeros are not history). A series
+    whose history nets to zero or more is spend: no point or bound goes below zero, even when credits made
+    some days negative; one that nets below zero (credits) never goes above zero. Holt-Winters
     is used when there are two full seasons AND it does not lose its holdout backtest to seasonal-naive;
     otherwise seasonal-naive is the forecast, and `method_reason` says why.
     """
     y = [float(v) for v in values]
-    nonnegative = all(v >= 0 for v in values)
+    spend = sum(values, ZERO) >= 0
     result: dict[str, Any] = {"parameters": None, "backtest": None, "method_reason": None}
     checked: Backtest | None = backtest(y, PERIOD) if len(y) >= 2 * PERIOD else None
     if len(y) >= 2 * PERIOD and (checked is None or checked.model.mae <= checked.baseline.mae):
@@ -68,10 +80,10 @@ def forecast_series(values: list[Decimal], horizon: int, coverage: float) -> dic
             )
     rows = []
     for point, width in zip(points, widths, strict=True):
-        low, high = point - width, point + width
-        if nonnegative:
-            point, low, high = max(point, 0.0), max(low, 0.0), max(high, 0.0)
-        rows.append((to_decimal(point), to_decimal(low), to_decimal(high)))
+        bounded = (point, point - width, point + width)
+        rows.append(
+            tuple(to_decimal(v) for v in (at_least_zero(bounded) if spend else at_most_zero(bounded)))
+        )
     result["points"] = rows
     return result
 

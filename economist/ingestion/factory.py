@@ -1,5 +1,6 @@
 """From an ingestion request (source kind, period, options) to a BillingSource: option checks, the local
-path allow-list, and the cloud SDK clients (built from the SDKs' standard credential chains, never stored).
+path allow-list, and which cloud SDK clients a source gets (each adapter in economist/sources/ builds its
+own from the SDK's standard credential chain; none is stored).
 
 Local paths: the API reads a file only when its real path (symlinks resolved) lies under one of the
 folders in OCO_ECONOMIST_INGEST_DIRS; with the setting empty, the API reads no local file at all. The CLI
@@ -8,7 +9,6 @@ folders in OCO_ECONOMIST_INGEST_DIRS; with the setting empty, the API reads no l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -27,6 +27,11 @@ from economist.sources import (
     open_focus_source,
     open_focus_source_s3,
 )
+from economist.sources.aws_cost_explorer import make_cost_explorer_client
+from economist.sources.azure_cost import make_cost_management_client
+from economist.sources.gcp_bigquery import make_bigquery_client
+from economist.sources.gcp_catalog import make_catalog_client
+from economist.sources.s3files import make_s3_client
 
 SOURCE_KINDS = ("focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery")
 FILE_SOURCES = ("focus", "aws_cur", "azure_export")
@@ -58,73 +63,32 @@ class SourceRequestError(ValueError):
 
 
 class CloudClients:
-    """Builds SDK clients on demand; tests pass a subclass pointed at loopback fakes."""
+    """Builds SDK clients on demand with each adapter's builder; tests pass a subclass pointed at fakes."""
 
     def __init__(self, settings: EconomistSettings) -> None:
         self.settings = settings
 
     def s3(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            region_name=self.settings.oco_economist_aws_region,
-            endpoint_url=self.settings.oco_economist_s3_endpoint_url,
-        )
+        settings = self.settings
+        return make_s3_client(settings.oco_economist_aws_region, settings.oco_economist_s3_endpoint_url)
 
     def cost_explorer(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "ce",
-            region_name=self.settings.oco_economist_aws_region,
-            endpoint_url=self.settings.oco_economist_ce_endpoint_url,
+        settings = self.settings
+        return make_cost_explorer_client(
+            settings.oco_economist_aws_region, settings.oco_economist_ce_endpoint_url
         )
 
     def cost_management(self) -> Any:
-        from azure.identity import DefaultAzureCredential
-        from azure.mgmt.costmanagement import CostManagementClient
-
-        endpoint = self.settings.oco_economist_azure_endpoint
-        kwargs = {"base_url": endpoint} if endpoint else {}
-        return CostManagementClient(DefaultAzureCredential(), **kwargs)
+        return make_cost_management_client(self.settings.oco_economist_azure_endpoint)
 
     def bigquery(self, project: str | None) -> Any:
-        from google.cloud import bigquery
-
-        endpoint = self.settings.oco_economist_bigquery_endpoint
-        return bigquery.Client(
-            project=project or self.settings.oco_economist_gcp_project,
-            credentials=_google_credentials(endpoint),
-            client_options={"api_endpoint": endpoint} if endpoint else None,
+        settings = self.settings
+        return make_bigquery_client(
+            project or settings.oco_economist_gcp_project, settings.oco_economist_bigquery_endpoint
         )
 
     def catalog(self) -> Any:
-        from google.cloud.billing_v1 import CloudCatalogClient
-
-        endpoint = self.settings.oco_economist_gcp_catalog_endpoint
-        return CloudCatalogClient(
-            credentials=_google_credentials(endpoint),
-            transport="rest",
-            client_options={"api_endpoint": endpoint} if endpoint else None,
-        )
-
-
-def _google_credentials(endpoint: str | None) -> Any:
-    """None (the client's Application Default Credentials) for Google's own endpoints. For an overridden
-    endpoint (an emulator or a fake): the key file of GOOGLE_APPLICATION_CREDENTIALS when set, else anonymous
-    credentials (without probing the GCE metadata server, as the default chain would)."""
-    if not endpoint:
-        return None
-    from google.auth.credentials import AnonymousCredentials
-
-    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if key_file:
-        import google.auth
-
-        credentials, _project = google.auth.load_credentials_from_file(key_file)
-        return credentials
-    return AnonymousCredentials()
+        return make_catalog_client(self.settings.oco_economist_gcp_catalog_endpoint)
 
 
 def allowed_path(raw: Any, settings: EconomistSettings) -> Path:

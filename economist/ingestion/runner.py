@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from economist.ingestion import fast_copy
 from economist.ingestion import repository as repo
 from economist.ingestion.arrow_rollup import ArrowRollup
-from economist.ingestion.slices import Cell, LedgerSlice, day_start, digest_file, origin_of
+from economist.ingestion.slices import Cell, LedgerSlice, covered_days, day_start, digest_file, origin_of
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
 from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
@@ -115,6 +115,9 @@ class _RunState:
         self.totals: dict[str, Decimal] = {}
         self.cells: set[Cell] = set()
         self.rows = 0
+        #: the earliest ChargePeriodStart and latest ChargePeriodEnd of the rows kept
+        self.first_start: datetime | None = None
+        self.last_end: datetime | None = None
         self.progress = SourceProgress()
         self._tag_memo: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
@@ -145,9 +148,24 @@ class _RunState:
             totals[currency] = exact_sum(totals.get(currency, Decimal(0)), row["billed_cost"])
             cells.add((row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"]))
             out.append(row)
+        if out:
+            self.cover(
+                min(row["charge_period_start"] for row in out), max(row["charge_period_end"] for row in out)
+            )
         self.rows += len(out)
         self.progress = batch.progress
         return out
+
+    def cover(self, first_start: datetime | None, last_end: datetime | None) -> None:
+        """Widen the charge range the load covers."""
+        if first_start is not None and (self.first_start is None or first_start < self.first_start):
+            self.first_start = first_start
+        if last_end is not None and (self.last_end is None or last_end > self.last_end):
+            self.last_end = last_end
+
+    def period(self) -> tuple[date, date] | None:
+        """The charge days the load covers: its window when it was given one, else the rows' range."""
+        return self.window or covered_days(self.first_start, self.last_end)
 
     def ledger_slice(self) -> LedgerSlice:
         origin, digest = self.identity
@@ -357,6 +375,7 @@ class LedgerIngestor:
                     raise RuntimeError("the rollup's currencies differ from the file's")
                 # the file's exact totals (the ledger's NUMERIC(30,12) rounding would change digits past 12)
                 state.totals = {c: Decimal(fast_copy.total_text(t)) for c, t in reader.totals.items()}
+                state.cover(*reader.charge_range)
                 log.info("ingestion %s: %s rows through the fast path", state.ingestion_id, copied)
                 return await self._publish(conn, None, state, started)
 
@@ -378,10 +397,13 @@ class LedgerIngestor:
         replaced = await repo.replace_slice(conn, ingestion_id, ledger_slice)
         if writer is not None:
             await repo.build_rollup(conn, ingestion_id)
+        period = state.period()
         await repo.update_ingestion(
             conn,
             ingestion_id,
             status="succeeded",
+            period_start=period[0] if period else None,
+            period_end=period[1] if period else None,
             row_count=state.rows,
             replaced_rows=replaced,
             totals={currency: format(total, "f") for currency, total in sorted(state.totals.items())},

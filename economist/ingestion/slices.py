@@ -42,7 +42,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import IO, Any
 
@@ -53,14 +53,20 @@ MAX_ORIGIN = 1000
 _DIGEST_CHUNK = 1 << 20
 
 
-def cell_of(row: dict[str, Any]) -> Cell:
-    """The slice cell a ledger row belongs to."""
-    return (row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"])
-
-
 def day_start(day: date) -> datetime:
     """Midnight UTC of a day."""
     return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def covered_days(first_start: datetime | None, last_end: datetime | None) -> tuple[date, date] | None:
+    """The charge days [start, end) a load's rows cover: the day of the earliest ChargePeriodStart up to the
+    day after the last ChargePeriodEnd (its own day when the end is midnight UTC); None without rows."""
+    if first_start is None or last_end is None:
+        return None
+    start = first_start.astimezone(UTC).date()
+    last = last_end.astimezone(UTC)
+    end = last.date() if last.time() == time.min else last.date() + timedelta(days=1)
+    return start, max(end, start + timedelta(days=1))
 
 
 def base_name(name: str) -> str:

@@ -246,3 +246,10 @@ class AwsCostExplorerSource:
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
         progress = SourceProgress(bytes_total=None)
         yield from batch_rows(self._rows(progress), progress, batch_size)
+
+
+def make_cost_explorer_client(region: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 Cost Explorer client from the standard AWS credential chain."""
+    import boto3
+
+    return boto3.client("ce", region_name=region, endpoint_url=endpoint_url)

@@ -215,3 +215,12 @@ class AzureCostQuerySource:
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
         progress = SourceProgress(bytes_total=None)
         yield from batch_rows(self._rows(), progress, batch_size)
+
+
+def make_cost_management_client(endpoint: str | None = None) -> Any:
+    """A Cost Management client with DefaultAzureCredential (endpoint: another cloud or a fake)."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.costmanagement import CostManagementClient
+
+    kwargs = {"base_url": endpoint} if endpoint else {}
+    return CostManagementClient(DefaultAzureCredential(), **kwargs)

@@ -13,7 +13,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
@@ -233,6 +233,8 @@ class FocusArrowReader:
         self._on_table = on_table
         #: exact BilledCost per BillingCurrency of the rows kept (the source's digits, before NUMERIC rounding)
         self.totals: dict[str, Decimal] = {}
+        #: (earliest ChargePeriodStart, latest ChargePeriodEnd) of the rows kept, None before any row
+        self.charge_range: tuple[datetime | None, datetime | None] = (None, None)
 
     def chunks(self) -> Iterator[CopyChunk]:
         with contextlib.ExitStack() as stack:
@@ -372,6 +374,7 @@ class FocusArrowReader:
         if self._window is not None:
             table = table.filter(self._in_window(table.column("charge_period_start")))
         self._add_totals(table)
+        self._add_charge_range(table)
         if self._on_table is not None:
             self._on_table(table)
         self.progress.rows_read += rows
@@ -402,6 +405,19 @@ class FocusArrowReader:
         totals = self.totals
         for currency, total in pairs:
             totals[currency] = exact_sum(totals.get(currency, Decimal(0)), total)
+
+    def _add_charge_range(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        starts = [to_datetime(v) for v in pc.unique(table.column("charge_period_start")).to_pylist()]
+        ends = [to_datetime(v) for v in pc.unique(table.column("charge_period_end")).to_pylist()]
+        first = min((s for s in starts if s is not None), default=None)
+        last = max((e for e in ends if e is not None), default=None)
+        low, high = self.charge_range
+        self.charge_range = (
+            first if low is None or (first is not None and first < low) else low,
+            last if high is None or (last is not None and last > high) else high,
+        )
 
     def _in_window(self, starts: pa.ChunkedArray) -> pa.Array:
         assert self._window is not None

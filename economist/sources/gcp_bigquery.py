@@ -20,7 +20,7 @@ from typing import Any
 
 from economist.ledger.columns import empty_row
 from economist.sources.base import DEFAULT_BATCH_SIZE, SourceBatch, SourceProgress, SourceRowError
-from economist.sources.gcp_catalog import ListPriceLookup
+from economist.sources.gcp_catalog import ListPriceLookup, google_credentials
 from economist.sources.rows import batch_rows
 from economist.sources.values import (
     day_start,
@@ -202,3 +202,14 @@ class GcpBigQuerySource:
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
         progress = SourceProgress(bytes_total=None)
         yield from batch_rows(self._rows(batch_size), progress, batch_size)
+
+
+def make_bigquery_client(project: str | None, endpoint: str | None = None) -> Any:
+    """A BigQuery client (Application Default Credentials on Google's endpoint, see google_credentials)."""
+    from google.cloud import bigquery
+
+    return bigquery.Client(
+        project=project,
+        credentials=google_credentials(endpoint),
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+    )

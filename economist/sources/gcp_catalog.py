@@ -5,6 +5,7 @@ a free tier), in `usage_unit` / the export's pricing unit; prices are exact Deci
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -73,3 +74,31 @@ class GcpCatalogPriceBook:
                 self._client, service_id, currency=self.currency
             )
         return prices.unit_price(sku_id, service_id)
+
+
+def make_catalog_client(endpoint: str | None = None) -> Any:
+    """A Cloud Billing Catalog client over REST (credentials as google_credentials says)."""
+    from google.cloud.billing_v1 import CloudCatalogClient
+
+    return CloudCatalogClient(
+        credentials=google_credentials(endpoint),
+        transport="rest",
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+    )
+
+
+def google_credentials(endpoint: str | None) -> Any:
+    """None (the client's Application Default Credentials) for Google's own endpoints. For an overridden
+    endpoint (an emulator or a fake): the key file of GOOGLE_APPLICATION_CREDENTIALS when set, else anonymous
+    credentials (without probing the GCE metadata server, as the default chain would)."""
+    if not endpoint:
+        return None
+    from google.auth.credentials import AnonymousCredentials
+
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key_file:
+        import google.auth
+
+        credentials, _project = google.auth.load_credentials_from_file(key_file)
+        return credentials
+    return AnonymousCredentials()

@@ -60,3 +60,10 @@ class S3FileSource:
                 os.unlink(path)
                 rows_before += rows_in_file
                 bytes_before += size
+
+
+def make_s3_client(region: str, endpoint_url: str | None = None) -> Any:
+    """A boto3 S3 client from the standard AWS credential chain (endpoint_url: MinIO, LocalStack, a fake)."""
+    import boto3
+
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint_url)

@@ -244,3 +244,24 @@ async def test_bad_parameters_are_400(api) -> None:  # type: ignore[no-untyped-d
         assert response.json()["error"]["param"] in {"group_by", "filter", "to", "currency"}
     assert (await api.get("/api/v1/costs", params={"metric": "amortized"})).status_code == 422
     assert (await api.get("/api/v1/costs/breakdown")).status_code == 422
+
+
+async def test_breakdown_rows_carry_their_share_of_the_total(api, ledger, database) -> None:  # type: ignore[no-untyped-def]
+    """The service computes each breakdown row's share (4 places), None when the total is zero."""
+    from economist.costs.params import CostQuery, Dimension, Filter
+    from economist.costs.service import CostService, share_of
+
+    provider, rows = ledger
+    start, end = date(2026, 3, 15), date(2026, 3, 29)
+    query = CostQuery(start=start, end=end, filters=(Filter(Dimension("provider"), (provider,)),))
+    result, _ = await CostService(database).breakdown(query, Dimension("service"))
+    total = sum(r["cost"] for r in rows if start <= r["day"] < end)
+    by_service = {
+        name: sum(r["cost"] for r in rows if start <= r["day"] < end and r["service"] == name)
+        for name in ("Compute", "Storage")
+    }
+    assert [(r["service"], r["share"]) for r in result.rows] == [
+        (name, (cost / total).quantize(Decimal("0.0001"))) for name, cost in by_service.items()
+    ]
+    assert share_of(Decimal("1"), Decimal(0)) is None
+    assert share_of(Decimal("-1"), Decimal("3")) == Decimal("-0.3333")

@@ -118,3 +118,67 @@ async def test_forecast_api(api) -> None:  # type: ignore[no-untyped-def]
         params={"horizon": 3, "history_days": 10, "to": end.isoformat(), "filter": f"provider:{provider}"},
     )
     assert short.json()["method"] == "seasonal_naive" and short.json()["backtest"] is None
+
+
+#: daily billed totals of the bundled FOCUS sample, September 2024: a credit makes 2024-09-03 negative
+SAMPLE_DAILY = [
+    Decimal(v)
+    for v in [
+        "0.127591",
+        "0.039375",
+        "-0.087468",
+        "0.106129",
+        "0.387513",
+        "0.069711",
+        "0.037519",
+        "0.290349",
+        "0.060821",
+        "0.363420",
+        "0.171556",
+        "1.926737",
+        "2.185373",
+        "0.005624",
+        "0.005758",
+        "0.457716",
+        "0.258424",
+        "2.287914",
+        "1.944424",
+        "0.515189",
+        "0.911494",
+        "1.729193",
+        "0.045386",
+        "0.202628",
+        "0.641938",
+        "0.988897",
+        "1.876945",
+        "0.122588",
+        "1.777621",
+        "1.069859",
+    ]
+]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        SAMPLE_DAILY,  # Holt-Winters: its interval reached -0.56
+        [Decimal("-0.08"), *[Decimal(0)] * 20, Decimal("1.9"), *[Decimal(0)] * 6],  # seasonal-naive: -0.9
+    ],
+    ids=["holt_winters", "seasonal_naive"],
+)
+def test_a_spend_forecast_never_goes_below_zero_even_after_a_credit(values: list[Decimal]) -> None:
+    from economist.forecast.service import forecast_series
+
+    result = forecast_series(values, 14, 0.95)
+    assert result["method"] == ("holt_winters_additive" if values is SAMPLE_DAILY else "seasonal_naive")
+    assert all(low >= 0 and cost >= low and high >= cost for cost, low, high in result["points"])
+    assert any(high > 0 for _, _, high in result["points"])
+
+
+def test_a_credit_series_is_never_forecast_above_zero() -> None:
+    from economist.forecast.service import forecast_series
+
+    credits = [-v for v in SAMPLE_DAILY]
+    result = forecast_series(credits, 14, 0.95)
+    assert all(high <= 0 and low <= cost <= high for cost, low, high in result["points"])
+    assert any(low < 0 for _, low, _ in result["points"])

@@ -8,7 +8,7 @@ import csv
 import gzip
 import io
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -177,6 +177,22 @@ def postgresql(database):  # type: ignore[no-untyped-def]
     return database
 
 
+def charge_days_of(path: Path) -> tuple[date, date]:
+    """[day of the first ChargePeriodStart, day after the last ChargePeriodEnd), read with pyarrow's own CSV
+    or Parquet reader (independent of both ingestion paths)."""
+    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    starts = [str(v) for v in table.column("ChargePeriodStart").to_pylist() if v is not None]
+    ends = [str(v) for v in table.column("ChargePeriodEnd").to_pylist() if v is not None]
+    first = min(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in starts)
+    last = max(datetime.fromisoformat(v.replace("Z", "+00:00")) for v in ends)
+    midnight = (last.hour, last.minute, last.second, last.microsecond) == (0, 0, 0, 0)
+    return first.date(), last.date() if midnight else last.date() + timedelta(days=1)
+
+
+def covered(record: dict) -> tuple[date, date]:
+    return record["period_start"], record["period_end"]
+
+
 def same_totals(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(Decimal(a[k]) == Decimal(b[k]) for k in a)
 
@@ -196,6 +212,7 @@ async def test_fast_path_gives_the_strict_ledger(postgresql, toolkit_files, uniq
         assert fast_record["slice"]["cells"] == slow_record["slice"]["cells"]
         assert fast_record["rows_read"] == slow_record["rows_read"]
         assert fast_record["bytes_read"] == fast_record["bytes_total"]
+        assert covered(fast_record) == covered(slow_record) == charge_days_of(path), path
         assert await ledger_of(postgresql, fast_record["id"]) == await ledger_of(
             postgresql, slow_record["id"]
         )
@@ -221,6 +238,7 @@ async def test_window_and_slice_replacement(postgresql, toolkit_files, unique) -
     _, fast_cut = await ingest(postgresql, path, kind, fast=True, window=window)
     _, slow_cut = await ingest(postgresql, path, unique("slow")[:40], fast=False, window=window)
     assert 0 < fast_cut["row_count"] == slow_cut["row_count"] < 300
+    assert covered(fast_cut) == covered(slow_cut) == window  # a load given a window speaks for it
     assert await ledger_of(postgresql, fast_cut["id"]) == await ledger_of(postgresql, slow_cut["id"])
     # the whole file again, same source kind: it replaces the windowed load (ledger rows and rollup)
     ingestor, whole = await ingest(postgresql, path, kind, fast=True)
@@ -269,6 +287,7 @@ async def test_fallback_then_success_on_an_upload(postgresql, unique, tmp_path: 
         )
     assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 1}
     assert record["row_count"] == 1000
+    assert covered(record) == (date(2024, 9, 1), date(2024, 10, 1))
 
 
 async def test_sqlite_keeps_the_strict_path(database, unique) -> None:
@@ -277,6 +296,7 @@ async def test_sqlite_keeps_the_strict_path(database, unique) -> None:
     ingestor, record = await ingest(database, SAMPLE, unique("fast")[:40], fast=True)
     assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 0}
     assert record["row_count"] == 1000
+    assert covered(record) == charge_days_of(SAMPLE) == (date(2024, 9, 1), date(2024, 10, 1))
 
 
 # -- the rollup aggregated on the way (ArrowRollup) -----------------------------------------------------------

@@ -295,9 +295,9 @@ async def test_gcp_bigquery_through_the_api(settings, serve_app, keystore, uniqu
 async def test_focus_file_from_s3(api, aws) -> None:  # type: ignore[no-untyped-def]
     import boto3
 
-    from tests.conftest import SHARED_DATA
+    from economist.demo import sample_path
 
-    sample = SHARED_DATA / "focus" / "focus-1.0-sample-1000.csv"
+    sample = sample_path()
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="billing")
     key = f"focus/2024-09/{sample.name}"

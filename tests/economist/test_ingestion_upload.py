@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from economist.app import create_app
+from economist.demo import sample_path
 from economist.settings import EconomistSettings
 from oco.money import quantize_money
-from tests.conftest import SHARED_DATA
 
-SAMPLE = SHARED_DATA / "focus" / "focus-1.0-sample-1000.csv"
+SAMPLE = sample_path()
 WINDOW = {"from": "2024-09-01", "to": "2024-10-01"}
 
 
@@ -66,6 +66,7 @@ async def test_sample_totals_match_the_file_and_reingest_changes_nothing(api) ->
     assert record["status"] == "succeeded" and record["rows"] == 1000 and record["source"] == "focus"
     assert record["totals"] == {"USD": str(quantize_money(sum(expected_totals.values())))}
     assert record["progress"]["rows_read"] == 1000 and record["progress"]["percent"] == 100.0
+    assert record["period"] == {"start": "2024-09-01", "end": "2024-10-01"}  # the charge days it covered
     assert await provider_costs(api, accounts) == expected
 
     again = await api.post(
@@ -111,7 +112,7 @@ async def test_bad_row_is_400_with_line_and_column_and_keeps_the_ledger(api, tmp
     assert await provider_costs(api, accounts) == before
 
     failed = (await api.get(f"/api/v1/ingestions/{body['ingestion_id']}")).json()
-    assert failed["status"] == "failed" and failed["rows"] == 0
+    assert failed["status"] == "failed" and failed["rows"] == 0 and failed["period"] is None
     assert failed["errors"][0]["line"] == 701 and failed["errors"][0]["column"] == "BilledCost"
 
 

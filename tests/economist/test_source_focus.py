@@ -22,12 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from economist.demo import sample_path
 from economist.ledger.columns import COLUMN_NAMES
 from economist.sources import SourceRowError, open_focus_source, open_focus_source_s3
 
-SAMPLE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "focus" / "focus-1.0-sample-1000.csv"
-)
+SAMPLE = sample_path()
 TOOLKIT = Path(sys.executable).with_name("focus-toolkit")
 
 
@@ -53,8 +52,6 @@ def cents(totals: dict[str, Decimal]) -> dict[str, Decimal]:
 
 @pytest.fixture(scope="module")
 def sample() -> Path:
-    if not SAMPLE.exists():
-        pytest.fail(f"FOCUS sample not found at {SAMPLE} (shared/ must sit beside the repository)")
     return SAMPLE
 
 

@@ -1,4 +1,4 @@
-"""Review fixes, bad input: every out-of-range parameter is a 4xx in the one error shape (never a 500),
+"""Bad API input: every out-of-range parameter is a 4xx in the one error shape (never a 500),
 /costs over nothing has no phantom row, and /fx-rates takes a JSON number rate and `filter=provider=X`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review fixes, tags: every common spelling of a key is one group by default (AWS/Azure `CostCenter`,
+"""Tag grouping: every common spelling of a key is one group by default (AWS/Azure `CostCenter`,
 GCP `cost-center`, ...), and the response field echoes the key as the caller wrote it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review fixes, parser: amounts the ledger's NUMERIC(30, 12) cannot hold and NUL bytes in text or tags stop
+"""Bad values in billing files: amounts the ledger's NUMERIC(30, 12) cannot hold and NUL bytes in text or tags stop
 the ingestion with file, line and column (on SQLite and PostgreSQL alike), and BillingCurrency is upper-cased."""
 
 from __future__ import annotations

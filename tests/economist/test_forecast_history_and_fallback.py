@@ -1,4 +1,4 @@
-"""Review fixes, forecasts: series start at their first day with a cost (no leading zeros), the history end
+"""Forecast history: series start at their first day with a cost (no leading zeros), the history end
 is the last cost whatever its age, and a Holt-Winters fit that loses its backtest falls back to
 seasonal-naive and says so."""
 

@@ -1,4 +1,4 @@
-"""Review fixes, anomalies: a spike from a flat zero baseline is reported (the scale has an absolute floor),
+"""Anomalies: a spike from a flat zero baseline is reported (the scale has an absolute floor),
 and each series ends at its own provider's last billed day (an Azure export lagging AWS's by two days is
 not two days of zero cost)."""
 
