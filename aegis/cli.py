@@ -111,7 +111,7 @@ def _follow(api: ServiceClient, path: str, label: str, poll: float) -> dict[str,
                     )
                 return record
             if record["phase"] in FINISHED:
-                progress.update(task, visible=False)
+                progress.remove_task(task)
                 break
             time.sleep(poll)
     _err().print(_ending(label, record), soft_wrap=True)
