@@ -41,9 +41,6 @@ app = typer.Typer(help="Aegis: Kubernetes backup and restore (through the aegis 
 schedule_app = typer.Typer(help="Cron schedules of backups, with retention.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
 
-_out = out
-_err = err
-
 DEFAULT_URL = "http://127.0.0.1:8082"
 FINISHED = ("Completed", "PartiallyFailed", "Failed", "Deleted")
 
@@ -93,7 +90,7 @@ def _follow(api: ServiceClient, path: str, label: str, poll: float) -> dict[str,
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_err(), transient=False) as progress:
+    with Progress(*columns, console=err(), transient=False) as progress:
         task = progress.add_task(label, total=None)
         while True:
             record = api.call("GET", path)
@@ -105,16 +102,14 @@ def _follow(api: ServiceClient, path: str, label: str, poll: float) -> dict[str,
                 total=total,
             )
             if record["phase"] == "Completed":
-                if total is None:
-                    progress.update(
-                        task, total=record["items_done"] or 1, completed=record["items_done"] or 1
-                    )
+                if total is None:  # nothing was counted up front: done is all there was
+                    progress.update(task, total=record["items_done"], completed=record["items_done"])
                 return record
             if record["phase"] in FINISHED:
                 progress.remove_task(task)
                 break
             time.sleep(poll)
-    _err().print(_ending(label, record), soft_wrap=True)
+    err().print(_ending(label, record), soft_wrap=True)
     return record
 
 
@@ -192,7 +187,7 @@ def _start(
     """POST a run, say it started, and follow it to the end when asked; the last record."""
     try:
         record = api.call("POST", f"/api/v1/{collection}", json=body)
-        _err().print(f"{kind} {record['id']} ({record['name']}){note} started")
+        err().print(f"{kind} {record['id']} ({record['name']}){note} started")
         if wait:
             record = _follow(
                 api, f"/api/v1/{collection}/{record['id']}", f"{kind} {record['name']}", poll_interval
@@ -203,15 +198,15 @@ def _start(
 
 
 def _print_backup(record: dict[str, Any]) -> None:
-    _out().print(
+    out().print(
         f"backup {record['id']} {record['name']}: [bold]{record['phase']}[/bold]  "
         f"{_progress_text(record)} items  {record['size_bytes']} bytes  "
         f"sha256 {record['sha256'] or '-'}"
     )
     if record.get("error"):
-        _out().print(f"  error: {record['error']}", markup=False)
+        out().print(f"  error: {record['error']}", markup=False)
     for item in record.get("errors") or []:
-        _out().print(f"  failed: {item['item']}: {item['reason']}", markup=False)
+        out().print(f"  failed: {item['item']}: {item['reason']}", markup=False)
 
 
 @app.command()
@@ -272,17 +267,17 @@ def restore(
 
 def _print_restore(record: dict[str, Any]) -> None:
     results = record["results"]
-    _out().print(
+    out().print(
         f"restore {record['id']} {record['name']}{' (dry run)' if record['dry_run'] else ''}: "
         f"[bold]{record['phase']}[/bold]  created {results['created']}  updated {results['updated']}  "
         f"skipped {results['skipped']}  failed {results['failed']}"
     )
     if record.get("error"):
-        _out().print(f"  error: {record['error']}", markup=False)
+        out().print(f"  error: {record['error']}", markup=False)
     for item in results.get("items") or []:
         if item["outcome"] == "failed":
             where = f"{item['namespace']}/" if item["namespace"] else ""
-            _out().print(
+            out().print(
                 f"  failed: {item['resource']} {where}{item['name']}: {item['message']}", markup=False
             )
 
@@ -446,7 +441,7 @@ def schedule_create(
     if as_json:
         print_json(created)
         return
-    _out().print(
+    out().print(
         f"schedule {created['id']} {created['name']}: {created['cron']} ({created['timezone']}) "
         f"backs up {created['cluster']} to {created['storage_location']}; "
         f"next run {created['next_run_at'] or '-'}",
@@ -486,4 +481,4 @@ def schedule_delete(
                 fail(f"no schedule named {schedule!r}")
             schedule_id = found[0]["id"]
         api.call("DELETE", f"/api/v1/schedules/{schedule_id}")
-    _out().print(f"deleted schedule {schedule_id}", markup=False)
+    out().print(f"deleted schedule {schedule_id}", markup=False)
