@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from economist.app import create_app
+from economist.cli import period_note
 from economist.settings import EconomistSettings
 from oco.auth import KeyStore
 from oco.cli import app
@@ -47,7 +48,8 @@ def economist(settings, database_url, monkeypatch, tmp_path):  # type: ignore[no
 
 
 def load(tmp_path, provider: str) -> str:  # type: ignore[no-untyped-def]
-    """20 days of two services for `provider`, ingested by the CLI for February; its output."""
+    """Every day of February 2026 for two services of `provider`, ingested by the CLI for February (so
+    the charge period it covered is the period asked for); its output."""
     rows = [
         {
             "provider": provider,
@@ -55,7 +57,7 @@ def load(tmp_path, provider: str) -> str:  # type: ignore[no-untyped-def]
             "service": service,
             "cost": Decimal("1.25") * (i + 1) + extra,
         }
-        for i in range(20)
+        for i in range(28)
         for service, extra in (("Compute", Decimal("0.000001")), ("Storage", Decimal("2")))
     ]
     path = tmp_path / "feb.csv"
@@ -71,7 +73,7 @@ def test_costs_table_and_json(economist, tmp_path) -> None:  # type: ignore[no-u
     url, key = economist
     provider = f"Cli-{uuid.uuid4().hex[:8]}"
     ingested = load(tmp_path, provider)
-    assert "succeeded: 40 rows" in ingested
+    assert "succeeded: 56 rows" in ingested
     assert "period 2026-02-01 to 2026-03-01 (end exclusive)" in ingested
 
     query = ["--start", "2026-02-01", "--end", "2026-03-01", "--filter", f"provider:{provider}"]
@@ -79,8 +81,8 @@ def test_costs_table_and_json(economist, tmp_path) -> None:  # type: ignore[no-u
     runner = CliRunner(env={"COLUMNS": "200"})
     table = runner.invoke(app, ["economist", "costs", *query, "--group-by", "service", *common])
     assert table.exit_code == 0, table.output
-    compute = sum(Decimal("1.25") * (i + 1) + Decimal("0.000001") for i in range(20))
-    storage = sum(Decimal("1.25") * (i + 1) + Decimal("2") for i in range(20))
+    compute = sum(Decimal("1.25") * (i + 1) + Decimal("0.000001") for i in range(28))
+    storage = sum(Decimal("1.25") * (i + 1) + Decimal("2") for i in range(28))
     lines = table.stdout.splitlines()
     assert any("Compute" in line and f"{compute:.6f}" in line for line in lines), table.stdout
     assert any("Storage" in line and f"{storage:.6f}" in line for line in lines), table.stdout
@@ -129,7 +131,7 @@ def test_ingestion_records_show_their_period(economist, tmp_path) -> None:  # ty
 
     one = runner.invoke(app, ["economist", "ingestion", str(newest["id"]), *common])
     assert one.exit_code == 0, one.output
-    assert f"ingestion {newest['id']} (focus) succeeded: 40 rows" in one.stdout
+    assert f"ingestion {newest['id']} (focus) succeeded: 56 rows" in one.stdout
     assert "period 2026-02-01 to 2026-03-01 (end exclusive)" in one.stdout
     assert (
         json.loads(
@@ -152,3 +154,11 @@ def test_a_refused_key_says_where_it_came_from(economist) -> None:  # type: igno
         "(tried --api-key: not given, OCO_API_KEY: set)"
     ) in refused.stderr
     assert "oco_not_a_key" not in refused.output
+
+
+def test_the_period_note_reads_either_record_shape_and_is_empty_without_one() -> None:
+    note = ", period 2026-02-01 to 2026-03-01 (end exclusive)"
+    assert period_note({"period": {"start": "2026-02-01", "end": "2026-03-01"}}) == note  # the API's record
+    assert period_note({"period_start": date(2026, 2, 1), "period_end": date(2026, 3, 1)}) == note  # the row
+    assert period_note({"period": None}) == ""
+    assert period_note({"period_start": None, "period_end": None}) == ""
