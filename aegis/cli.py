@@ -1,20 +1,19 @@
-"""`oco aegis backup|restore|list`: the aegis API from a terminal, with progress bars.
+"""`oco aegis backup|restore|list|schedule`: the aegis API from a terminal, with progress bars.
 
 The CLI talks to a running aegis service over HTTP (`--url` / OCO_AEGIS_URL, default
-http://127.0.0.1:8082, and `--api-key` / OCO_API_KEY, a key with the `aegis` scope), never to the
-database: runs then happen where the service's clusters file, encryption key and storage credentials
-are, the scheduler and shutdown handling see them, and the CLI needs no database access.
+http://127.0.0.1:8082, and a key with the `aegis` scope: `--api-key`, else OCO_API_KEY, else the quick
+start's data/admin.key), never to the database: runs then happen where the service's clusters file,
+encryption key and storage credentials are, the scheduler and shutdown handling see them, and the CLI
+needs no database access.
 """
 
 from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,28 +23,29 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
+
+from oco.cli_client import (
+    ApiKeyOption,
+    JsonOption,
+    ServiceClient,
+    cell,
+    err,
+    fail,
+    out,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(help="Aegis: Kubernetes backup and restore (through the aegis API).", no_args_is_help=True)
-
-
-def _out() -> Console:
-    return Console()  # built per call, so COLUMNS and redirections are read when the command runs
-
-
-def _err() -> Console:
-    return Console(stderr=True)
-
+schedule_app = typer.Typer(help="Cron schedules of backups, with retention.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
 
 DEFAULT_URL = "http://127.0.0.1:8082"
 FINISHED = ("Completed", "PartiallyFailed", "Failed", "Deleted")
 
 Url = Annotated[str, typer.Option("--url", envvar="OCO_AEGIS_URL", help="the aegis service")]
-ApiKey = Annotated[
-    str,
-    typer.Option(
-        "--api-key", envvar="OCO_API_KEY", help="an API key with the aegis scope", show_default=False
-    ),
-]
+ApiKey = ApiKeyOption
 Names = Annotated[list[str] | None, typer.Option(help="repeatable, or comma-separated; wildcards allowed")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run with a progress bar")]
 Poll = Annotated[float, typer.Option("--poll-interval", help="seconds between progress checks", min=0.05)]
@@ -70,32 +70,8 @@ class What(str, Enum):
     clusters = "clusters"
 
 
-class Api:
-    """A small synchronous client of the aegis API; an error answer prints its message and exits 1."""
-
-    def __init__(self, url: str, api_key: str) -> None:
-        self.client = httpx.Client(base_url=url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=30.0)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            _fail(f"cannot reach the aegis service at {self.client.base_url}: {exc}")
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:300] or response.reason_phrase
-            _fail(f"{response.status_code}: {message}")
-        return response.json() if response.content else None
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def _fail(message: str) -> NoReturn:
-    _err().print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
+def _client(url: str, api_key: str | None) -> ServiceClient:
+    return ServiceClient("aegis", url, api_key)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -104,8 +80,9 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-def _follow(api: Api, path: str, label: str, poll: float) -> dict[str, Any]:
-    """Poll a backup/restore until it finishes, drawing items_done/items_total."""
+def _follow(api: ServiceClient, path: str, label: str, poll: float) -> dict[str, Any]:
+    """Poll a backup/restore until it finishes, drawing items_done/items_total. A run that does not end
+    Completed leaves no bar behind: one line says how it ended, how far it got, and why."""
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -113,7 +90,7 @@ def _follow(api: Api, path: str, label: str, poll: float) -> dict[str, Any]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_err(), transient=False) as progress:
+    with Progress(*columns, console=err(), transient=False) as progress:
         task = progress.add_task(label, total=None)
         while True:
             record = api.call("GET", path)
@@ -124,13 +101,29 @@ def _follow(api: Api, path: str, label: str, poll: float) -> dict[str, Any]:
                 completed=record["items_done"],
                 total=total,
             )
-            if record["phase"] in FINISHED:
-                if total is None:
-                    progress.update(
-                        task, total=record["items_done"] or 1, completed=record["items_done"] or 1
-                    )
+            if record["phase"] == "Completed":
+                if total is None:  # nothing was counted up front: done is all there was
+                    progress.update(task, total=record["items_done"], completed=record["items_done"])
                 return record
+            if record["phase"] in FINISHED:
+                progress.remove_task(task)
+                break
             time.sleep(poll)
+    err().print(_ending(label, record), soft_wrap=True)
+    return record
+
+
+def _ending(label: str, record: dict[str, Any]) -> Text:
+    """`label Failed at 3/10 items: reason`, in red (yellow for PartiallyFailed)."""
+    style = "bold yellow" if record["phase"] == "PartiallyFailed" else "bold red"
+    line = Text.assemble("✗ ", (record["phase"], style), f" {label} at {_progress_text(record)} items")
+    if record.get("error"):
+        line.append(f": {record['error']}")
+    return line
+
+
+def _progress_text(record: dict[str, Any]) -> str:
+    return f"{record['items_done']}/{record['items_total'] or '?'}"
 
 
 def _exit_for(phase: str) -> None:
@@ -152,8 +145,9 @@ def backup(
     name: Annotated[str | None, typer.Option(help="the backup's name (default: backup-<time>)")] = None,
     wait: Wait = True,
     poll_interval: Poll = 1.0,
+    as_json: JsonOption = False,
     url: Url = DEFAULT_URL,
-    api_key: ApiKey = "",
+    api_key: ApiKey = None,
 ) -> None:
     """Back up a cluster now and follow it (exit 1 unless it ends Completed)."""
     body: dict[str, Any] = {
@@ -172,14 +166,17 @@ def backup(
     ):
         if value is not None:
             body[key] = value
-    record = _start(Api(url, api_key), "backups", body, "backup", wait, poll_interval)
-    _print_backup(record)
+    record = _start(_client(url, api_key), "backups", body, "backup", wait, poll_interval)
+    if as_json:
+        print_json(record)
+    else:
+        _print_backup(record)
     if wait:
         _exit_for(record["phase"])
 
 
 def _start(
-    api: Api,
+    api: ServiceClient,
     collection: str,
     body: dict[str, Any],
     kind: str,
@@ -190,7 +187,7 @@ def _start(
     """POST a run, say it started, and follow it to the end when asked; the last record."""
     try:
         record = api.call("POST", f"/api/v1/{collection}", json=body)
-        _err().print(f"{kind} {record['id']} ({record['name']}){note} started")
+        err().print(f"{kind} {record['id']} ({record['name']}){note} started")
         if wait:
             record = _follow(
                 api, f"/api/v1/{collection}/{record['id']}", f"{kind} {record['name']}", poll_interval
@@ -201,15 +198,15 @@ def _start(
 
 
 def _print_backup(record: dict[str, Any]) -> None:
-    _out().print(
+    out().print(
         f"backup {record['id']} {record['name']}: [bold]{record['phase']}[/bold]  "
-        f"{record['items_done']}/{record['items_total']} items  {record['size_bytes']} bytes  "
+        f"{_progress_text(record)} items  {record['size_bytes']} bytes  "
         f"sha256 {record['sha256'] or '-'}"
     )
     if record.get("error"):
-        _out().print(f"  error: {record['error']}")
+        out().print(f"  error: {record['error']}", markup=False)
     for item in record.get("errors") or []:
-        _out().print(f"  failed: {item['item']}: {item['reason']}")
+        out().print(f"  failed: {item['item']}: {item['reason']}", markup=False)
 
 
 @app.command()
@@ -230,8 +227,9 @@ def restore(
     selector: Annotated[str | None, typer.Option(help="label selector, e.g. app=web")] = None,
     wait: Wait = True,
     poll_interval: Poll = 1.0,
+    as_json: JsonOption = False,
     url: Url = DEFAULT_URL,
-    api_key: ApiKey = "",
+    api_key: ApiKey = None,
 ) -> None:
     """Restore a backup (exit 1 unless it ends Completed)."""
     mapping: dict[str, str] = {}
@@ -257,26 +255,40 @@ def restore(
         if value is not None:
             body[key] = value
     record = _start(
-        Api(url, api_key), "restores", body, "restore", wait, poll_interval, f" of backup {backup_id}"
+        _client(url, api_key), "restores", body, "restore", wait, poll_interval, f" of backup {backup_id}"
     )
-    _print_restore(record)
+    if as_json:
+        print_json(record)
+    else:
+        _print_restore(record)
     if wait:
         _exit_for(record["phase"])
 
 
 def _print_restore(record: dict[str, Any]) -> None:
     results = record["results"]
-    _out().print(
+    out().print(
         f"restore {record['id']} {record['name']}{' (dry run)' if record['dry_run'] else ''}: "
         f"[bold]{record['phase']}[/bold]  created {results['created']}  updated {results['updated']}  "
         f"skipped {results['skipped']}  failed {results['failed']}"
     )
     if record.get("error"):
-        _out().print(f"  error: {record['error']}")
+        out().print(f"  error: {record['error']}", markup=False)
     for item in results.get("items") or []:
         if item["outcome"] == "failed":
             where = f"{item['namespace']}/" if item["namespace"] else ""
-            _out().print(f"  failed: {item['resource']} {where}{item['name']}: {item['message']}")
+            out().print(
+                f"  failed: {item['resource']} {where}{item['name']}: {item['message']}", markup=False
+            )
+
+
+LIST_PATHS = {
+    What.backups: "/api/v1/backups",
+    What.restores: "/api/v1/restores",
+    What.schedules: "/api/v1/schedules",
+    What.locations: "/api/v1/storage-locations",
+    What.clusters: "/api/v1/clusters",
+}
 
 
 @app.command("list")
@@ -285,77 +297,188 @@ def list_(
     phase: Annotated[str | None, typer.Option(help="backups/restores in this phase")] = None,
     cluster: Annotated[str | None, typer.Option(help="backups/restores of this cluster")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: JsonOption = False,
     url: Url = DEFAULT_URL,
-    api_key: ApiKey = "",
+    api_key: ApiKey = None,
 ) -> None:
     """List backups (default), restores, schedules, storage locations or clusters."""
-    params: dict[str, Any] = {"limit": limit}
-    if phase:
-        params["phase"] = phase
-    if cluster:
-        params["cluster"] = cluster
-    api = Api(url, api_key)
-    try:
-        if what is What.backups:
-            table = Table("id", "name", "cluster", "location", "phase", "items", "size", "created", "expires")
-            for r in api.call("GET", "/api/v1/backups", params=params)["items"]:
-                table.add_row(
-                    str(r["id"]),
-                    r["name"],
-                    r["cluster"],
-                    r["storage_location"],
-                    r["phase"],
-                    f"{r['items_done']}/{r['items_total']}",
-                    str(r["size_bytes"]),
-                    r["created_at"],
-                    r["expires_at"] or "",
-                )
-        elif what is What.restores:
-            table = Table(
-                "id", "name", "backup", "cluster", "phase", "created", "updated", "skipped", "failed"
+    params: dict[str, Any] = {}
+    if what in (What.backups, What.restores):
+        params["limit"] = limit
+        if phase:
+            params["phase"] = phase
+        if cluster:
+            params["cluster"] = cluster
+    with _client(url, api_key) as api:
+        page = api.call("GET", LIST_PATHS[what], params=params)
+    if as_json:
+        print_json(page)
+        return
+    rows = page["items"]
+    if what is What.backups:
+        table = Table("id", "name", "cluster", "location", "phase", "items", "size", "created", "expires")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["name"],
+                r["cluster"],
+                r["storage_location"],
+                r["phase"],
+                _progress_text(r),
+                str(r["size_bytes"]),
+                r["created_at"],
+                cell(r["expires_at"]),
             )
-            for r in api.call("GET", "/api/v1/restores", params=params)["items"]:
-                res = r["results"]
-                table.add_row(
-                    str(r["id"]),
-                    r["name"] + (" (dry run)" if r["dry_run"] else ""),
-                    str(r["backup_id"]),
-                    r["cluster"],
-                    r["phase"],
-                    *(str(res[k]) for k in ("created", "updated", "skipped", "failed")),
-                )
-        elif what is What.schedules:
-            table = Table(
-                "id", "name", "cron", "tz", "cluster", "enabled", "next run", "last success", "missed"
+    elif what is What.restores:
+        table = Table("id", "name", "backup", "cluster", "phase", "created", "updated", "skipped", "failed")
+        for r in rows:
+            res = r["results"]
+            table.add_row(
+                str(r["id"]),
+                r["name"] + (" (dry run)" if r["dry_run"] else ""),
+                str(r["backup_id"]),
+                r["cluster"],
+                r["phase"],
+                *(str(res[k]) for k in ("created", "updated", "skipped", "failed")),
             )
-            for r in api.call("GET", "/api/v1/schedules")["items"]:
-                table.add_row(
-                    str(r["id"]),
-                    r["name"],
-                    r["cron"],
-                    r["timezone"],
-                    r["cluster"],
-                    "yes" if r["enabled"] else "no",
-                    r["next_run_at"] or "",
-                    r["last_success_at"] or "",
-                    str(r["missed_runs"]),
-                )
-        elif what is What.locations:
-            table = Table("name", "type", "where", "created")
-            for r in api.call("GET", "/api/v1/storage-locations")["items"]:
-                where = r["path"] if r["type"] == "local" else f"s3://{r['bucket']}/{r['prefix'] or ''}"
-                table.add_row(r["name"], r["type"], where, r["created_at"])
+    elif what is What.schedules:
+        table = _schedule_table(rows)
+    elif what is What.locations:
+        table = Table("name", "type", "where", "created")
+        for r in rows:
+            where = r["path"] if r["type"] == "local" else f"s3://{r['bucket']}/{r['prefix'] or ''}"
+            table.add_row(r["name"], r["type"], where, r["created_at"])
+    else:
+        table = Table("name", "context", "reachable", "version", "error")
+        for r in rows:
+            context = "in-cluster" if r["in_cluster"] else (r["context"] or "")
+            table.add_row(
+                r["name"], context, "yes" if r["reachable"] else "no", cell(r["version"]), cell(r["error"])
+            )
+    print_table(table)
+
+
+def _schedule_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "id",
+        "name",
+        "cron",
+        "tz",
+        "cluster",
+        "location",
+        "keep",
+        "enabled",
+        "next run",
+        "last success",
+        "missed",
+    )
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            r["cron"],
+            r["timezone"],
+            r["cluster"],
+            r["storage_location"],
+            cell(r["keep_last"]),
+            "yes" if r["enabled"] else "no",
+            cell(r["next_run_at"]),
+            cell(r["last_success_at"]),
+            str(r["missed_runs"]),
+        )
+    return table
+
+
+@schedule_app.command("create")
+def schedule_create(
+    name: Annotated[str, typer.Option(help="the schedule's name (lowercase letters, digits, -)")],
+    cluster: Annotated[str, typer.Option(help="a cluster of OCO_AEGIS_CLUSTERS")],
+    location: Annotated[str, typer.Option("--location", help="a storage location name")],
+    cron: Annotated[str, typer.Option(help='5 cron fields, e.g. "0 2 * * *" (02:00 daily)')],
+    timezone: Annotated[str, typer.Option(help="the time zone the cron is read in")] = "UTC",
+    keep_last: Annotated[
+        int | None, typer.Option(help="keep the newest N successful backups of this schedule", min=1)
+    ] = None,
+    ttl_hours: Annotated[
+        int | None, typer.Option(help="expire each backup after N hours (0: never)", min=0)
+    ] = None,
+    include_namespaces: Names = None,
+    exclude_namespaces: Names = None,
+    include_resources: Names = None,
+    exclude_resources: Names = None,
+    selector: Annotated[str | None, typer.Option(help="label selector, e.g. app=web")] = None,
+    include_cluster_resources: Annotated[ClusterResources, typer.Option()] = ClusterResources.auto,
+    enabled: Annotated[
+        bool, typer.Option("--enabled/--disabled", help="start paused with --disabled")
+    ] = True,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Create a cron schedule of backups."""
+    body: dict[str, Any] = {
+        "name": name,
+        "cluster": cluster,
+        "storage_location": location,
+        "cron": cron,
+        "timezone": timezone,
+        "enabled": enabled,
+        "include_cluster_resources": include_cluster_resources.value,
+    }
+    for key, value in (
+        ("keep_last", keep_last),
+        ("ttl_hours", ttl_hours),
+        ("included_namespaces", _split(include_namespaces)),
+        ("excluded_namespaces", _split(exclude_namespaces)),
+        ("included_resources", _split(include_resources)),
+        ("excluded_resources", _split(exclude_resources)),
+        ("label_selector", selector),
+    ):
+        if value is not None:
+            body[key] = value
+    with _client(url, api_key) as api:
+        created = api.call("POST", "/api/v1/schedules", json=body)
+    if as_json:
+        print_json(created)
+        return
+    out().print(
+        f"schedule {created['id']} {created['name']}: {created['cron']} ({created['timezone']}) "
+        f"backs up {created['cluster']} to {created['storage_location']}; "
+        f"next run {created['next_run_at'] or '-'}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@schedule_app.command("list")
+def schedule_list(
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """List schedules with their next run, last success and missed runs."""
+    with _client(url, api_key) as api:
+        page = api.call("GET", "/api/v1/schedules")
+    if as_json:
+        print_json(page)
+    else:
+        print_table(_schedule_table(page["items"]))
+
+
+@schedule_app.command("delete")
+def schedule_delete(
+    schedule: Annotated[str, typer.Argument(help="the schedule's id or name (oco aegis schedule list)")],
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Delete a schedule (the backups it made stay until their own retention)."""
+    with _client(url, api_key) as api:
+        if schedule.isdigit():
+            schedule_id = int(schedule)
         else:
-            table = Table("name", "context", "reachable", "version", "error")
-            for r in api.call("GET", "/api/v1/clusters")["items"]:
-                context = "in-cluster" if r["in_cluster"] else (r["context"] or "")
-                table.add_row(
-                    r["name"],
-                    context,
-                    "yes" if r["reachable"] else "no",
-                    r["version"] or "",
-                    r["error"] or "",
-                )
-    finally:
-        api.close()
-    _out().print(table)
+            found = [s for s in api.call("GET", "/api/v1/schedules")["items"] if s["name"] == schedule]
+            if not found:
+                fail(f"no schedule named {schedule!r}")
+            schedule_id = found[0]["id"]
+        api.call("DELETE", f"/api/v1/schedules/{schedule_id}")
+    out().print(f"deleted schedule {schedule_id}", markup=False)

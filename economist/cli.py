@@ -1,7 +1,10 @@
-"""`oco economist ...`: ingest a billing file or a cloud API period with a progress bar, load exchange rates.
+"""`oco economist ...`: ingest a billing file or a cloud API period with a progress bar, load exchange rates,
+query costs and read ingestion records.
 
-The CLI writes to the database directly (OCO_DATABASE_URL / POSTGRES_* / the embedded SQLite file) as the
-local user, so local paths are not limited by OCO_ECONOMIST_INGEST_DIRS.
+`ingest` and `fx-load` write to the database directly (OCO_DATABASE_URL / POSTGRES_* / the embedded SQLite
+file) as the local user, so local paths are not limited by OCO_ECONOMIST_INGEST_DIRS. `costs`,
+`ingestions` and `ingestion` ask a running economist service (`--url` / OCO_ECONOMIST_URL, and a key with
+the `economist` scope: `--api-key`, else OCO_API_KEY, else the quick start's data/admin.key).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from economist.fx.service import FxService, parse_rates_csv
 from economist.ingestion.factory import SourceFactory, SourceRequestError
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
 from economist.settings import EconomistSettings
+from oco.cli_client import ApiKeyOption, JsonOption, ServiceClient, cell, print_json, print_table
 from oco.db import Database
 from oco.migrations import upgrade_engine
 from oco.money import money_str
@@ -149,7 +154,7 @@ def ingest(
     console.print(
         f"ingestion {record['id']} succeeded: {record['row_count']:,} rows"
         f" ({record['replaced_rows']:,} replaced), billed {totals or 'nothing'}"
-        f" in {record['duration_ms'] / 1000:.1f} s",
+        f" in {record['duration_ms'] / 1000:.1f} s" + period_note(record),
         soft_wrap=True,
     )
 
@@ -181,3 +186,184 @@ def fx_load(
             await database.dispose()
 
     console.print(f"loaded {asyncio.run(load())} rates from {file}")
+
+
+DEFAULT_URL = "http://127.0.0.1:8081"
+Url = Annotated[str, typer.Option("--url", envvar="OCO_ECONOMIST_URL", help="the economist service")]
+
+
+class Granularity(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class Metric(str, Enum):
+    billed = "billed"
+    effective = "effective"
+    list = "list"
+    contracted = "contracted"
+
+
+class IngestionStatus(str, Enum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+def charge_period(record: dict[str, Any]) -> tuple[str, str] | None:
+    """The charge days [start, end) an ingestion covered: the API's `period` or the ledger row's
+    period_start/period_end; None when the record has none."""
+    period = record.get("period")
+    if isinstance(period, dict) and period.get("start") and period.get("end"):
+        return str(period["start"]), str(period["end"])
+    if record.get("period_start") and record.get("period_end"):
+        return str(record["period_start"]), str(record["period_end"])
+    return None
+
+
+def period_note(record: dict[str, Any]) -> str:
+    """`, period START to END (end exclusive)` when the record has a period, else nothing."""
+    period = charge_period(record)
+    return f", period {period[0]} to {period[1]} (end exclusive)" if period else ""
+
+
+def _day(value: datetime | None) -> str | None:
+    return value.date().isoformat() if value else None
+
+
+@app.command()
+def costs(
+    start: Annotated[
+        datetime | None,
+        typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: 30 days before --end)"),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--end", formats=["%Y-%m-%d"], help="day after the last (exclusive; default: tomorrow)"),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="comma list of provider, service, account, billing_account, region, resource, "
+            "charge_category, tag:<key>",
+        ),
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        typer.Option(
+            "--filter", help="dim:value terms, comma-ANDed, | for OR; e.g. provider:AWS,tag:env=prod"
+        ),
+    ] = None,
+    granularity: Annotated[Granularity | None, typer.Option(help="one row per day, week or month")] = None,
+    metric: Annotated[Metric, typer.Option(help="which cost column to sum")] = Metric.billed,
+    currency: Annotated[str | None, typer.Option(help="report in this currency (loaded FX rates)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="rows per page")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="rows to skip")] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Costs grouped by dimensions and periods (GET /api/v1/costs); money exactly as the API returns it."""
+    params: dict[str, Any] = {"metric": metric.value, "limit": limit, "offset": offset}
+    for key, value in (
+        ("from", _day(start)),
+        ("to", _day(end)),
+        ("group_by", group_by),
+        ("filter", filter_),
+        ("granularity", granularity.value if granularity else None),
+        ("currency", currency),
+    ):
+        if value is not None:
+            params[key] = value
+    with ServiceClient("economist", url, api_key) as api:
+        result = api.call("GET", "/api/v1/costs", params=params)
+    if as_json:
+        print_json(result)
+        return
+    print_table(costs_table(result))
+    console.print(
+        f"total {result['total']} {result['currency']} ({result['metric']}), "
+        f"{len(result['rows'])} of {result['total_rows']} rows",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def costs_table(result: dict[str, Any]) -> Table:
+    """One column per row field (period, the group-by keys) then the cost."""
+    rows: list[dict[str, Any]] = result["rows"]
+    fields = [name for name in (rows[0] if rows else {}) if name != "cost"]
+    table = Table()
+    for name in fields:
+        table.add_column(name)
+    table.add_column(f"cost ({result['currency']})", justify="right")
+    for row in rows:
+        table.add_row(*(cell(row.get(name)) for name in fields), row["cost"])
+    return table
+
+
+@app.command()
+def ingestions(
+    status: Annotated[IngestionStatus | None, typer.Option(help="only ingestions in this status")] = None,
+    source: Annotated[SourceKind | None, typer.Option(help="only this source kind")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List ingestions, newest first, with the charge period each covered."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status:
+        params["status"] = status.value
+    if source:
+        params["source"] = source.value
+    with ServiceClient("economist", url, api_key) as api:
+        page = api.call("GET", "/api/v1/ingestions", params=params)
+    if as_json:
+        print_json(page)
+        return
+    table = Table("id", "source", "status", "period", "rows", "billed", "file", "created")
+    for r in page["items"]:
+        period = charge_period(r)
+        table.add_row(
+            str(r["id"]),
+            r["source"],
+            r["status"],
+            f"{period[0]} to {period[1]}" if period else "",
+            f"{r['rows']:,}",
+            ", ".join(f"{amount} {code}" for code, amount in r["totals"].items()),
+            cell(r["filename"]),
+            r["created_at"],
+        )
+    print_table(table)
+
+
+@app.command()
+def ingestion(
+    ingestion_id: Annotated[int, typer.Argument(help="the ingestion's id (oco economist ingestions)")],
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """One ingestion: status, period, rows, totals and errors."""
+    with ServiceClient("economist", url, api_key) as api:
+        record = api.call("GET", f"/api/v1/ingestions/{ingestion_id}")
+    if as_json:
+        print_json(record)
+        return
+    totals = ", ".join(f"{amount} {code}" for code, amount in record["totals"].items())
+    console.print(
+        f"ingestion {record['id']} ({record['source']}) {record['status']}: {record['rows']:,} rows"
+        f" ({record['replaced_rows']:,} replaced), billed {totals or 'nothing'}" + period_note(record),
+        markup=False,
+        soft_wrap=True,
+    )
+    for error in record["errors"]:
+        where = ":".join(str(p) for p in (error.get("file"), error.get("line")) if p is not None)
+        column = f" column {error['column']}:" if error.get("column") else ""
+        console.print(f"  {where}{column} {error['message']}".rstrip(), markup=False, soft_wrap=True)

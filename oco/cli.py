@@ -10,19 +10,22 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from oco import migrations
 from oco.auth import KeyStore
+from oco.cli_client import JsonOption, out, print_json, print_table
 from oco.db import Database
 from oco.settings import PlatformSettings, SettingsError, get_settings
+from oco.timeutil import as_utc, utcnow
 
 app = typer.Typer(
     help="Open Cloud Ops: cerebra (LLM gateway), economist (cloud costs), aegis (Kubernetes resilience).",
@@ -191,21 +194,70 @@ def keys_create(
     print(created.plaintext)
 
 
-@keys_app.command("list")
-def keys_list() -> None:
-    """List keys (metadata only)."""
-    rows = asyncio.run(_with_store(_settings(), lambda s: s.list()))
-    table = Table("id", "name", "prefix", "scopes", "team", "created", "expires", "revoked", "last used")
-    for row in rows:
-        table.add_row(
+def _key_status(row: dict[str, Any], now: datetime) -> str:
+    if row["revoked_at"] is not None:
+        return "revoked"
+    expires = as_utc(row["expires_at"])
+    return "expired" if expires is not None and expires <= now else "active"
+
+
+def _day(value: datetime | None) -> str:
+    return as_utc(value).date().isoformat() if value is not None else ""  # type: ignore[union-attr]
+
+
+KEY_COLUMNS = ("id", "name", "prefix", "scopes", "team", "status", "expires", "last used")
+FLEXIBLE = (1, 3, 4)  # name, scopes, team: cut with an ellipsis when the terminal is narrow
+GAP = 2
+
+
+def _fit(natural: list[int], width: int) -> list[int]:
+    """Column widths within `width`: fixed columns keep their size, the flexible ones share the rest
+    (narrowest first, so a short column gives its unused share to the longer ones)."""
+    widths = list(natural)
+    room = width - GAP * (len(natural) - 1) - sum(w for i, w in enumerate(natural) if i not in FLEXIBLE)
+    pending = sorted(FLEXIBLE, key=lambda i: natural[i])
+    for done, index in enumerate(pending):
+        share = room // (len(pending) - done)
+        widths[index] = max(min(natural[index], share), len(KEY_COLUMNS[index]))
+        room -= widths[index]
+    return widths
+
+
+def keys_table(rows: list[dict[str, Any]], now: datetime, width: int) -> Table:
+    """The keys as a table no wider than `width`: days, not timestamps, and one status for
+    revoked/expired (`--json` has every field); long names, scopes and teams end in an ellipsis."""
+    cells = [
+        (
             str(row["id"]),
             row["name"],
             row["key_prefix"],
             ",".join(row["scopes"]),
             row["team"] or "",
-            *(str(row[c] or "") for c in ("created_at", "expires_at", "revoked_at", "last_used_at")),
+            _key_status(row, now),
+            _day(row["expires_at"]),
+            _day(row["last_used_at"]) or "never",
         )
-    console.print(table)
+        for row in rows
+    ]
+    natural = [max([len(name)] + [len(c[i]) for c in cells]) for i, name in enumerate(KEY_COLUMNS)]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, GAP - 1, 0, 0))
+    for name, size in zip(KEY_COLUMNS, _fit(natural, width), strict=True):
+        table.add_column(
+            name, width=size, no_wrap=True, overflow="ellipsis", justify="right" if name == "id" else "left"
+        )
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    return table
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List keys (metadata only; --json for every field, full timestamps included)."""
+    rows = asyncio.run(_with_store(_settings(), lambda s: s.list()))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(keys_table(rows, utcnow(), out().width))
 
 
 @keys_app.command("revoke")

@@ -1,16 +1,16 @@
-"""`oco aegis backup|restore|list` against the aegis service served by uvicorn on loopback (real HTTP)."""
+"""`oco aegis backup|restore|list|schedule` against the aegis service served by uvicorn on loopback (real HTTP)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from kubernetes import client
 from typer.testing import CliRunner
 
@@ -18,41 +18,36 @@ from aegis.app import create_app
 from aegis.cli import app as cli
 from tests.aegis.api_env import aegis_settings, clusters_file
 from tests.aegis.scenario import populate
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.oco.loopback import served
 
 
 @pytest.fixture
-def served(settings, tmp_path: Path, kube, target_kube, client_for) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
-    """The aegis app under uvicorn in a thread; yields its URL and the cluster names."""
+def serve_aegis(
+    settings, tmp_path: Path, kube, target_kube, client_for
+) -> Iterator[Callable[..., ContextManager[tuple[str, dict[str, str]]]]]:  # type: ignore[no-untyped-def]
+    """Serve the aegis app (settings overrides as keywords) under uvicorn; yields its URL and the clusters."""
     populate(client_for(kube))
     names = {"src": f"src-{kube.url.rsplit(':', 1)[1]}", "dr": f"dr-{target_kube.url.rsplit(':', 1)[1]}"}
-    config = aegis_settings(
-        settings, tmp_path, clusters_file(tmp_path, {names["src"]: kube, names["dr"]: target_kube})
-    )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", names
-    server.should_exit = True
-    thread.join(timeout=30)
+    clusters = clusters_file(tmp_path, {names["src"]: kube, names["dr"]: target_kube})
+
+    @contextmanager
+    def serve(**overrides: Any) -> Iterator[tuple[str, dict[str, str]]]:
+        with served(create_app(aegis_settings(settings, tmp_path, clusters, **overrides))) as url:
+            yield url, names
+
+    yield serve
+
+
+@pytest.fixture
+def served_aegis(serve_aegis) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    with serve_aegis() as running:
+        yield running
 
 
 async def test_cli_backup_restore_and_list(
-    served, keystore, unique, tmp_path, target_kube, client_for
+    served_aegis, keystore, unique, tmp_path, target_kube, client_for
 ) -> None:  # type: ignore[no-untyped-def]
-    url, clusters = served
+    url, clusters = served_aegis
     key = (await keystore.create(unique("cli"), ["aegis"])).plaintext
     location = unique("disk")
     registered = httpx.post(
@@ -101,4 +96,100 @@ async def test_cli_backup_restore_and_list(
     refused = runner.invoke(cli, ["restore", "999999999", *common])
     assert refused.exit_code == 1 and "not found" in refused.output
     wrong_key = runner.invoke(cli, ["list", "--url", url, "--api-key", "oco_nope"])
-    assert wrong_key.exit_code == 1 and "401" in wrong_key.output
+    assert wrong_key.exit_code == 1
+    assert f"401 from {url}: the API key from --api-key was refused" in wrong_key.stderr
+
+    as_json = runner.invoke(cli, ["list", "backups", "--cluster", clusters["src"], "--json", *common])
+    assert as_json.exit_code == 0, as_json.output
+    page = json.loads(as_json.stdout)
+    assert (
+        page
+        == httpx.get(
+            f"{url}/api/v1/backups",
+            params={"cluster": clusters["src"], "limit": 50},
+            headers={"X-API-Key": key},
+        ).json()
+    )
+    assert [b["phase"] for b in page["items"] if b["id"] == backup_id] == ["Completed"]
+    clusters_json = json.loads(runner.invoke(cli, ["list", "clusters", "--json", *common]).stdout)
+    assert {c["name"] for c in clusters_json["items"]} >= set(clusters.values())
+
+
+async def test_a_failed_backup_shows_failure_not_a_full_bar(  # type: ignore[no-untyped-def]
+    serve_aegis, kube, keystore, unique, tmp_path
+) -> None:
+    key = (await keystore.create(unique("cli"), ["aegis"])).plaintext
+    with serve_aegis(oco_aegis_kube_max_attempts=1) as (url, clusters):
+        location = unique("disk")
+        registered = httpx.post(
+            f"{url}/api/v1/storage-locations",
+            json={"name": location, "type": "local", "path": str(tmp_path / "store")},
+            headers={"X-API-Key": key},
+        )
+        assert registered.status_code == 201, registered.text
+        kube.stop()  # the source cluster is gone: the backup fails
+        runner = CliRunner(env={"COLUMNS": "250", "OCO_API_KEY": key, "OCO_AEGIS_URL": url})
+        failed = runner.invoke(
+            cli, ["backup", "--cluster", clusters["src"], "--location", location, "--poll-interval", "0.05"]
+        )
+    assert failed.exit_code == 1, failed.output
+    ending = [line for line in failed.stderr.splitlines() if "Failed" in line]
+    assert len(ending) == 1, failed.stderr
+    assert ending[0].startswith("✗ Failed backup ") and " at 0/? items: " in ending[0]
+    assert "cluster not reachable" in ending[0]
+    assert "━" not in failed.stderr and "1/1" not in failed.stderr  # no bar drawn as if it were done
+    assert "Failed  0/? items" in failed.stdout and "error: " in failed.stdout
+
+
+async def test_schedule_create_list_delete(served_aegis, keystore, unique, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url, clusters = served_aegis
+    key = (await keystore.create(unique("cli"), ["aegis"])).plaintext
+    location = unique("disk")
+    registered = httpx.post(
+        f"{url}/api/v1/storage-locations",
+        json={"name": location, "type": "local", "path": str(tmp_path / "store")},
+        headers={"X-API-Key": key},
+    )
+    assert registered.status_code == 201, registered.text
+    common = ["--url", url, "--api-key", key]
+    runner = CliRunner(env={"COLUMNS": "250"})
+    name = unique("nightly")
+
+    created = runner.invoke(
+        cli,
+        ["schedule", "create", "--name", name, "--cluster", clusters["src"], "--location", location]
+        + ["--cron", "30 2 * * *", "--timezone", "Europe/Paris", "--keep-last", "3", "--ttl-hours", "48"]
+        + ["--include-namespaces", "shop,blog", "--selector", "app=web", "--json", *common],
+    )
+    assert created.exit_code == 0, created.output
+    schedule = json.loads(created.stdout)
+    assert (schedule["name"], schedule["cron"], schedule["timezone"]) == (name, "30 2 * * *", "Europe/Paris")
+    assert (schedule["keep_last"], schedule["ttl_hours"], schedule["enabled"]) == (3, 48, True)
+    assert schedule["cluster"] == clusters["src"] and schedule["storage_location"] == location
+    assert schedule["spec"]["included_namespaces"] == ["shop", "blog"]
+    assert schedule["spec"]["label_selector"] == "app=web" and schedule["next_run_at"]
+
+    listed = runner.invoke(cli, ["schedule", "list", *common])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.stdout.splitlines() if name in line)
+    assert "30 2 * * *" in row and "Europe/Paris" in row and location in row
+    as_json = json.loads(runner.invoke(cli, ["schedule", "list", "--json", *common]).stdout)
+    assert [s["id"] for s in as_json["items"] if s["name"] == name] == [schedule["id"]]
+    assert json.loads(runner.invoke(cli, ["list", "schedules", "--json", *common]).stdout) == as_json
+
+    invalid = runner.invoke(
+        cli,
+        ["schedule", "create", "--name", unique("bad"), "--cluster", clusters["src"], "--location", location]
+        + ["--cron", "every night", *common],
+    )
+    assert invalid.exit_code == 1 and "422" in invalid.stderr
+
+    deleted = runner.invoke(cli, ["schedule", "delete", name, *common])
+    assert deleted.exit_code == 0, deleted.output
+    assert f"deleted schedule {schedule['id']}" in deleted.stdout
+    gone = json.loads(runner.invoke(cli, ["schedule", "list", "--json", *common]).stdout)
+    assert all(s["id"] != schedule["id"] for s in gone["items"])
+    again = runner.invoke(cli, ["schedule", "delete", str(schedule["id"]), *common])
+    assert again.exit_code == 1 and "not found" in again.stderr
+    unknown = runner.invoke(cli, ["schedule", "delete", name, *common])
+    assert unknown.exit_code == 1 and "no schedule named" in unknown.stderr

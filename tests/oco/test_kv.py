@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 
 import pytest
+import redis.exceptions
 
 from oco.kv import KV, LockNotAcquired, MemoryKV, RedisKV
 from tests.conftest import require_or_skip
@@ -74,5 +76,24 @@ async def test_lock_waits_when_asked(kv: KV) -> None:
     assert order == ["first", "second"]
 
 
-async def test_ping(kv: KV) -> None:
-    await kv.ping()
+async def test_ping_answers_for_a_live_redis(redis_url) -> None:  # type: ignore[no-untyped-def]
+    """The in-process backend has nothing to reach (its ping returns at once), so only Redis is pinged."""
+    if not redis_url:
+        require_or_skip("OCO_TEST_REDIS_URL")
+    backend = RedisKV(redis_url, prefix=f"test:{uuid.uuid4().hex[:8]}:")
+    try:
+        await backend.ping()
+    finally:
+        await backend.close()
+
+
+async def test_ping_raises_when_redis_is_unreachable() -> None:
+    with socket.socket() as sock:  # a port nothing listens on: bound, then released
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = RedisKV(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await backend.ping()
+    finally:
+        await backend.close()

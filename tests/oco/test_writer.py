@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from oco.db import Database
 from oco.writer import BufferedWriter
@@ -36,6 +37,29 @@ async def count(database: Database, table: sa.Table) -> int:
         return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
 
 
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for a condition the writer brings about; the bound only turns a hang into a failure."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def failed_writes(writer: BufferedWriter) -> float:
+    return REGISTRY.get_sample_value("oco_writer_write_errors_total", {"writer": writer.name}) or 0.0
+
+
+async def test_a_partial_batch_is_written_once_the_flush_interval_passes(database, log_table) -> None:  # type: ignore[no-untyped-def]
+    writer = BufferedWriter(database, log_table, batch_size=500, flush_interval_s=0.05)
+    writer.start()
+    for i in range(3):
+        writer.enqueue({"n": i})
+    await until(lambda: writer.written == 3, "the worker wrote a batch smaller than batch_size")
+    assert await count(database, log_table) == 3  # written before any flush() or stop()
+    await writer.stop()
+
+
 @pytest.mark.parametrize("rows", [7, 1234])
 async def test_every_enqueued_row_is_stored_on_shutdown(database, log_table, rows) -> None:  # type: ignore[no-untyped-def]
     writer = BufferedWriter(database, log_table, batch_size=500, flush_interval_s=5.0, queue_size=5000)
@@ -54,12 +78,10 @@ async def test_every_enqueued_row_is_stored_on_shutdown(database, log_table, row
 
 async def test_full_queue_drops_and_counts_without_blocking(database, log_table) -> None:  # type: ignore[no-untyped-def]
     writer = BufferedWriter(database, log_table, queue_size=10)
-    started = time.perf_counter()
+    # No worker runs yet, so nothing frees space: an enqueue that waited for space would never return.
     accepted = [writer.enqueue({"n": i}) for i in range(25)]
-    elapsed = time.perf_counter() - started
     assert accepted.count(True) == 10 and accepted.count(False) == 15
-    assert writer.dropped == 15
-    assert elapsed < 1.0  # never waits for space (generous bound: only guards against blocking)
+    assert writer.dropped == 15 and writer.queue.qsize() == 10
     writer.start()
     await writer.stop()
     assert await count(database, log_table) == 10
@@ -73,8 +95,8 @@ async def test_outage_shorter_than_retry_window_loses_nothing(database, log_tabl
     writer.start()
     for i in range(120):
         writer.enqueue({"n": i})
-    await asyncio.sleep(0.8)
-    assert writer.written == 0
+    await until(lambda: failed_writes(writer) >= 2, "the worker failed and retried a write")
+    assert writer.written == 0 and writer.dropped == 0
     async with database.engine.begin() as conn:
         await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
     await writer.stop()
@@ -122,14 +144,16 @@ async def test_stop_is_bounded_while_the_database_is_down(database, log_table) -
     hidden = f"{log_table.name}_down"
     async with database.engine.begin() as conn:
         await conn.execute(sa.text(f"ALTER TABLE {log_table.name} RENAME TO {hidden}"))
-    writer = BufferedWriter(database, log_table, batch_size=5, flush_interval_s=0.01, retry_window_s=60)
+    # The retry window is an hour: only the stop timeout can end the retries of 10 failing batches.
+    writer = BufferedWriter(database, log_table, batch_size=5, flush_interval_s=0.01, retry_window_s=3600)
     writer.start()
     for i in range(50):
         writer.enqueue({"n": i})
-    started = time.monotonic()
-    await writer.stop(timeout_s=0.5)
-    elapsed = time.monotonic() - started
+    await until(lambda: failed_writes(writer) >= 1, "the first write failed")
+    stopped = asyncio.ensure_future(writer.stop(timeout_s=0.2))
+    await until(stopped.done, "stop() returned while every write was still failing")
+    await stopped
     async with database.engine.begin() as conn:
         await conn.execute(sa.text(f"ALTER TABLE {hidden} RENAME TO {log_table.name}"))
-    assert elapsed < 5  # bounded by the stop timeout, not by 10 batches x 60 s of retries
     assert writer.written == 0 and writer.dropped == 50
+    assert writer.enqueue({"n": 1}) is False
