@@ -377,14 +377,14 @@ class RunTracker:
             rows = [r for r in await repo.unfinished_runs(conn, self.spec) if not self.is_running(r.id)]
         if not rows:
             return []
-        judged = {r.owner for r in rows if self.lease.judges(r.owner)}
+        judged = {r.owner for r in rows if r.owner is not None and self.lease.judges(r.owner)}
         try:
             alive = await self.lease.alive(judged) if judged else set()
         except Exception:  # kv down: judge by heartbeats only, never reap a live run on a kv outage
             log.warning(
                 "could not read owner leases; reaping %s runs by heartbeat only", self.kind, exc_info=True
             )
-            alive = {o for o in judged if o is not None}
+            alive = judged
         dead: list[int] = []
         for row in rows:
             beat = as_utc(row.heartbeat_at or row.created_at)
