@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from aegis.backups.endpoints import router as backups_router
+from aegis.backups.runs import sweep_work_dir
 from aegis.backups.service import BackupService
 from aegis.clusters.endpoints import router as clusters_router
 from aegis.clusters.service import ClusterService
@@ -23,13 +24,13 @@ from aegis.locations.endpoints import router as locations_router
 from aegis.locations.service import LocationService
 from aegis.restores.endpoints import router as restores_router
 from aegis.restores.service import RestoreService
-from aegis.runs import OwnerLease, sweep_work_dir
 from aegis.schedules.endpoints import router as schedules_router
 from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
 from aegis.settings import AegisSettings
 from oco.app import make_service_app
 from oco.errors import error_response
+from oco.runs import OwnerLease
 from oco.settings import PlatformSettings
 
 log = logging.getLogger("aegis")

@@ -24,9 +24,11 @@ from rich.table import Table
 from economist.fx.service import FxService, parse_rates_csv
 from economist.ingestion.factory import SourceFactory, SourceRequestError
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
+from economist.ingestion.service import command_ingestion
 from economist.settings import EconomistSettings
 from oco.cli_client import ApiKeyOption, JsonOption, ServiceClient, cell, print_json, print_table
 from oco.db import Database
+from oco.kv import create_kv
 from oco.migrations import upgrade_engine
 from oco.money import money_str
 from oco.settings import SettingsError
@@ -73,6 +75,7 @@ async def _ingest(
     progress: Progress,
 ) -> dict[str, Any]:
     database = Database(settings.database_url, pool_size=2)
+    kv = create_kv(settings.resolved_redis_url)
     try:
         if settings.is_embedded_database:
             await upgrade_engine(database.engine)
@@ -84,23 +87,32 @@ async def _ingest(
             progress_interval_s=settings.oco_economist_progress_interval_s,
         )
         name = str(options.get("path") or options.get("key") or "") or None
-        ingestion_id = await ingestor.create_record(
-            source=kind, status="pending", period=period, options=options, filename=name, created_by="cli"
-        )
-        task = progress.add_task(f"ingestion {ingestion_id} ({kind})", total=None, rows=0)
+        # the record carries this command's owner lease and heartbeat: a running economist never reaps it
+        async with command_ingestion(
+            database,
+            settings,
+            kv,
+            source=kind,
+            period=period,
+            options=options,
+            filename=name,
+            created_by="cli",
+        ) as ingestion_id:
+            task = progress.add_task(f"ingestion {ingestion_id} ({kind})", total=None, rows=0)
 
-        def on_progress(rows: int, read: Any) -> None:
-            progress.update(task, completed=read.bytes_read, total=read.bytes_total, rows=rows)
+            def on_progress(rows: int, read: Any) -> None:
+                progress.update(task, completed=read.bytes_read, total=read.bytes_total, rows=rows)
 
-        record = await ingestor.run(
-            ingestion_id, source, source_kind=kind, window=period, on_progress=on_progress
-        )
+            record = await ingestor.run(
+                ingestion_id, source, source_kind=kind, window=period, on_progress=on_progress
+            )
         progress.update(
             task, completed=record["bytes_read"], total=record["bytes_total"] or record["bytes_read"]
         )
         return record
     finally:
         await database.dispose()
+        await kv.close()
 
 
 @app.command()

@@ -24,6 +24,9 @@ class EconomistSettings(PlatformSettings):
     oco_economist_max_concurrent_ingestions: int = 2
     #: how often a running ingestion's progress is written to the `ingestions` row (PostgreSQL)
     oco_economist_progress_interval_s: float = 1.0
+    #: an unfinished ingestion whose heartbeat (written every quarter of this) is older is taken for one a
+    #: dead process left and marked failed "interrupted" (so is one whose process's kv lease is gone)
+    oco_economist_stale_after_s: float = 60.0
     #: tag grouping: fold key case, fold '-'/'_'/spaces, split camelCase; the defaults make CostCenter,
     #: costCenter, cost-center, cost_center and COST_CENTER one key `cost_center`. Applied when rows are
     #: ingested (stored normalized) and to the keys queries name: after changing any of these, re-ingest.

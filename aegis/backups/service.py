@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from aegis import metrics
 from aegis.archive.reader import ArchiveIntegrityError
 from aegis.backups import repository as repo
+from aegis.backups.runs import run_table
 from aegis.backups.spec import BackupSpec
 from aegis.clusters.service import ClusterService
 from aegis.engine import (
@@ -32,7 +33,6 @@ from aegis.errors import AegisError, Conflict, InvalidRequest, StorageUnavailabl
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
 from aegis.naming import NAME_MAX, generated_name
-from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.storage import ObjectNotFoundError, StorageError
 from aegis.tables import (
@@ -46,6 +46,7 @@ from aegis.tables import (
     backup_records,
 )
 from oco.db import Database
+from oco.runs import OwnerLease, RunTracker
 from oco.timeutil import utcnow
 
 log = logging.getLogger("aegis.backups")
@@ -76,8 +77,7 @@ class BackupService:
         self.encryption_key = settings.encryption_key()
         self.tracker = RunTracker(
             database,
-            backup_records,
-            kind="backup",
+            run_table(backup_records, "backup"),
             max_concurrent=settings.oco_aegis_max_concurrent_backups,
             progress_interval_s=settings.oco_aegis_progress_interval_s,
             heartbeat_interval_s=settings.oco_aegis_stale_after_s / 4,
@@ -441,7 +441,7 @@ class BackupService:
 
     async def recover(self, *, startup: bool = False) -> list[int]:
         """Mark backups left New/InProgress by a dead process Failed "interrupted" and delete any archive
-        they left (``startup``: this process runs nothing yet; see aegis.runs)."""
+        they left (``startup``: this process runs nothing yet; see oco.runs)."""
         ids = await self.tracker.reap(startup=startup)
         if ids:
             metrics.INTERRUPTED.labels(kind="backup").inc(len(ids))

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from aegis import metrics
+from aegis.backups.runs import run_table
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
 from aegis.engine import Phase, ProgressCallback, RestoreOutcome, run_restore
@@ -23,10 +24,10 @@ from aegis.locations.service import LocationService
 from aegis.naming import NAME_MAX, generated_name
 from aegis.restores import repository as repo
 from aegis.restores.spec import RestoreSpec
-from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
+from oco.runs import OwnerLease, RunTracker
 from oco.timeutil import utcnow
 
 log = logging.getLogger("aegis.restores")
@@ -64,8 +65,7 @@ class RestoreService:
         self.encryption_key = settings.encryption_key()
         self.tracker = RunTracker(
             database,
-            restore_records,
-            kind="restore",
+            run_table(restore_records, "restore"),
             max_concurrent=settings.oco_aegis_max_concurrent_restores,
             progress_interval_s=settings.oco_aegis_progress_interval_s,
             heartbeat_interval_s=settings.oco_aegis_stale_after_s / 4,
@@ -286,7 +286,7 @@ class RestoreService:
 
     async def recover(self, *, startup: bool = False) -> list[int]:
         """Mark restores left New/InProgress by a dead process Failed "interrupted" (``startup``: this
-        process runs nothing yet; see aegis.runs)."""
+        process runs nothing yet; see oco.runs)."""
         ids = await self.tracker.reap(startup=startup)
         if ids:
             metrics.INTERRUPTED.labels(kind="restore").inc(len(ids))

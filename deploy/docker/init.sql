@@ -355,5 +355,13 @@ CREATE INDEX ix_cloud_costs_charge_period_start ON cloud_costs USING brin (charg
 
 UPDATE alembic_version SET version_num='0005_economist_bulk_indexes' WHERE alembic_version.version_num = '0004_aegis';
 
+-- Running upgrade 0005_economist_bulk_indexes -> 0006_ingestion_owner
+
+ALTER TABLE ingestions ADD COLUMN owner VARCHAR(64);
+
+ALTER TABLE ingestions ADD COLUMN heartbeat_at TIMESTAMP WITH TIME ZONE;
+
+UPDATE alembic_version SET version_num='0006_ingestion_owner' WHERE alembic_version.version_num = '0005_economist_bulk_indexes';
+
 COMMIT;
 

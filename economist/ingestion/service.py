@@ -1,12 +1,10 @@
 """The ingestion capability: start an ingestion in the background, ingest an upload synchronously, list and
 read records with live progress, and stop cleanly (running ingestions are marked failed, not left running).
 
-Liveness: each pending/running ingestion of this process holds a kv key `economist:ingestion:<id>` (value:
-this process's owner id) with a TTL of `stale_after_s`, set before its record is committed and refreshed
-every `heartbeat_interval_s`. An unfinished record whose key is gone was left by a dead process (kill -9,
-crash) and is marked failed "interrupted": at start-up (`open()`), and periodically by the heartbeat loop,
-so another replica's live run is never touched. With the in-process kv (one process), every unfinished
-record found at start-up is a dead one's. When the kv cannot be read, nothing is reaped.
+Liveness is oco.runs's (owner lease, heartbeat, reaping dead processes' records at start-up and
+periodically, marking interrupted on stop): INGESTION_RUNS describes the `ingestions` table to it, and
+`command_ingestion` registers an ingestion a one-shot command (`oco economist ingest`) runs, so a running
+service never reaps it while it writes.
 """
 
 from __future__ import annotations
@@ -14,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from datetime import date, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
 from typing import IO, Any
-
-import sqlalchemy as sa
 
 from economist.ingestion import repository as repo
 from economist.ingestion.factory import SourceFactory
@@ -32,18 +29,36 @@ from economist.sources.azure_exports import AzureExportSource
 from economist.sources.focus import open_focus_source
 from oco.db import Database
 from oco.kv import KV, MemoryKV
-from oco.timeutil import as_utc, utcnow
+from oco.runs import OwnerLease, RunTable, RunTracker, detached_tracker
 
 log = logging.getLogger("economist.ingestion")
 
 UPLOAD_SOURCES = ("focus", "aws_cur", "azure_export")
 UNFINISHED = ("pending", "running")
 INTERRUPTED = "interrupted: the process running it stopped (crash or kill)"
+STOPPED = "interrupted: the service stopped"
 
 
-def live_key(ingestion_id: int) -> str:
-    """The kv key a live ingestion holds (see the module docstring)."""
-    return f"economist:ingestion:{ingestion_id}"
+def _overlay(record: dict[str, Any], progress: SourceProgress) -> dict[str, Any]:
+    return {
+        **record,
+        "rows_read": max(progress.rows_read, record["rows_read"] or 0),
+        "bytes_read": max(progress.bytes_read, record["bytes_read"] or 0),
+        "bytes_total": progress.bytes_total if progress.bytes_total is not None else record["bytes_total"],
+    }
+
+
+#: The `ingestions` table as oco.runs sees it (progress reaches the row through the ingestor itself).
+INGESTION_RUNS = RunTable(
+    table=ingestions,
+    kind="ingestion",
+    unfinished=UNFINISHED,
+    failed="failed",
+    error_values=lambda message: {"errors": [{"message": message}]},
+    interrupted=INTERRUPTED,
+    stopped=STOPPED,
+    overlay=_overlay,
+)
 
 
 class IngestionService:
@@ -56,26 +71,22 @@ class IngestionService:
         factory: SourceFactory,
         *,
         kv: KV | None = None,
-        heartbeat_interval_s: float = 10.0,
-        stale_after_s: float = 60.0,
     ) -> None:
         self.database = database
-        self.kv = kv or MemoryKV()
-        self.owner = uuid.uuid4().hex[:16]
-        self.heartbeat_interval_s = heartbeat_interval_s
-        self.stale_after_s = stale_after_s
-        self._heartbeat: asyncio.Task[None] | None = None
         self.settings = settings
         self.factory = factory
-        self.ingestor = LedgerIngestor(
+        stale_after_s = settings.oco_economist_stale_after_s
+        self.lease = OwnerLease(kv or MemoryKV(), ttl_s=stale_after_s)
+        self.tracker = RunTracker(
             database,
-            normalizer=settings.tag_normalizer,
-            batch_size=settings.oco_economist_batch_size,
+            INGESTION_RUNS,
+            lease=self.lease,
+            max_concurrent=settings.oco_economist_max_concurrent_ingestions,
             progress_interval_s=settings.oco_economist_progress_interval_s,
+            heartbeat_interval_s=stale_after_s / 4,
+            stale_after_s=stale_after_s,
         )
-        self.live: dict[int, SourceProgress] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._slots = asyncio.Semaphore(max(1, settings.oco_economist_max_concurrent_ingestions))
+        self.ingestor = _ingestor(database, settings)
 
     # -- starting ------------------------------------------------------------------------------------------
 
@@ -93,38 +104,23 @@ class IngestionService:
             filename=str(options.get("path") or options.get("key") or "") or None,
             created_by=created_by,
         )
-        task = asyncio.create_task(self._background(ingestion_id, kind, source, period))
-        self._tasks[ingestion_id] = task
-        record = await self.get(ingestion_id)
-        assert record is not None
-        return record
 
-    async def _background(
-        self, ingestion_id: int, kind: str, source: Any, period: tuple[date, date] | None
-    ) -> None:
-        try:
-            async with self._slots:
+        async def run(_cancel: Any, progress: Any) -> None:
+            try:
                 await self.ingestor.run(
                     ingestion_id,
                     source,
                     source_kind=kind,
                     window=period,
-                    on_progress=self._progress(ingestion_id),
+                    on_progress=lambda _rows, read: progress(read),
                 )
-        except IngestionFailed as exc:
-            log.info("ingestion %s failed: %s", ingestion_id, exc)
-        except Exception:  # recorded by the ingestor; a background task must not die noisily
-            log.exception("ingestion %s crashed", ingestion_id)
-        finally:
-            self.live.pop(ingestion_id, None)
-            self._tasks.pop(ingestion_id, None)
-            await self._release(ingestion_id)
+            except IngestionFailed as exc:  # recorded by the ingestor
+                log.info("ingestion %s failed: %s", ingestion_id, exc)
 
-    def _progress(self, ingestion_id: int) -> Any:
-        def update(_rows: int, progress: SourceProgress) -> None:
-            self.live[ingestion_id] = progress
-
-        return update
+        self.tracker.launch(ingestion_id, run)
+        record = await self.get(ingestion_id)
+        assert record is not None
+        return record
 
     async def upload(
         self,
@@ -157,110 +153,48 @@ class IngestionService:
             filename=filename,
             created_by=created_by,
         )
-        try:
-            async with self._slots:
-                return await self.ingestor.run(
-                    ingestion_id,
-                    source,
-                    source_kind=kind,
-                    window=None,
-                    on_progress=self._progress(ingestion_id),
-                    content_sha256=digest,
-                )
-        finally:
-            self.live.pop(ingestion_id, None)
-            await self._release(ingestion_id)
-
-    # -- liveness: kv keys, heartbeat, reaping dead processes' records ------------------------------------
+        async with self.tracker.hold(ingestion_id) as progress, self.tracker.slots:
+            return await self.ingestor.run(
+                ingestion_id,
+                source,
+                source_kind=kind,
+                window=None,
+                on_progress=lambda _rows, read: progress(read),
+                content_sha256=digest,
+            )
 
     async def _create_record(self, **values: Any) -> int:
-        """Insert the record and set its live key before the insert commits, so no reader ever sees an
-        unfinished record without its key (a kv failure is logged: the heartbeat sets the key later)."""
-        ingestion_id = None
-        try:
-            async with self.database.engine.begin() as conn:
-                ingestion_id = await repo.create_ingestion(conn, **values)
-                self.live[ingestion_id] = SourceProgress()
-                try:
-                    await self.kv.set(live_key(ingestion_id), self.owner, ttl_s=self.stale_after_s)
-                except Exception:
-                    log.warning("could not set the live key of ingestion %s", ingestion_id, exc_info=True)
-        except BaseException:
-            if ingestion_id is not None:
-                self.live.pop(ingestion_id, None)
-            raise
+        """Insert the record, naming this process its owner before the insert commits."""
+        async with self.database.engine.begin() as conn:
+            ingestion_id = await repo.create_ingestion(conn, **values)
+            await self.tracker.claim(conn, ingestion_id)
         return ingestion_id
 
-    async def _release(self, ingestion_id: int) -> None:
-        try:
-            await self.kv.delete(live_key(ingestion_id))
-        except Exception:  # expires by itself
-            log.warning("could not delete the live key of ingestion %s", ingestion_id, exc_info=True)
+    # -- liveness ------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Start-up: mark dead processes' unfinished ingestions failed, then start the heartbeat loop."""
+        """Start-up: register the owner lease, mark dead processes' unfinished ingestions failed, then start
+        the heartbeat/reaper loop."""
+        try:
+            await self.lease.refresh()
+        except Exception:  # kv down: heartbeats still protect our records; the loop retries the lease
+            log.warning("could not register the owner lease of ingestions", exc_info=True)
         try:
             await self.reap(startup=True)
-        except Exception:  # the service still starts; the heartbeat loop tries again
+        except Exception:  # the service still starts; the loop tries again
             log.warning("could not reap interrupted ingestions at start-up", exc_info=True)
-        self._heartbeat = asyncio.create_task(self._beat())
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_interval_s)
-            try:
-                for ingestion_id in list(self.live):
-                    await self.kv.set(live_key(ingestion_id), self.owner, ttl_s=self.stale_after_s)
-                await self.reap()
-            except Exception:
-                log.warning("ingestion heartbeat failed", exc_info=True)
+        self.tracker.start()
 
     async def reap(self, *, startup: bool = False) -> list[int]:
-        """Mark failed "interrupted" the unfinished records no live process holds (module docstring);
-        returns their ids. Records younger than `stale_after_s` are left alone unless the kv is this
-        process's own (a key whose write failed is set again by its owner's heartbeat)."""
-        single = startup and self.kv.backend == "memory"
-        cutoff = utcnow() - timedelta(seconds=self.stale_after_s)
-        async with self.database.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(ingestions.c.id, ingestions.c.created_at).where(
-                        ingestions.c.status.in_(UNFINISHED)
-                    )
-                )
-            ).all()
-        dead = []
-        for row in rows:
-            if row.id in self.live:
-                continue
-            if single or (as_utc(row.created_at) < cutoff and await self.kv.get(live_key(row.id)) is None):
-                dead.append(int(row.id))
-        dead = [i for i in dead if i not in self.live]
-        if dead:
-            async with self.database.engine.begin() as conn:
-                await repo.fail_unfinished(conn, dead, INTERRUPTED)
-            log.warning("marked %d interrupted ingestion(s) failed: %s", len(dead), dead)
-        return dead
+        """Mark failed "interrupted" the unfinished records of dead processes (oco.runs); their ids."""
+        return await self.tracker.reap(startup=startup)
 
     # -- reading -------------------------------------------------------------------------------------------
-
-    def _overlay(self, record: dict[str, Any]) -> dict[str, Any]:
-        progress = self.live.get(record["id"])
-        if progress is not None and record["status"] in ("pending", "running"):
-            record = {
-                **record,
-                "rows_read": max(progress.rows_read, record["rows_read"] or 0),
-                "bytes_read": max(progress.bytes_read, record["bytes_read"] or 0),
-                "bytes_total": progress.bytes_total
-                if progress.bytes_total is not None
-                else record["bytes_total"],
-            }
-        return record
 
     async def get(self, ingestion_id: int) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:
             record = await repo.get_ingestion(conn, ingestion_id)
-        return self._overlay(record) if record else None
+        return self.tracker.overlay(record) if record else None
 
     async def list(
         self, *, limit: int, offset: int, source: str | None = None, status: str | None = None
@@ -269,30 +203,59 @@ class IngestionService:
             records, total = await repo.list_ingestions(
                 conn, limit=limit, offset=offset, source=source, status=status
             )
-        return [self._overlay(r) for r in records], total
+        return [self.tracker.overlay(r) for r in records], total
 
     async def wait(self, ingestion_id: int) -> None:
         """Wait for a background ingestion of this process to finish (tests, CLI)."""
-        task = self._tasks.get(ingestion_id)
-        if task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(task)
+        await self.tracker.wait(ingestion_id)
 
     # -- stopping ------------------------------------------------------------------------------------------
 
     async def stop(self) -> None:
         """Cancel background ingestions; their transactions roll back and their records say failed."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(BaseException):
-                await self._heartbeat
-            self._heartbeat = None
-        tasks = list(self._tasks.items())
-        for _id, task in tasks:
-            task.cancel()
-        for _id, task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        if tasks:
-            async with self.database.engine.begin() as conn:
-                await repo.fail_unfinished(conn, [i for i, _ in tasks], "interrupted: the service stopped")
+        await self.tracker.stop(0)
+        with contextlib.suppress(Exception):  # expires by itself
+            await self.lease.release()
+
+
+def _ingestor(database: Database, settings: EconomistSettings) -> LedgerIngestor:
+    return LedgerIngestor(
+        database,
+        normalizer=settings.tag_normalizer,
+        batch_size=settings.oco_economist_batch_size,
+        progress_interval_s=settings.oco_economist_progress_interval_s,
+    )
+
+
+@asynccontextmanager
+async def command_ingestion(
+    database: Database,
+    settings: EconomistSettings,
+    kv: KV,
+    *,
+    source: str,
+    period: tuple[date, date] | None,
+    options: dict[str, Any],
+    filename: str | None,
+    created_by: str | None,
+) -> AsyncIterator[int]:
+    """Record a pending ingestion run by a one-shot command (not the service) and yield its id; run it with
+    LedgerIngestor.run inside. Its record carries the command's owner lease and a heartbeat kept fresh
+    until the block ends (oco.runs.detached_tracker), so a running economist never reaps it as
+    interrupted while it writes; left by an exception, it ends failed."""
+    async with detached_tracker(
+        database, INGESTION_RUNS, kv, stale_after_s=settings.oco_economist_stale_after_s
+    ) as tracker:
+        async with database.engine.begin() as conn:
+            ingestion_id = await repo.create_ingestion(
+                conn,
+                source=source,
+                status="pending",
+                period=period,
+                options=options,
+                filename=filename,
+                created_by=created_by,
+            )
+            await tracker.claim(conn, ingestion_id)
+        async with tracker.hold(ingestion_id):
+            yield ingestion_id

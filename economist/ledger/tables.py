@@ -132,6 +132,8 @@ ingestions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("owner", sa.String(64), nullable=True),  # the process running it (oco.runs)
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 fx_rates = sa.Table(

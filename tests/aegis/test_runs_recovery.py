@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 
 from aegis.app import create_app
-from aegis.runs import OwnerLease, RunTracker, new_owner_id, owner_key
+from aegis.backups.runs import run_table
 from aegis.storage.local import LocalStorage
 from aegis.tables import backup_records, storage_locations
 from oco.kv import create_kv
+from oco.runs import OwnerLease, RunTracker, new_owner_id, owner_key
 from oco.timeutil import as_utc, utcnow
 from tests.aegis.api_env import aegis_settings, clusters_file, start_env
 from tests.aegis.scenario import populate
@@ -175,8 +176,7 @@ async def test_the_tracker_loop_reaps_runs_whose_owner_lease_is_gone(  # type: i
     lease = OwnerLease(kv, ttl_s=600)
     tracker = RunTracker(
         database,
-        backup_records,
-        kind="backup",
+        run_table(backup_records, "backup"),
         max_concurrent=1,
         progress_interval_s=0.05,
         heartbeat_interval_s=0.05,

@@ -16,11 +16,12 @@ from economist.app import create_app
 from economist.ingestion import repository as repo
 from economist.ingestion.endpoints import database_error
 from economist.ingestion.factory import CloudClients, SourceFactory
-from economist.ingestion.service import INTERRUPTED, IngestionService, live_key
+from economist.ingestion.service import INTERRUPTED, IngestionService
 from economist.ingestion.slices import origin_of
 from economist.ledger.tables import ingestions
 from economist.settings import EconomistSettings
 from oco.kv import create_kv
+from oco.runs import OwnerLease
 from oco.timeutil import utcnow
 
 HEADER = (
@@ -210,9 +211,16 @@ async def test_unfinished_records_of_dead_processes_are_failed(settings, databas
                     created_by="test",
                 )
             )
-        # the first three are an hour old; the fourth was just created (its key may not be written yet)
+        # the first three are an hour old; the fourth was just created (no owner or heartbeat yet)
         await conn.execute(sa.update(ingestions).where(ingestions.c.id.in_(ids[:3])).values(created_at=old))
-    await kv.set(live_key(ids[2]), b"another-replica", ttl_s=60)  # a live run of another process
+        # the third is a live run of another process: its owner holds a lease, its heartbeat is fresh
+        other = OwnerLease(kv, ttl_s=60)
+        await conn.execute(
+            sa.update(ingestions)
+            .where(ingestions.c.id == ids[2])
+            .values(owner=other.owner, heartbeat_at=utcnow())
+        )
+    await other.refresh()
     try:
         service = IngestionService(database, economist, SourceFactory(economist), kv=kv)
         dead = await service.reap()
@@ -227,7 +235,7 @@ async def test_unfinished_records_of_dead_processes_are_failed(settings, databas
         if kv.backend == "memory":  # one process: at start-up everything unfinished is dead
             assert set(ids[2:]) <= set(await service.reap(startup=True))
     finally:
-        await kv.delete(live_key(ids[2]))
+        await other.release()
         async with database.engine.begin() as conn:
             await repo.fail_unfinished(conn, ids, "test cleanup")
         await kv.close()
