@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client import Counter
 
+from cerebra.gateway.inprocess import InProcessSession
 from cerebra.providers import ProviderError, UpstreamRequest
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import Deployment
@@ -35,9 +36,13 @@ class AttemptRecord:
     deployment: str
     outcome: str
     status: int | None = None
+    reason: str | None = None  # set when the outcome alone does not say why (e.g. an unset key variable)
 
     def as_dict(self) -> dict:
-        return {"deployment": self.deployment, "outcome": self.outcome, "status": self.status}
+        out = {"deployment": self.deployment, "outcome": self.outcome, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(slots=True)
@@ -106,7 +111,8 @@ class UpstreamClient:
         self.retries = retries
         self.retry_base_s = retry_base_s
         self.max_retry_wait_s = max_retry_wait_s
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # the mock provider is answered in-process; every other provider gets a pooled aiohttp session
+        self._sessions: dict[str, aiohttp.ClientSession] = {"mock": InProcessSession()}  # type: ignore[dict-item]
         self._counters: dict[tuple[str, str], object] = {}
 
     def session(self, provider: str) -> aiohttp.ClientSession:
@@ -122,7 +128,7 @@ class UpstreamClient:
         """Close every session (application shutdown)."""
         for session in self._sessions.values():
             await session.close()
-        self._sessions.clear()
+        self._sessions = {"mock": InProcessSession()}  # type: ignore[dict-item]
 
     def _timeout(self, deployment: Deployment, stream: bool, remaining_s: float) -> aiohttp.ClientTimeout:
         connect = min(self.connect_timeout_s, deployment.timeout_s, remaining_s)
@@ -153,6 +159,13 @@ class UpstreamClient:
         for deployment in plan:
             if time.monotonic() >= deadline:
                 break
+            if deployment.missing_key_env is not None:  # never an unauthenticated upstream call
+                last_message = (
+                    f"{deployment.provider} key variable {deployment.missing_key_env} is not set "
+                    f"(deployment {deployment.id})"
+                )
+                attempts.append(AttemptRecord(deployment.id, "missing_key", None, last_message))
+                continue
             if await self.health.is_cooling(deployment.id):
                 attempts.append(AttemptRecord(deployment.id, "skipped_cooldown"))
                 continue
