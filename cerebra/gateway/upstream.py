@@ -22,10 +22,13 @@ UPSTREAM_ATTEMPTS = Counter(
     "cerebra_upstream_attempts_total", "Upstream attempts by outcome", ["provider", "outcome"]
 )
 
-CLIENT_ERROR_STATUSES = frozenset({400, 413, 422})  # the request itself is wrong: no retry, no fallback
-# Native pass-through: a provider 4xx is the caller's answer, except 408/429 (retried) and 401/403/407,
-# which are about the gateway's own credentials (their text can echo part of the provider key).
-NATIVE_PASS_THROUGH = frozenset(range(400, 500)) - {401, 403, 407, 408, 429}
+# A provider's 4xx is the caller's answer (status and message; no retry, no fallback, no cooldown), except
+# 408/429 (retried, then the next deployment) and 401/403/407, which are about the gateway's own
+# credentials: the operator's problem, so the next deployment is tried and the caller gets 502 saying so
+# (their text can echo part of the provider key, so it is never relayed).
+CLIENT_ERROR_STATUSES = frozenset(range(400, 500)) - {401, 403, 407, 408, 429}
+NATIVE_PASS_THROUGH = CLIENT_ERROR_STATUSES
+CREDENTIAL_STATUSES = frozenset({401, 403, 407})
 MAX_ERROR_BODY = 64 * 1024
 
 
@@ -48,7 +51,7 @@ class AttemptRecord:
 @dataclass(slots=True)
 class UpstreamResult:
     """A deployment answered: either with the whole body (`data`) or an open stream (`response`).
-    `client_error` marks a 400/413/422 that is passed back to the caller as-is."""
+    `client_error` marks a provider 4xx (CLIENT_ERROR_STATUSES) that is passed back to the caller."""
 
     deployment: Deployment
     status: int
@@ -248,14 +251,15 @@ class UpstreamClient:
                         retry_after = retry_after_seconds(response.headers.get("retry-after"))
                         body = await _read_quietly(response)
                         outcome = "rate_limited" if status == 429 else f"http_{status}"
-                        if status in (401, 403):  # the provider's text may echo part of our key
+                        if status in CREDENTIAL_STATUSES:  # the provider's text may echo part of our key
                             message = (
-                                f"{deployment.provider} refused the gateway's credentials (HTTP {status})"
+                                f"{deployment.provider} refused the gateway's credentials (HTTP {status}); "
+                                f"check the key in {deployment.key_env or 'the deployment key variable'}"
                             )
                         else:
                             message = f"{deployment.provider} answered HTTP {status}: {_short(body)}"
                 upstream_s += time.monotonic() - started
-                attempts.append(AttemptRecord(deployment.id, outcome, status))
+                attempts.append(AttemptRecord(deployment.id, outcome, status, message or None))
                 self._count(deployment.provider, outcome)
                 last_message = message
                 retryable = outcome in ("timeout", "connect_error", "rate_limited") or (status or 0) >= 500

@@ -129,7 +129,8 @@ class Deployment:
     supports_tools: bool
     supports_vision: bool
     supports_json: bool
-    missing_key_env: str | None = None  # the key variable named for this deployment is unset: never called
+    key_env: str | None = None  # the variable its key is read from (a name, never the key)
+    missing_key_env: str | None = None  # that variable is unset: the deployment is never called
 
     @property
     def provider(self) -> str:
@@ -207,6 +208,7 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, 
         supports_tools=pick(spec.supports_tools, info.tools if info else None, False),
         supports_vision=pick(spec.supports_vision, info.vision if info else None, False),
         supports_json=pick(spec.supports_json, info.json_mode if info else None, False),
+        key_env=key_env,
         missing_key_env=key_env if key_env and api_key is None else None,
     )
 
@@ -297,6 +299,7 @@ class RouteTable:
             deployment,
             target=target,
             id=f"native:{provider}/{model}@{_host(defaults.api_base)}",
+            key_env=key_env,
             missing_key_env=key_env if key_env and defaults.api_key is None else None,
         )
         if len(self._direct) >= DIRECT_CACHE_LIMIT:
