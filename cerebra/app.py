@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cerebra.analytics.tables import api_requests
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
+from cerebra.gateway.openapi import install_gateway_openapi
 from cerebra.gateway.upstream import UpstreamClient
 from cerebra.routing.defaults import default_route_file
 from cerebra.routing.health import DeploymentHealth
@@ -73,6 +74,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             await upstream.close()
 
     api = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
+    install_gateway_openapi(api)  # the /v1 operations, documented without FastAPI routing them
     return CerebraApp(api, settings)
 
 
