@@ -11,6 +11,7 @@ from decimal import Decimal
 import httpx
 import openai
 
+from tests.cerebra.conftest import deployment
 from tests.conftest import table_rows
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -170,3 +171,19 @@ async def test_mock_has_no_native_route(default_gateway, cerebra_key) -> None:  
             "/v1/mock/chat/completions", json={"model": "demo"}, headers={"X-API-Key": cerebra_key}
         )
     assert response.status_code == 404 and response.json()["error"]["code"] == "unknown_route"
+
+
+async def test_auto_prefers_a_real_provider_over_the_free_mock(gateway, fake_openai, cerebra_key) -> None:  # type: ignore[no-untyped-def]
+    server = gateway(
+        {
+            "demo": {"deployments": [{"provider": "mock", "model": "oco-mock"}]},
+            "chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]},
+        }
+    )
+    raw = client(server, cerebra_key).chat.completions.with_raw_response.create(model="auto", messages=HELLO)
+    assert raw.headers["x-oco-provider"] == "openai"
+    only_mock = gateway({"demo": {"deployments": [{"provider": "mock", "model": "oco-mock"}]}})
+    raw = client(only_mock, cerebra_key).chat.completions.with_raw_response.create(
+        model="auto", messages=HELLO
+    )
+    assert raw.headers["x-oco-provider"] == "mock"
