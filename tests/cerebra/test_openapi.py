@@ -103,3 +103,21 @@ async def test_hot_path_stays_outside_fastapi_routing(default_gateway, settings,
         metrics = (await http.get("/metrics")).text
     labelled = [line for line in metrics.splitlines() if line.startswith("oco_http_requests_total{")]
     assert any('route="/v1/chat/completions"' in line and 'service="cerebra"' in line for line in labelled)
+
+
+async def test_every_documented_gateway_operation_requires_a_cerebra_key(
+    default_gateway, keystore, unique
+) -> None:  # type: ignore[no-untyped-def]
+    other = (await keystore.create(unique("economist"), ["economist"])).plaintext
+    server = default_gateway()
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        spec = (await http.get("/openapi.json")).json()
+        for path, method in sorted(OPERATIONS):
+            assert "security" in spec["paths"][path][method]
+            url = path.replace("{model}", "demo").replace("{path}", "v1/messages")
+            anonymous = await http.request(method.upper(), url, json={"model": "demo"})
+            assert anonymous.status_code == 401, (method, path)
+            wrong_scope = await http.request(
+                method.upper(), url, json={"model": "demo"}, headers={"X-API-Key": other}
+            )
+            assert wrong_scope.status_code == 403, (method, path)

@@ -147,3 +147,18 @@ async def test_start_up_line_says_what_cerebra_serves(default_gateway, gateway, 
     assert "route table built-in default; aliases: demo" in lines[0].getMessage()
     assert lines[0].fields["route_table"] == "built-in default" and lines[0].fields["aliases"] == ["demo"]
     assert lines[1].fields["route_table"].endswith(".yaml") and lines[1].fields["aliases"] == ["chat"]
+
+
+async def test_native_call_with_an_unset_provider_key_is_a_502_without_upstream_call(
+    gateway, fake_openai, cerebra_key, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("NEVER_SET_TEST_KEY", raising=False)
+    server = gateway(
+        {"chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}},
+        providers={"openai": {"api_base": fake_openai.base_url, "api_key_env": "NEVER_SET_TEST_KEY"}},
+    )
+    native = openai.OpenAI(base_url=server.url + "/v1/openai", api_key=cerebra_key, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as failed:
+        native.chat.completions.create(model="gpt-4.1", messages=HELLO)
+    assert failed.value.status_code == 502 and "NEVER_SET_TEST_KEY is not set" in failed.value.message
+    assert fake_openai.count == 0
