@@ -18,7 +18,7 @@ SECURITY_SCHEMES = {
         "description": "an OCO key, as the official SDKs send it",
     },
 }
-SECURITY = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
 GEMINI_SECURITY = [
     *SECURITY,
     {"GoogApiKeyHeader": []},

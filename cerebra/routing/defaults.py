@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cerebra.providers.mock import MOCK_MODEL
-from cerebra.routing.table import DeploymentSpec, RouteFile, RouteSpec
+from cerebra.routing.table import RouteFile, RouteSpec
 
 MOCK_ALIAS = "demo"
 
@@ -23,10 +23,14 @@ PROVIDER_ALIASES: dict[str, dict[str, tuple[str, str]]] = {
 
 def default_route_file(env: Mapping[str, str]) -> RouteFile:
     """`demo` -> mock always; the aliases of PROVIDER_ALIASES whose key variable has a value in `env`."""
-    models = {MOCK_ALIAS: RouteSpec(deployments=[DeploymentSpec(provider="mock", model=MOCK_MODEL)])}
+    models = {MOCK_ALIAS: _route({"provider": "mock", "model": MOCK_MODEL})}
     for variable, aliases in PROVIDER_ALIASES.items():
         if env.get(variable):
             for alias, (provider, model) in aliases.items():
-                spec = DeploymentSpec(provider=provider, model=model, api_key_env=variable)
-                models[alias] = RouteSpec(deployments=[spec])
+                models[alias] = _route({"provider": provider, "model": model, "api_key_env": variable})
     return RouteFile(models=models)
+
+
+def _route(deployment: dict[str, str]) -> RouteSpec:
+    """A one-deployment alias, validated as if it were written in a route file."""
+    return RouteSpec.model_validate({"deployments": [deployment]})
