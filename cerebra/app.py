@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from cerebra.analytics.tables import api_requests
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
+from cerebra.gateway.openapi import install_gateway_openapi
 from cerebra.gateway.upstream import UpstreamClient
+from cerebra.routing.defaults import default_route_file
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import RouteTableSource
 from cerebra.settings import CerebraSettings
@@ -23,13 +26,18 @@ from oco.writer import BufferedWriter
 SERVICE = "cerebra"
 DEFAULT_PORT = 8080
 
+log = logging.getLogger("cerebra")
+
 
 def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
     """The cerebra app (scope `cerebra`): /v1 OpenAI-compatible and native routes, /api/v1 admin routes.
     Platform settings are completed with the `OCO_CEREBRA_*` ones from the environment."""
     if not isinstance(settings, CerebraSettings):
         settings = CerebraSettings(**settings.model_dump()) if settings else CerebraSettings()
-    routes = RouteTableSource(settings.oco_cerebra_routes)  # fail at start-up on a broken route file
+    # fail at start-up on a broken route file; without one, the built-in default table
+    routes = RouteTableSource(
+        settings.oco_cerebra_routes, env=settings.provider_env, default=default_route_file
+    )
 
     @asynccontextmanager
     async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +66,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         )
         writer.start()
         app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
+        log_serving(routes)
         try:
             yield
         finally:
@@ -65,7 +74,19 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             await upstream.close()
 
     api = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
+    install_gateway_openapi(api)  # the /v1 operations, documented without FastAPI routing them
     return CerebraApp(api, settings)
+
+
+def log_serving(routes: RouteTableSource) -> None:
+    """The start-up line: where the route table comes from and the aliases it serves."""
+    aliases = list(routes.current().routes)
+    log.info(
+        "cerebra serves /v1 (OpenAI-compatible and native routes): route table %s; aliases: %s",
+        routes.origin,
+        ", ".join(aliases) or "(none)",
+        extra={"fields": {"service": SERVICE, "route_table": routes.origin, "aliases": aliases}},
+    )
 
 
 class CerebraApp:

@@ -1,8 +1,15 @@
-"""Cerebra's settings: the platform's plus the gateway's own `OCO_CEREBRA_*` names."""
+"""Cerebra's settings: the platform's plus the gateway's own `OCO_CEREBRA_*` names, and the lookup of the
+provider key variables route deployments name (environment first, then the same .env file)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import PrivateAttr
 
 from oco.settings import PlatformSettings
 
@@ -21,3 +28,29 @@ class CerebraSettings(PlatformSettings):
     oco_cerebra_cooldown_s: float = 30.0
     oco_cerebra_pool_size: int = 512
     oco_cerebra_connect_timeout_s: float = 10.0
+
+    _env_files: tuple[Path, ...] = PrivateAttr(default=())
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        chosen = values.get("_env_file", self.model_config.get("env_file"))
+        if chosen is None:
+            self._env_files = ()
+        elif isinstance(chosen, (str, Path)):
+            self._env_files = (Path(chosen),)
+        else:
+            self._env_files = tuple(Path(p) for p in chosen)
+
+    def provider_env(self) -> Mapping[str, str]:
+        """The variables provider keys (`api_key_env`) are read from: the .env file(s) these settings
+        were read from, overridden by the process environment, as for every other setting. Read anew
+        at each call (route table loads), never logged."""
+        merged: dict[str, str] = {}
+        encoding = self.model_config.get("env_file_encoding")
+        for path in self._env_files:
+            if path.is_file():
+                merged.update(
+                    {k: v for k, v in dotenv_values(path, encoding=encoding).items() if v is not None}
+                )
+        merged.update(os.environ)
+        return merged

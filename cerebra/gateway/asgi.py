@@ -11,7 +11,8 @@ from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import Headers, Receive, Send, read_body, send_error, send_json
 from cerebra.gateway.native import native
-from cerebra.providers import PROVIDERS
+from cerebra.providers import NATIVE_PROVIDERS
+from cerebra.routing.table import Route
 from oco.auth import authenticate, extract_key
 from oco.errors import ApiError
 from oco.observability import new_request_id
@@ -74,7 +75,7 @@ class GatewayApp:
         headers = Headers(scope["headers"])
         query = scope.get("query_string", b"").decode("latin-1")
         provider, _, subpath = route.partition("/")
-        if provider in PROVIDERS and subpath:
+        if provider in NATIVE_PROVIDERS and subpath:
             endpoint = f"native:{provider}"
             scope["route"] = LABELS[f"{provider}/*"]
             raw = scope.get("raw_path") or path.encode()
@@ -164,4 +165,14 @@ class GatewayApp:
         names = list(table.routes)
         if table.routes and "auto" not in table.routes:
             names.append("auto")
-        return [{"id": name, "object": "model", "created": 0, "owned_by": "cerebra"} for name in names]
+        return [
+            {"id": name, "object": "model", "created": 0, "owned_by": _owner(table.routes.get(name))}
+            for name in names
+        ]
+
+
+def _owner(route: Route | None) -> str:
+    """`oco-mock` for an alias served only by the built-in mock provider, else `cerebra`."""
+    if route is not None and all(d.provider == "mock" for d in route.deployments):
+        return "oco-mock"
+    return "cerebra"

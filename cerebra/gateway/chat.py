@@ -115,9 +115,9 @@ def _builder(kind: str, body: dict, stream: bool):  # type: ignore[no-untyped-de
 
 
 def _client_error(result: UpstreamResult) -> ApiError:
+    """The provider's 4xx as the caller's error: its status and (redacted) message, OpenAI's shape."""
     message = get_adapter(result.deployment.provider).error_message(result.status, result.data or b"")
-    status = result.status if result.status in (400, 413) else 400
-    return ApiError(status, message, code="upstream_rejected_request")
+    return ApiError(result.status, message, code="upstream_rejected_request")
 
 
 async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: Receive, send: Send) -> None:

@@ -50,7 +50,8 @@ class Gateway:
     # -- before the upstream call -----------------------------------------------------------------
     def plan(self, model: str, body: dict, *, provider: str | None = None) -> list[Deployment]:
         """The deployments to try for `model`, in order: the alias's (by its strategy), then each
-        fallback alias's. `model: "auto"` without an `auto` alias means every deployment, auto-picked.
+        fallback alias's. `model: "auto"` without an `auto` alias means every deployment, auto-picked
+        (mock deployments only when there is nothing else: their 0 price must not win the ranking).
         With `provider`, only that provider's deployments (native pass-through)."""
         table = self.routes.current()
         route = table.routes.get(model)
@@ -62,7 +63,10 @@ class Gateway:
             if model != "auto" or not table.routes:
                 raise unknown_model(model)
             candidates = [d for d in table.all_deployments() if not provider or d.provider == provider]
-            plan = order("auto", candidates, body=body, latency_ms=latency)
+            real = [d for d in candidates if d.provider != "mock"]
+            plan = order(
+                "auto", real or candidates, body=body, latency_ms=latency
+            )  # mock: priced 0, last resort
         while queue:
             alias = queue.pop(0)
             if alias in seen:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client import Counter
 
+from cerebra.gateway.inprocess import InProcessSession
 from cerebra.providers import ProviderError, UpstreamRequest
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import Deployment
@@ -21,10 +22,13 @@ UPSTREAM_ATTEMPTS = Counter(
     "cerebra_upstream_attempts_total", "Upstream attempts by outcome", ["provider", "outcome"]
 )
 
-CLIENT_ERROR_STATUSES = frozenset({400, 413, 422})  # the request itself is wrong: no retry, no fallback
-# Native pass-through: a provider 4xx is the caller's answer, except 408/429 (retried) and 401/403/407,
-# which are about the gateway's own credentials (their text can echo part of the provider key).
-NATIVE_PASS_THROUGH = frozenset(range(400, 500)) - {401, 403, 407, 408, 429}
+# A provider's 4xx is the caller's answer (status and message; no retry, no fallback, no cooldown), except
+# 408/429 (retried, then the next deployment) and 401/403/407, which are about the gateway's own
+# credentials: the operator's problem, so the next deployment is tried and the caller gets 502 saying so
+# (their text can echo part of the provider key, so it is never relayed).
+CLIENT_ERROR_STATUSES = frozenset(range(400, 500)) - {401, 403, 407, 408, 429}
+NATIVE_PASS_THROUGH = CLIENT_ERROR_STATUSES
+CREDENTIAL_STATUSES = frozenset({401, 403, 407})
 MAX_ERROR_BODY = 64 * 1024
 
 
@@ -35,15 +39,19 @@ class AttemptRecord:
     deployment: str
     outcome: str
     status: int | None = None
+    reason: str | None = None  # set when the outcome alone does not say why (e.g. an unset key variable)
 
     def as_dict(self) -> dict:
-        return {"deployment": self.deployment, "outcome": self.outcome, "status": self.status}
+        out = {"deployment": self.deployment, "outcome": self.outcome, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(slots=True)
 class UpstreamResult:
     """A deployment answered: either with the whole body (`data`) or an open stream (`response`).
-    `client_error` marks a 400/413/422 that is passed back to the caller as-is."""
+    `client_error` marks a provider 4xx (CLIENT_ERROR_STATUSES) that is passed back to the caller."""
 
     deployment: Deployment
     status: int
@@ -106,7 +114,8 @@ class UpstreamClient:
         self.retries = retries
         self.retry_base_s = retry_base_s
         self.max_retry_wait_s = max_retry_wait_s
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # the mock provider is answered in-process; every other provider gets a pooled aiohttp session
+        self._sessions: dict[str, aiohttp.ClientSession] = {"mock": InProcessSession()}  # type: ignore[dict-item]
         self._counters: dict[tuple[str, str], object] = {}
 
     def session(self, provider: str) -> aiohttp.ClientSession:
@@ -122,7 +131,7 @@ class UpstreamClient:
         """Close every session (application shutdown)."""
         for session in self._sessions.values():
             await session.close()
-        self._sessions.clear()
+        self._sessions = {"mock": InProcessSession()}  # type: ignore[dict-item]
 
     def _timeout(self, deployment: Deployment, stream: bool, remaining_s: float) -> aiohttp.ClientTimeout:
         connect = min(self.connect_timeout_s, deployment.timeout_s, remaining_s)
@@ -153,6 +162,13 @@ class UpstreamClient:
         for deployment in plan:
             if time.monotonic() >= deadline:
                 break
+            if deployment.missing_key_env is not None:  # never an unauthenticated upstream call
+                last_message = (
+                    f"{deployment.provider} key variable {deployment.missing_key_env} is not set "
+                    f"(deployment {deployment.id})"
+                )
+                attempts.append(AttemptRecord(deployment.id, "missing_key", None, last_message))
+                continue
             if await self.health.is_cooling(deployment.id):
                 attempts.append(AttemptRecord(deployment.id, "skipped_cooldown"))
                 continue
@@ -235,14 +251,15 @@ class UpstreamClient:
                         retry_after = retry_after_seconds(response.headers.get("retry-after"))
                         body = await _read_quietly(response)
                         outcome = "rate_limited" if status == 429 else f"http_{status}"
-                        if status in (401, 403):  # the provider's text may echo part of our key
+                        if status in CREDENTIAL_STATUSES:  # the provider's text may echo part of our key
                             message = (
-                                f"{deployment.provider} refused the gateway's credentials (HTTP {status})"
+                                f"{deployment.provider} refused the gateway's credentials (HTTP {status}); "
+                                f"check the key in {deployment.key_env or 'the deployment key variable'}"
                             )
                         else:
                             message = f"{deployment.provider} answered HTTP {status}: {_short(body)}"
                 upstream_s += time.monotonic() - started
-                attempts.append(AttemptRecord(deployment.id, outcome, status))
+                attempts.append(AttemptRecord(deployment.id, outcome, status, message or None))
                 self._count(deployment.provider, outcome)
                 last_message = message
                 retryable = outcome in ("timeout", "connect_error", "rate_limited") or (status or 0) >= 500

@@ -86,3 +86,7 @@ def lookup(model: str) -> ModelInfo | None:
         if model.startswith(name):
             return CATALOG[name]
     return None
+
+
+# The built-in mock provider: priced at 0 on purpose (a known price of zero, not "unpriced").
+MOCK_MODEL_INFO = ModelInfo(Decimal("0"), Decimal("0"), Decimal("0"), 128_000, 16_384, True, True, True, True)

@@ -1,5 +1,5 @@
 """Provider adapters: translation between the OpenAI wire format and OpenAI-compatible servers,
-Anthropic's Messages API and Google's Gemini API (no HTTP here; the gateway sends the requests)."""
+Anthropic's Messages API, Google's Gemini API and the built-in mock (no HTTP here; the gateway sends)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cerebra.providers.base import (
     Usage,
 )
 from cerebra.providers.gemini import GeminiAdapter
+from cerebra.providers.mock import MockAdapter
 from cerebra.providers.openai import OpenAIAdapter
 from cerebra.providers.sse import SSEEvent, SSEParser
 
@@ -21,9 +22,11 @@ _ADAPTERS: dict[str, ProviderAdapter] = {
     "openai": OpenAIAdapter(),
     "anthropic": AnthropicAdapter(),
     "gemini": GeminiAdapter(),
+    "mock": MockAdapter(),
 }
 
 PROVIDERS = frozenset(_ADAPTERS)
+NATIVE_PROVIDERS = frozenset({"openai", "anthropic", "gemini"})  # served under /v1/<provider>/...
 
 
 def get_adapter(provider_name: str) -> ProviderAdapter:
@@ -37,6 +40,7 @@ def get_adapter(provider_name: str) -> ProviderAdapter:
 
 
 __all__ = [
+    "NATIVE_PROVIDERS",
     "PROVIDERS",
     "NativeUsageTap",
     "ProviderAdapter",

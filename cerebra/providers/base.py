@@ -16,7 +16,7 @@ import orjson
 class UpstreamTarget:
     """One deployment to call: which provider, which model, where, with which key."""
 
-    provider: str  # "openai" | "anthropic" | "gemini"
+    provider: str  # "openai" | "anthropic" | "gemini" | "mock"
     model: str  # provider model name to send upstream
     api_base: str  # e.g. https://api.openai.com/v1, https://api.anthropic.com
     api_key: str | None = field(repr=False)  # secret: never in reprs, errors or logs

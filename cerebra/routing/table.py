@@ -1,6 +1,7 @@
 """The route table: a YAML file (OCO_CEREBRA_ROUTES) mapping model aliases to provider deployments,
-validated on load and reloaded when the file changes. Provider keys are read from the environment
-variables the deployments name and never leave the UpstreamTarget."""
+validated on load and reloaded when the file changes, or the built-in default when no file is set.
+Provider keys are read (environment, then .env) from the variables the deployments name and never leave
+the UpstreamTarget; a deployment whose variable is unset is warned about at load and never called."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +19,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cerebra.pricing.catalog import lookup
-from cerebra.providers import PROVIDERS, UpstreamTarget
+from cerebra.pricing.catalog import MOCK_MODEL_INFO, lookup
+from cerebra.providers import NATIVE_PROVIDERS, PROVIDERS, UpstreamTarget
+from cerebra.providers.mock import MOCK_API_BASE
 
 log = logging.getLogger("cerebra.routing")
 
@@ -28,9 +31,13 @@ DEFAULT_BASES = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
+    "mock": MOCK_API_BASE,
 }
 DIRECT_CACHE_LIMIT = 1024
 DEFAULT_KEY_ENVS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
+BUILT_IN = "built-in default"
+
+EnvSource = Callable[[], Mapping[str, str]]
 
 
 class RouteTableError(ValueError):
@@ -45,7 +52,9 @@ class DeploymentSpec(BaseModel):
     provider: str
     model: str
     api_base: str | None = None
-    api_key_env: str | None = None
+    api_key_env: str | None = Field(
+        None, description="variable holding the key (default: the provider's); empty: the upstream takes none"
+    )
     api_version: str | None = None
     azure: bool = False
     weight: float = Field(1.0, gt=0)
@@ -120,6 +129,8 @@ class Deployment:
     supports_tools: bool
     supports_vision: bool
     supports_json: bool
+    key_env: str | None = None  # the variable its key is read from (a name, never the key)
+    missing_key_env: str | None = None  # that variable is unset: the deployment is never called
 
     @property
     def provider(self) -> str:
@@ -153,14 +164,23 @@ def _host(api_base: str) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def _deployment(alias: str, index: int, spec: DeploymentSpec) -> Deployment:
-    info = lookup(spec.model)
-    key_env = spec.api_key_env or DEFAULT_KEY_ENVS[spec.provider]
+def key_env_of(provider: str, api_key_env: str | None) -> str | None:
+    """The variable a deployment's key is read from: its own, else the provider's default; None when it
+    needs no key (the mock provider, or `api_key_env: ""` for a keyless OpenAI-compatible server)."""
+    if api_key_env is not None:
+        return api_key_env or None
+    return DEFAULT_KEY_ENVS.get(provider)
+
+
+def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, str]) -> Deployment:
+    info = MOCK_MODEL_INFO if spec.provider == "mock" else lookup(spec.model)
+    key_env = key_env_of(spec.provider, spec.api_key_env)
+    api_key = env.get(key_env) or None if key_env else None
     target = UpstreamTarget(
         provider=spec.provider,
         model=spec.model,
         api_base=(spec.api_base or DEFAULT_BASES[spec.provider]).rstrip("/"),
-        api_key=os.environ.get(key_env),
+        api_key=api_key,
         api_version=spec.api_version,
         default_max_tokens=spec.default_max_tokens,
         azure=spec.azure,
@@ -188,16 +208,19 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec) -> Deployment:
         supports_tools=pick(spec.supports_tools, info.tools if info else None, False),
         supports_vision=pick(spec.supports_vision, info.vision if info else None, False),
         supports_json=pick(spec.supports_json, info.json_mode if info else None, False),
+        key_env=key_env,
+        missing_key_env=key_env if key_env and api_key is None else None,
     )
 
 
 class RouteTable:
-    """Aliases and provider defaults, immutable once built."""
+    """Aliases and provider defaults, immutable once built. `env` is where key variables are looked up."""
 
-    def __init__(self, document: RouteFile) -> None:
+    def __init__(self, document: RouteFile, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
         self.routes: dict[str, Route] = {}
         for alias, spec in document.models.items():
-            deployments = tuple(_deployment(alias, i, d) for i, d in enumerate(spec.deployments))
+            deployments = tuple(_deployment(alias, i, d, env) for i, d in enumerate(spec.deployments))
             self.routes[alias] = Route(alias, spec.strategy, tuple(spec.fallbacks), deployments)
         for alias, route in self.routes.items():
             for fallback in route.fallbacks:
@@ -205,28 +228,42 @@ class RouteTable:
                     raise RouteTableError(f"models.{alias}.fallbacks: unknown alias {fallback!r}")
         self._direct: dict[tuple[str, str], Deployment] = {}
         self.providers: dict[str, UpstreamTarget] = {}
-        for provider in PROVIDERS:
+        self._provider_key_envs: dict[str, str | None] = {}
+        for provider in NATIVE_PROVIDERS:
             defaults = document.providers.get(provider, ProviderDefaults())
+            key_env = key_env_of(provider, defaults.api_key_env)
+            self._provider_key_envs[provider] = key_env
             self.providers[provider] = UpstreamTarget(
                 provider=provider,
                 model="",
                 api_base=(defaults.api_base or DEFAULT_BASES[provider]).rstrip("/"),
-                api_key=os.environ.get(defaults.api_key_env or DEFAULT_KEY_ENVS[provider]),
+                api_key=env.get(key_env) or None if key_env else None,
                 api_version=defaults.api_version,
             )
 
+    def warn_missing_keys(self) -> None:
+        """One warning per alias whose deployments name an unset key variable (their calls fail with 502)."""
+        for alias, route in self.routes.items():
+            for variable in sorted({d.missing_key_env for d in route.deployments if d.missing_key_env}):
+                log.warning(
+                    "cerebra alias %r: provider key variable %s is not set; its calls fail with 502 until it is",
+                    alias,
+                    variable,
+                    extra={"fields": {"alias": alias, "variable": variable}},
+                )
+
     @classmethod
-    def from_dict(cls, data: dict) -> RouteTable:
+    def from_dict(cls, data: dict, env: Mapping[str, str] | None = None) -> RouteTable:
         """Validate a parsed document; RouteTableError names the bad field."""
         try:
-            return cls(RouteFile.model_validate(data or {}))
+            return cls(RouteFile.model_validate(data or {}), env)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise RouteTableError(f"{where}: {first['msg']}") from None
 
     @classmethod
-    def load(cls, path: Path) -> RouteTable:
+    def load(cls, path: Path, env: Mapping[str, str] | None = None) -> RouteTable:
         """Read and validate a YAML route file."""
         try:
             data = yaml.safe_load(path.read_text())
@@ -236,7 +273,7 @@ class RouteTable:
             raise RouteTableError(f"route file {path} is not valid YAML: {exc}") from None
         if data is not None and not isinstance(data, dict):
             raise RouteTableError(f"route file {path}: the top level must be a mapping with `models:`")
-        return cls.from_dict(data or {})
+        return cls.from_dict(data or {}, env)
 
     def direct_deployment(self, provider: str, model: str) -> Deployment:
         """A deployment for a plain provider model name sent to the provider's configured base URL
@@ -249,7 +286,8 @@ class RouteTable:
         spec = DeploymentSpec(
             provider=provider, model=model, api_base=defaults.api_base, api_version=defaults.api_version
         )
-        deployment = _deployment(f"native:{provider}", 0, spec)
+        deployment = _deployment(f"native:{provider}", 0, spec, {})
+        key_env = self._provider_key_envs[provider]
         target = UpstreamTarget(
             provider=provider,
             model=model,
@@ -258,7 +296,11 @@ class RouteTable:
             api_version=defaults.api_version,
         )
         deployment = replace(
-            deployment, target=target, id=f"native:{provider}/{model}@{_host(defaults.api_base)}"
+            deployment,
+            target=target,
+            id=f"native:{provider}/{model}@{_host(defaults.api_base)}",
+            key_env=key_env,
+            missing_key_env=key_env if key_env and defaults.api_key is None else None,
         )
         if len(self._direct) >= DIRECT_CACHE_LIMIT:
             self._direct.clear()
@@ -272,14 +314,33 @@ class RouteTable:
 
 class RouteTableSource:
     """Holds the current table and reloads it when the file's mtime changes (checked at most every
-    `check_interval_s`); a broken edit keeps the previous table and logs why."""
+    `check_interval_s`); a broken edit keeps the previous table and logs why. Without a file the table is
+    `default(env)`, built once. `env` gives the variables provider keys are read from, at each load."""
 
-    def __init__(self, path: Path | None, *, check_interval_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        env: EnvSource | None = None,
+        default: Callable[[Mapping[str, str]], RouteFile] | None = None,
+        check_interval_s: float = 2.0,
+    ) -> None:
         self.path = path
+        self.env: EnvSource = env or (lambda: os.environ)
         self.check_interval_s = check_interval_s
         self._mtime = self._stat()
-        self.table = RouteTable.load(path) if path else RouteTable(RouteFile())
+        if path:
+            self.table = RouteTable.load(path, self.env())
+        else:
+            variables = self.env()
+            self.table = RouteTable(default(variables) if default else RouteFile(), variables)
+        self.table.warn_missing_keys()
         self._next_check = time.monotonic() + check_interval_s
+
+    @property
+    def origin(self) -> str:
+        """Where the table comes from: the route file's path, or "built-in default"."""
+        return str(self.path) if self.path else BUILT_IN
 
     def _stat(self) -> float | None:
         try:
@@ -304,9 +365,10 @@ class RouteTableSource:
         if self.path is None:
             return self.table
         try:
-            self.table = RouteTable.load(self.path)
+            self.table = RouteTable.load(self.path, self.env())
         except RouteTableError as exc:
             log.error("route table not reloaded: %s", exc)
             raise
         log.info("route table reloaded: %d aliases", len(self.table.routes))
+        self.table.warn_missing_keys()
         return self.table

@@ -115,5 +115,24 @@ def gateway(settings, tmp_path: Path, keystore) -> Iterator[Callable]:  # type: 
 
 
 @pytest.fixture
+def default_gateway(settings, monkeypatch) -> Iterator[Callable]:  # type: ignore[no-untyped-def]
+    """`default_gateway(**settings)` serves cerebra with no route file (the built-in default table) and no
+    real provider key in the environment unless a test sets one."""
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OCO_CEREBRA_ROUTES"):
+        monkeypatch.delenv(variable, raising=False)
+    servers: list[ServedApp] = []
+
+    def start(**overrides):  # type: ignore[no-untyped-def]
+        values = {**settings.model_dump(), "oco_cerebra_routes": None, **overrides}
+        served = ServedApp(create_app(CerebraSettings(_env_file=None, **values)), free_port()).start()
+        servers.append(served)
+        return served
+
+    yield start
+    for served in servers:
+        served.stop()
+
+
+@pytest.fixture
 async def cerebra_key(keystore, unique) -> str:  # type: ignore[no-untyped-def]
     return (await keystore.create(unique("cerebra"), ["cerebra"])).plaintext
