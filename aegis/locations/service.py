@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis.errors import Conflict, InvalidRequest, NotFound, ProbeFailed
 from aegis.locations import repository as repo
 from aegis.storage import StorageBackend, StorageConfigError, StorageError, storage_from_spec
+from aegis.storage.errors import ProbeFailed
 from oco.db import Database
+from oco.errors import Conflict, InvalidRequest, NotFound
 
 
 class LocationService:

@@ -16,7 +16,6 @@ from aegis import metrics
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
 from aegis.engine import Phase, ProgressCallback, RestoreOutcome, run_restore
-from aegis.errors import AegisError, Conflict, InvalidRequest
 from aegis.kube.applier import ApplyOutcome
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
@@ -27,6 +26,7 @@ from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
+from oco.errors import ApiError, Conflict, InvalidRequest
 from oco.timeutil import utcnow
 
 log = logging.getLogger("aegis.restores")
@@ -192,7 +192,7 @@ class RestoreService:
         try:
             storage = self.locations.backend(location)
             client = self.clusters.registry.api_client(cluster, pool_size=max(32, 2 * spec.parallelism))
-        except (ClusterConfigError, AegisError) as exc:
+        except (ClusterConfigError, ApiError) as exc:
             outcome = RestoreOutcome(phase=Phase.FAILED, dry_run=spec.dry_run, started_at=utcnow())
             outcome.error, outcome.finished_at = str(exc), utcnow()
             return outcome
