@@ -11,7 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("oco.errors")
@@ -132,6 +132,8 @@ class Unavailable(ApiErrorKind):
 #: SQLSTATE classes of a connection or server-availability failure (retry later)
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _UNIQUE_VIOLATION = "23505"
+#: SQLite's words for a database it cannot use now (it has no SQLSTATE)
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk I/O error")
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -174,6 +176,7 @@ def database_error(exc: BaseException) -> ApiError | None:
         state[:2] in _UNAVAILABLE_CLASSES
         or isinstance(exc, ConnectionError | OSError | InterfaceError)
         or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or (isinstance(exc, OperationalError) and any(m in str(exc.orig) for m in _SQLITE_UNAVAILABLE))
     ):
         return Unavailable("the database is unavailable", code="database_unavailable")
     return ApiError(500, "the database failed the request", code="database_error")
@@ -257,10 +260,27 @@ def install_error_handlers(app: FastAPI) -> None:
             422, f"{field}: {first.get('msg')}", param=field, code="invalid_request", detail=detail
         )
 
+    async def _database_failure(request: Request, exc: Exception) -> Response:
+        failure = database_error(exc) or ApiError(500, "internal server error", code="internal_error")
+        if failure.status >= 500:
+            log.error("database failure on %s %s", request.method, request.url.path, exc_info=exc)
+        return api_error_response(failure)
+
+    for kind in _database_exceptions():
+        app.add_exception_handler(kind, _database_failure)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        failure = database_error(exc) if isinstance(exc, DBAPIError) or sqlstate(exc) else None
-        if failure is not None and failure.status < 500:
-            return api_error_response(failure)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return api_error_response(failure or ApiError(500, "internal server error", code="internal_error"))
+        return error_response(500, "internal server error", code="internal_error")
+
+
+def _database_exceptions() -> list[type[Exception]]:
+    """What a database failure raises: SQLAlchemy's wrapped driver errors, asyncpg's own (raw connections,
+    COPY) and a refused connection (asyncpg raises it unwrapped)."""
+    kinds: list[type[Exception]] = [DBAPIError, ConnectionError]
+    try:
+        from asyncpg import PostgresError
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return kinds
+    return [*kinds, PostgresError]

@@ -47,6 +47,7 @@ from aegis.tables import (
 )
 from oco.db import Database
 from oco.errors import ApiError, Conflict, InvalidRequest
+from oco.pagination import PageParams
 from oco.timeutil import utcnow
 
 log = logging.getLogger("aegis.backups")
@@ -314,16 +315,15 @@ class BackupService:
 
     async def list(
         self,
+        page: PageParams,
         *,
-        limit: int,
-        offset: int,
         phase: str | None = None,
         cluster: str | None = None,
         schedule_id: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             records, total = await repo.list_backups(
-                conn, limit=limit, offset=offset, phase=phase, cluster=cluster, job_id=schedule_id
+                conn, page, phase=phase, cluster=cluster, job_id=schedule_id
             )
         return [self.tracker.overlay(r) for r in records], total
 

@@ -16,6 +16,7 @@ from aegis.storage import StorageBackend, StorageConfigError, StorageError, stor
 from aegis.storage.errors import ProbeFailed
 from oco.db import Database
 from oco.errors import Conflict, InvalidRequest, NotFound
+from oco.pagination import PageParams
 
 
 class LocationService:
@@ -81,6 +82,10 @@ class LocationService:
     async def list(self) -> list[dict[str, Any]]:
         async with self.database.engine.connect() as conn:
             return await repo.list_locations(conn)
+
+    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], int]:
+        async with self.database.engine.connect() as conn:
+            return await repo.page_locations(conn, params)
 
     async def delete(self, name: str) -> bool:
         """Forget a location (its archives stay where they are). Refused while schedules or backups use it."""

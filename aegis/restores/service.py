@@ -27,6 +27,7 @@ from aegis.settings import AegisSettings
 from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
 from oco.errors import ApiError, Conflict, InvalidRequest
+from oco.pagination import PageParams
 from oco.timeutil import utcnow
 
 log = logging.getLogger("aegis.restores")
@@ -265,16 +266,15 @@ class RestoreService:
 
     async def list(
         self,
+        page: PageParams,
         *,
-        limit: int,
-        offset: int,
         phase: str | None = None,
         backup_id: int | None = None,
         cluster: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             records, total = await repo.list_restores(
-                conn, limit=limit, offset=offset, phase=phase, backup_id=backup_id, cluster=cluster
+                conn, page, phase=phase, backup_id=backup_id, cluster=cluster
             )
         return [self.tracker.overlay(r) for r in records], total
 

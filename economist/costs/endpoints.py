@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from economist.costs.params import (
-    MAX_OFFSET,
     CostQuery,
     Granularity,
     MetricName,
@@ -31,6 +30,7 @@ from economist.costs.service import CostService
 from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
+from oco.pagination import Pagination
 from oco.timeutil import utcnow
 
 router = APIRouter(prefix="/api/v1/costs", tags=["costs"])
@@ -96,15 +96,14 @@ async def costs(
     _: Caller,
     service: Service,
     query: BaseQuery,
+    page: Pagination,
     granularity: Granularity | None = None,
     group_by: Annotated[str | None, Query(max_length=500, description=GROUP_HELP)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CostsResponse:
     settings: EconomistSettings = request.app.state.settings
     dims = parse_group_by(group_by, settings.tag_normalizer)
     result = await service.query(
-        replace(query, granularity=granularity, group_by=dims, limit=limit, offset=offset)
+        replace(query, granularity=granularity, group_by=dims, limit=page.limit, offset=page.offset)
     )
     return CostsResponse(
         currency=result.currency,
@@ -159,12 +158,11 @@ async def breakdown(
             description="provider, service, account, billing_account, region, resource, charge_category or tag:<key>",
         ),
     ],
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Pagination,
 ) -> BreakdownResponse:
     settings: EconomistSettings = request.app.state.settings
     dim = parse_dimension(dimension, settings.tag_normalizer, "dimension")
-    result, _dim = await service.breakdown(replace(query, limit=limit, offset=offset), dim)
+    result, _dim = await service.breakdown(replace(query, limit=page.limit, offset=page.offset), dim)
     rows = []
     for row in result.rows:
         out = cost_row(row, False)

@@ -39,8 +39,6 @@ MAX_WINDOW_DAYS = 3 * 366
 #: window (previous period, history before `from`, forecast horizon) stays a valid date
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(9000, 1, 1)
-#: the largest `offset` a paged query accepts
-MAX_OFFSET = 10_000_000
 #: amounts (min_cost, ...) must be below this: the range of the ledger's NUMERIC(30, 12) money columns
 MAX_AMOUNT = Decimal(10) ** 18
 

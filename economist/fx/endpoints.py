@@ -5,12 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from economist.costs.params import MAX_OFFSET
 from economist.fx.schemas import RateOut, RatePage, RatesIn, RatesLoaded
 from economist.fx.service import FxService, normalize_rate, parse_rates_csv
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import BadRequest, PayloadTooLarge
+from oco.pagination import Pagination
 
 router = APIRouter(prefix="/api/v1/fx-rates", tags=["fx-rates"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -70,19 +70,19 @@ async def load_rates_csv(
 async def list_rates(
     _: Caller,
     service: Service,
+    page: Pagination,
     base: Annotated[str | None, Query(max_length=8)] = None,
     quote: Annotated[str | None, Query(max_length=8)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> RatePage:
     rows, total = await service.list(
         base=base.upper() if base else None,
         quote=quote.upper() if quote else None,
         start=start,
         end=end,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
-    return RatePage(items=[RateOut.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return RatePage(
+        items=[RateOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )

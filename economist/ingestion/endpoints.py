@@ -14,10 +14,8 @@ from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import BadRequest, NotFound, PayloadTooLarge
+from oco.pagination import Pagination
 from oco.params import RowIdPath
-
-MAX_PAGE = 1000
-MAX_OFFSET = 10_000_000
 
 router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -47,14 +45,13 @@ async def start_ingestion(body: IngestionRequest, principal: Caller, service: Se
 async def list_ingestions(
     _: Caller,
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Pagination,
     source: SourceKind | None = None,
     status: Status | None = None,
 ) -> IngestionPage:
-    records, total = await service.list(limit=limit, offset=offset, source=source, status=status)
+    records, total = await service.list(page, source=source, status=status)
     return IngestionPage(
-        items=[Ingestion.from_record(r) for r in records], total=total, limit=limit, offset=offset
+        items=[Ingestion.from_record(r) for r in records], total=total, limit=page.limit, offset=page.offset
     )
 
 
