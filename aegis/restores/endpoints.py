@@ -10,7 +10,7 @@ from aegis.restores.service import RestoreService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
-from oco.pagination import Pagination
+from oco.pagination import MAX_OFFSET, Pagination
 from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/restores", tags=["restores"])
@@ -73,7 +73,7 @@ async def get_restore(
     _: Caller,
     service: Service,
     outcome: Annotated[Outcome | None, Query(description="only the items with this outcome")] = None,
-    items_offset: Annotated[int, Query(ge=0)] = 0,
+    items_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     items_limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many items")] = None,
 ) -> Restore:
     record = await service.get(restore_id)
