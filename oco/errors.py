@@ -248,9 +248,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            refused = await _key_refusal(request)
+            if refused is not None:
+                return api_error_response(refused)
+            first = {**first, "loc": ("body",), "msg": f"{first.get('msg')} at position {first['loc'][-1]}"}
         field = _field(first.get("loc", ()))
         detail = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": str(e.get("type"))}
@@ -273,6 +278,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal server error", code="internal_error")
+
+
+async def _key_refusal(request: Request) -> ApiError | None:
+    """The 401/403 a route's key check gives, run on its own: FastAPI parses a JSON body before it runs any
+    dependency, so without this a caller with no key would learn that its body is malformed (422)."""
+    todo = list(getattr(getattr(request.scope.get("route"), "dependant", None), "dependencies", ()))
+    while todo:
+        dependency = todo.pop(0)
+        if getattr(dependency.call, "checks_api_key", False):
+            try:
+                await dependency.call(request)
+            except ApiError as exc:
+                return exc
+            return None
+        todo += dependency.dependencies
+    return None
 
 
 def _database_exceptions() -> list[type[Exception]]:
