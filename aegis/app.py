@@ -11,15 +11,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from aegis.backups.endpoints import router as backups_router
 from aegis.backups.runs import sweep_work_dir
 from aegis.backups.service import BackupService
 from aegis.clusters.endpoints import router as clusters_router
 from aegis.clusters.service import ClusterService
-from aegis.errors import AegisError
 from aegis.locations.endpoints import router as locations_router
 from aegis.locations.service import LocationService
 from aegis.restores.endpoints import router as restores_router
@@ -29,7 +27,6 @@ from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
 from aegis.settings import AegisSettings
 from oco.app import make_service_app
-from oco.errors import error_response
 from oco.runs import OwnerLease
 from oco.settings import PlatformSettings
 
@@ -122,9 +119,4 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         lifespan_hooks=[aegis_lifespan],
         description="Kubernetes backup and restore: storage locations, backups, restores, schedules.",
     )
-
-    @app.exception_handler(AegisError)
-    async def _aegis_error(_: Request, exc: AegisError) -> Response:
-        return error_response(exc.status, exc.message, code=exc.code, param=exc.param)
-
     return app

@@ -36,6 +36,7 @@ from oco.cli_client import (
     print_json,
     print_table,
 )
+from oco.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 app = typer.Typer(help="Aegis: Kubernetes backup and restore (through the aegis API).", no_args_is_help=True)
 schedule_app = typer.Typer(help="Cron schedules of backups, with retention.", no_args_is_help=True)
@@ -296,7 +297,7 @@ def list_(
     what: Annotated[What, typer.Argument()] = What.backups,
     phase: Annotated[str | None, typer.Option(help="backups/restores in this phase")] = None,
     cluster: Annotated[str | None, typer.Option(help="backups/restores of this cluster")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     as_json: JsonOption = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,

@@ -31,6 +31,7 @@ from oco.db import Database
 from oco.kv import create_kv
 from oco.migrations import upgrade_engine
 from oco.money import money_str
+from oco.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from oco.settings import SettingsError
 
 app = typer.Typer(help="Economist: load billing data into the cost ledger.", no_args_is_help=True)
@@ -272,7 +273,7 @@ def costs(
     granularity: Annotated[Granularity | None, typer.Option(help="one row per day, week or month")] = None,
     metric: Annotated[Metric, typer.Option(help="which cost column to sum")] = Metric.billed,
     currency: Annotated[str | None, typer.Option(help="report in this currency (loaded FX rates)")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="rows per page")] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="rows per page")] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, typer.Option(min=0, help="rows to skip")] = 0,
     as_json: JsonOption = False,
     url: Url = DEFAULT_URL,
@@ -322,7 +323,7 @@ def costs_table(result: dict[str, Any]) -> Table:
 def ingestions(
     status: Annotated[IngestionStatus | None, typer.Option(help="only ingestions in this status")] = None,
     source: Annotated[SourceKind | None, typer.Option(help="only this source kind")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOption = False,
     url: Url = DEFAULT_URL,

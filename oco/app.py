@@ -1,5 +1,5 @@
 """make_service_app(): the FastAPI skeleton every service starts from (auth, errors, health, metrics,
-CORS, and a lifespan that opens and closes the database, kv and writers)."""
+CORS, offline /docs, and a lifespan that opens and closes the database, kv and writers)."""
 
 import asyncio
 import contextlib
@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from oco.auth import KeyStore, Principal, require_scope
@@ -24,6 +25,9 @@ from oco.settings import PlatformSettings, get_settings
 log = logging.getLogger("oco.app")
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+#: where /docs loads its Swagger UI script, stylesheet and icon from (unauthenticated, like /docs)
+DOCS_ASSETS = "/docs/assets"
 
 AUTH_ERRORS = {
     401: {"description": "missing or invalid API key"},
@@ -94,7 +98,15 @@ def make_service_app(
             await app.state.kv.close()
             await database.dispose()
 
-    app = FastAPI(title=f"OCO {name}", version=version, description=description, lifespan=lifespan)
+    # /docs is Swagger UI served from the installed fastapi-offline package (no CDN: it works offline)
+    app = FastAPIOffline(
+        title=f"OCO {name}",
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.service = name
     install_error_handlers(app)

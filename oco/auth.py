@@ -275,4 +275,5 @@ def require_scope(scope: str, *, allow_bearer: bool = False) -> Callable[[Reques
         return principal
 
     dependency.__name__ = f"require_{scope}_scope"
+    dependency.checks_api_key = True  # type: ignore[attr-defined]  # oco.errors runs it before a body error
     return dependency

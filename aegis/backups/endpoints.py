@@ -13,7 +13,8 @@ from aegis.backups.schemas import Backup, BackupContents, BackupCreate, BackupPa
 from aegis.backups.service import BackupService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.errors import NotFound
+from oco.pagination import Pagination
 from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/backups", tags=["backups"])
@@ -36,7 +37,7 @@ NO_ARCHIVE = {
 async def _record(service: BackupService, backup_id: int) -> dict[str, Any]:
     record = await service.get(backup_id)
     if record is None:
-        raise ApiError(404, f"backup {backup_id} not found", code="not_found")
+        raise NotFound(f"backup {backup_id} not found")
     return record
 
 
@@ -66,16 +67,15 @@ async def start_backup(body: BackupCreate, principal: Caller, service: Service) 
 async def list_backups(
     _: Caller,
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Pagination,
     phase: Phase | None = None,
     cluster: Annotated[str | None, Query(max_length=200)] = None,
     schedule_id: RowIdQuery = None,
 ) -> BackupPage:
-    records, total = await service.list(
-        limit=limit, offset=offset, phase=phase, cluster=cluster, schedule_id=schedule_id
+    records, total = await service.list(page, phase=phase, cluster=cluster, schedule_id=schedule_id)
+    return BackupPage(
+        items=[Backup.from_row(r) for r in records], total=total, limit=page.limit, offset=page.offset
     )
-    return BackupPage(items=[Backup.from_row(r) for r in records], total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -102,7 +102,7 @@ async def get_backup(backup_id: RowIdPath, _: Caller, service: Service) -> Backu
 async def delete_backup(backup_id: RowIdPath, _: Caller, service: Service) -> Backup:
     record = await service.delete(backup_id)
     if record is None:
-        raise ApiError(404, f"backup {backup_id} not found", code="not_found")
+        raise NotFound(f"backup {backup_id} not found")
     return Backup.from_row(record)
 
 

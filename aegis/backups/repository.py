@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aegis.tables import DELETED, RESTORABLE, UNFINISHED, backup_records, restore_records
+from oco.pagination import PageParams, paginate
 
 
 async def insert_backup(conn: AsyncConnection, **values: Any) -> int:
@@ -44,9 +45,8 @@ async def name_taken(conn: AsyncConnection, name: str) -> bool:
 
 async def list_backups(
     conn: AsyncConnection,
+    page: PageParams,
     *,
-    limit: int,
-    offset: int,
     phase: str | None = None,
     cluster: str | None = None,
     job_id: int | None = None,
@@ -59,19 +59,8 @@ async def list_backups(
         where.append(backup_records.c.cluster == cluster)
     if job_id is not None:
         where.append(backup_records.c.job_id == job_id)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(backup_records).where(*where))
-    ).scalar_one()
-    rows = (
-        await conn.execute(
-            sa.select(backup_records)
-            .where(*where)
-            .order_by(backup_records.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).mappings()
-    return [dict(r) for r in rows], int(total)
+    statement = sa.select(backup_records).where(*where).order_by(backup_records.c.id.desc())
+    return await paginate(conn, statement, page)
 
 
 async def update_backup(conn: AsyncConnection, backup_id: int, **values: Any) -> None:

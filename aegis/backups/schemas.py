@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_MAX, NAME_PATTERN
 from aegis.tables import progress_percent
+from oco.pagination import Page
 from oco.timeutil import as_utc
 
 Phase = Literal["New", "InProgress", "Completed", "PartiallyFailed", "Failed", "Deleted"]
@@ -132,11 +133,8 @@ class Backup(BaseModel):
         )
 
 
-class BackupPage(BaseModel):
-    items: list[Backup]
-    total: int
-    limit: int
-    offset: int
+class BackupPage(Page[Backup]):
+    """A page of backups, newest first."""
 
 
 class ContentItem(BaseModel):

@@ -29,12 +29,12 @@ from aegis.engine import (
     list_backup_contents,
     run_backup,
 )
-from aegis.errors import AegisError, Conflict, InvalidRequest, StorageUnavailable
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
 from aegis.naming import NAME_MAX, generated_name
 from aegis.settings import AegisSettings
 from aegis.storage import ObjectNotFoundError, StorageError
+from aegis.storage.errors import StorageUnavailable
 from aegis.tables import (
     DELETED,
     FAILED,
@@ -46,6 +46,8 @@ from aegis.tables import (
     backup_records,
 )
 from oco.db import Database
+from oco.errors import ApiError, Conflict, InvalidRequest
+from oco.pagination import PageParams
 from oco.runs import OwnerLease, RunTracker
 from oco.timeutil import utcnow
 
@@ -236,7 +238,7 @@ class BackupService:
         try:
             storage = self.locations.backend(location)
             client = self.clusters.registry.api_client(spec.cluster)
-        except (ClusterConfigError, AegisError) as exc:
+        except (ClusterConfigError, ApiError) as exc:
             now = utcnow()
             return BackupOutcome(phase=Phase.FAILED, key=key, started_at=now, finished_at=now, error=str(exc))
         started = utcnow()
@@ -313,16 +315,15 @@ class BackupService:
 
     async def list(
         self,
+        page: PageParams,
         *,
-        limit: int,
-        offset: int,
         phase: str | None = None,
         cluster: str | None = None,
         schedule_id: int | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             records, total = await repo.list_backups(
-                conn, limit=limit, offset=offset, phase=phase, cluster=cluster, job_id=schedule_id
+                conn, page, phase=phase, cluster=cluster, job_id=schedule_id
             )
         return [self.tracker.overlay(r) for r in records], total
 
@@ -420,7 +421,7 @@ class BackupService:
         try:
             storage = await asyncio.to_thread(self.locations.backend, location)
             await asyncio.to_thread(storage.delete, record["storage_key"])
-        except AegisError:
+        except ApiError:
             return
         except StorageError as exc:
             raise StorageUnavailable(f"cannot delete the archive of backup {record['id']}: {exc}") from None

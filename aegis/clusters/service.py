@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from aegis.clusters.schemas import Cluster
-from aegis.errors import InvalidRequest
 from aegis.kube.clusters import ClusterRegistry
+from oco.errors import InvalidRequest
 
 
 class ClusterService:

@@ -8,7 +8,8 @@ from aegis.locations.schemas import Location, LocationCreate, LocationList
 from aegis.locations.service import LocationService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.errors import NotFound
+from oco.pagination import Pagination
 
 router = APIRouter(prefix="/api/v1/storage-locations", tags=["storage locations"])
 Caller = Annotated[Principal, Depends(require_scope("aegis"))]
@@ -39,9 +40,12 @@ async def create_location(body: LocationCreate, principal: Caller, service: Serv
     return Location.from_row(row)
 
 
-@router.get("", response_model=LocationList, summary="List storage locations", responses=AUTH_ERRORS)
-async def list_locations(_: Caller, service: Service) -> LocationList:
-    return LocationList(items=[Location.from_row(r) for r in await service.list()])
+@router.get("", response_model=LocationList, summary="List storage locations by name", responses=AUTH_ERRORS)
+async def list_locations(_: Caller, service: Service, page: Pagination) -> LocationList:
+    rows, total = await service.page(page)
+    return LocationList(
+        items=[Location.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get(
@@ -53,7 +57,7 @@ async def list_locations(_: Caller, service: Service) -> LocationList:
 async def get_location(name: str, _: Caller, service: Service) -> Location:
     row = await service.get(name)
     if row is None:
-        raise ApiError(404, f"storage location {name!r} not found", code="not_found")
+        raise NotFound(f"storage location {name!r} not found")
     return Location.from_row(row)
 
 
@@ -65,5 +69,5 @@ async def get_location(name: str, _: Caller, service: Service) -> Location:
 )
 async def delete_location(name: str, _: Caller, service: Service) -> Response:
     if not await service.delete(name):
-        raise ApiError(404, f"storage location {name!r} not found", code="not_found")
+        raise NotFound(f"storage location {name!r} not found")
     return Response(status_code=204)

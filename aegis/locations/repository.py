@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aegis.tables import DELETED, FAILED, backup_jobs, backup_records, storage_locations
+from oco.pagination import PageParams, paginate
 from oco.timeutil import utcnow
 
 
@@ -34,6 +35,11 @@ async def get_location(conn: AsyncConnection, name: str) -> dict[str, Any] | Non
 async def list_locations(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = (await conn.execute(sa.select(storage_locations).order_by(storage_locations.c.name))).mappings()
     return [dict(r) for r in rows]
+
+
+async def page_locations(conn: AsyncConnection, page: PageParams) -> tuple[list[dict[str, Any]], int]:
+    """A page of storage locations by name, and how many there are."""
+    return await paginate(conn, sa.select(storage_locations).order_by(storage_locations.c.name), page)
 
 
 async def delete_location(conn: AsyncConnection, name: str) -> bool:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aegis.naming import NAME_MAX, NAME_PATTERN
+from oco.pagination import Page
 from oco.timeutil import as_utc
 
 _LOCAL_FIELDS = ("path",)
@@ -95,8 +96,8 @@ class Location(BaseModel):
         )
 
 
-class LocationList(BaseModel):
-    items: list[Location]
+class LocationList(Page[Location]):
+    """A page of storage locations by name."""
 
 
 def _without_userinfo(url: str | None) -> str | None:

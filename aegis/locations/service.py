@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis.errors import Conflict, InvalidRequest, NotFound, ProbeFailed
 from aegis.locations import repository as repo
 from aegis.storage import StorageBackend, StorageConfigError, StorageError, storage_from_spec
+from aegis.storage.errors import ProbeFailed
 from oco.db import Database
+from oco.errors import Conflict, InvalidRequest, NotFound
+from oco.pagination import PageParams
 
 
 class LocationService:
@@ -80,6 +82,10 @@ class LocationService:
     async def list(self) -> list[dict[str, Any]]:
         async with self.database.engine.connect() as conn:
             return await repo.list_locations(conn)
+
+    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], int]:
+        async with self.database.engine.connect() as conn:
+            return await repo.page_locations(conn, params)
 
     async def delete(self, name: str) -> bool:
         """Forget a location (its archives stay where they are). Refused while schedules or backups use it."""

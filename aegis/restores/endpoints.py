@@ -9,7 +9,8 @@ from aegis.restores.schemas import ItemWindow, Outcome, Restore, RestoreCreate, 
 from aegis.restores.service import RestoreService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.errors import NotFound
+from oco.pagination import MAX_OFFSET, Pagination
 from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/restores", tags=["restores"])
@@ -49,18 +50,15 @@ async def start_restore(body: RestoreCreate, principal: Caller, service: Service
 async def list_restores(
     _: Caller,
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    page: Pagination,
     phase: Phase | None = None,
     backup_id: RowIdQuery = None,
     cluster: Annotated[str | None, Query(max_length=200)] = None,
     include_items: bool = False,
 ) -> RestorePage:
-    records, total = await service.list(
-        limit=limit, offset=offset, phase=phase, backup_id=backup_id, cluster=cluster
-    )
+    records, total = await service.list(page, phase=phase, backup_id=backup_id, cluster=cluster)
     items = [Restore.from_row(r, items=include_items) for r in records]
-    return RestorePage(items=items, total=total, limit=limit, offset=offset)
+    return RestorePage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(
@@ -75,10 +73,10 @@ async def get_restore(
     _: Caller,
     service: Service,
     outcome: Annotated[Outcome | None, Query(description="only the items with this outcome")] = None,
-    items_offset: Annotated[int, Query(ge=0)] = 0,
+    items_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     items_limit: Annotated[int | None, Query(ge=1, le=100_000, description="at most this many items")] = None,
 ) -> Restore:
     record = await service.get(restore_id)
     if record is None:
-        raise ApiError(404, f"restore {restore_id} not found", code="not_found")
+        raise NotFound(f"restore {restore_id} not found")
     return Restore.from_row(record, window=ItemWindow(outcome, items_offset, items_limit))

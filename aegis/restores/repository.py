@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aegis.tables import restore_records
+from oco.pagination import PageParams, paginate
 
 
 async def insert_restore(conn: AsyncConnection, **values: Any) -> int:
@@ -44,9 +45,8 @@ async def get_restore(conn: AsyncConnection, restore_id: int) -> dict[str, Any] 
 
 async def list_restores(
     conn: AsyncConnection,
+    page: PageParams,
     *,
-    limit: int,
-    offset: int,
     phase: str | None = None,
     backup_id: int | None = None,
     cluster: str | None = None,
@@ -59,19 +59,8 @@ async def list_restores(
         where.append(restore_records.c.backup_id == backup_id)
     if cluster:
         where.append(restore_records.c.cluster == cluster)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(restore_records).where(*where))
-    ).scalar_one()
-    rows = (
-        await conn.execute(
-            sa.select(restore_records)
-            .where(*where)
-            .order_by(restore_records.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    ).mappings()
-    return [dict(r) for r in rows], int(total)
+    statement = sa.select(restore_records).where(*where).order_by(restore_records.c.id.desc())
+    return await paginate(conn, statement, page)
 
 
 async def update_restore(conn: AsyncConnection, restore_id: int, **values: Any) -> None:

@@ -12,6 +12,7 @@ from aegis.backups.schemas import Phase
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_MAX, NAME_PATTERN
 from aegis.tables import progress_percent
+from oco.pagination import Page
 from oco.params import RowIdField
 from oco.timeutil import as_utc
 
@@ -149,8 +150,5 @@ class Restore(BaseModel):
         )
 
 
-class RestorePage(BaseModel):
-    items: list[Restore]
-    total: int
-    limit: int
-    offset: int
+class RestorePage(Page[Restore]):
+    """A page of restores, newest first."""

@@ -17,7 +17,6 @@ from aegis.backups.runs import run_table
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
 from aegis.engine import Phase, ProgressCallback, RestoreOutcome, run_restore
-from aegis.errors import AegisError, Conflict, InvalidRequest
 from aegis.kube.applier import ApplyOutcome
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
@@ -27,6 +26,8 @@ from aegis.restores.spec import RestoreSpec
 from aegis.settings import AegisSettings
 from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
+from oco.errors import ApiError, Conflict, InvalidRequest
+from oco.pagination import PageParams
 from oco.runs import OwnerLease, RunTracker
 from oco.timeutil import utcnow
 
@@ -192,7 +193,7 @@ class RestoreService:
         try:
             storage = self.locations.backend(location)
             client = self.clusters.registry.api_client(cluster, pool_size=max(32, 2 * spec.parallelism))
-        except (ClusterConfigError, AegisError) as exc:
+        except (ClusterConfigError, ApiError) as exc:
             outcome = RestoreOutcome(phase=Phase.FAILED, dry_run=spec.dry_run, started_at=utcnow())
             outcome.error, outcome.finished_at = str(exc), utcnow()
             return outcome
@@ -265,16 +266,15 @@ class RestoreService:
 
     async def list(
         self,
+        page: PageParams,
         *,
-        limit: int,
-        offset: int,
         phase: str | None = None,
         backup_id: int | None = None,
         cluster: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             records, total = await repo.list_restores(
-                conn, limit=limit, offset=offset, phase=phase, backup_id=backup_id, cluster=cluster
+                conn, page, phase=phase, backup_id=backup_id, cluster=cluster
             )
         return [self.tracker.overlay(r) for r in records], total
 

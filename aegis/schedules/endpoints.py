@@ -8,7 +8,8 @@ from aegis.schedules.schemas import Schedule, ScheduleCreate, ScheduleList, Sche
 from aegis.schedules.service import ScheduleService
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.errors import NotFound
+from oco.pagination import Pagination
 from oco.params import RowIdPath
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -24,8 +25,8 @@ NOT_FOUND = {404: {"description": "no such schedule"}}
 INVALID = {422: {"description": "invalid cron (5 fields), time zone, unknown cluster or storage location"}}
 
 
-def _not_found(schedule_id: int) -> ApiError:
-    return ApiError(404, f"schedule {schedule_id} not found", code="not_found")
+def _not_found(schedule_id: int) -> NotFound:
+    return NotFound(f"schedule {schedule_id} not found")
 
 
 @router.post(
@@ -50,9 +51,12 @@ async def create_schedule(body: ScheduleCreate, principal: Caller, service: Serv
     return Schedule.from_row(await service.create(values, created_by=principal.name))
 
 
-@router.get("", response_model=ScheduleList, summary="List schedules", responses=AUTH_ERRORS)
-async def list_schedules(_: Caller, service: Service) -> ScheduleList:
-    return ScheduleList(items=[Schedule.from_row(j) for j in await service.list()])
+@router.get("", response_model=ScheduleList, summary="List schedules by name", responses=AUTH_ERRORS)
+async def list_schedules(_: Caller, service: Service, page: Pagination) -> ScheduleList:
+    jobs, total = await service.page(page)
+    return ScheduleList(
+        items=[Schedule.from_row(j) for j in jobs], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get(

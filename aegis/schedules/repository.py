@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aegis.tables import backup_jobs
+from oco.pagination import PageParams, paginate
 
 
 async def insert_job(conn: AsyncConnection, **values: Any) -> int:
@@ -31,6 +32,11 @@ async def name_taken(conn: AsyncConnection, name: str) -> bool:
 async def list_jobs(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = (await conn.execute(sa.select(backup_jobs).order_by(backup_jobs.c.name))).mappings()
     return [dict(r) for r in rows]
+
+
+async def page_jobs(conn: AsyncConnection, page: PageParams) -> tuple[list[dict[str, Any]], int]:
+    """A page of schedules by name, and how many there are."""
+    return await paginate(conn, sa.select(backup_jobs).order_by(backup_jobs.c.name), page)
 
 
 async def update_job(conn: AsyncConnection, job_id: int, **values: Any) -> None:

@@ -19,13 +19,13 @@ from typing import Any
 from aegis import metrics
 from aegis.backups import repository as backups_repo
 from aegis.backups.service import BackupService
-from aegis.errors import AegisError
 from aegis.naming import generated_name
 from aegis.restores.service import RestoreService
 from aegis.schedules import repository as repo
 from aegis.schedules.cron import fires_between, next_fire
 from aegis.schedules.service import ScheduleService
 from oco.db import Database
+from oco.errors import ApiError
 from oco.kv import KV, LockNotAcquired
 from oco.timeutil import as_utc, utcnow
 
@@ -146,7 +146,7 @@ class Scheduler:
         name = generated_name(job["name"], latest)
         try:
             record = await self.backups.start(request, created_by=SCHEDULER_USER, name=name, job_id=job["id"])
-        except AegisError as exc:
+        except ApiError as exc:
             record = await self.backups.record_failure(
                 request, exc.message, name=name, job_id=job["id"], created_by=SCHEDULER_USER
             )

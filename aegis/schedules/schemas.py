@@ -11,6 +11,7 @@ from aegis.backups.schemas import BackupSelection
 from aegis.kube.selectors import LabelSelector, SelectorError
 from aegis.naming import NAME_PATTERN, SCHEDULE_NAME_MAX
 from aegis.schedules.cron import parse_cron, parse_timezone
+from oco.pagination import Page
 from oco.timeutil import as_utc
 
 
@@ -145,5 +146,5 @@ class Schedule(BaseModel):
         )
 
 
-class ScheduleList(BaseModel):
-    items: list[Schedule]
+class ScheduleList(Page[Schedule]):
+    """A page of schedules by name."""

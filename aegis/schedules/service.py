@@ -10,12 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from aegis import metrics
 from aegis.clusters.service import ClusterService
-from aegis.errors import Conflict
 from aegis.locations.service import LocationService
 from aegis.schedules import repository as repo
 from aegis.schedules.cron import next_fire
 from aegis.tables import COMPLETED
 from oco.db import Database
+from oco.errors import Conflict
+from oco.pagination import PageParams
 from oco.timeutil import as_utc, utcnow
 
 _SELECTION = (
@@ -79,6 +80,10 @@ class ScheduleService:
     async def list(self) -> list[dict[str, Any]]:
         async with self.database.engine.connect() as conn:
             return await repo.list_jobs(conn)
+
+    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], int]:
+        async with self.database.engine.connect() as conn:
+            return await repo.page_jobs(conn, params)
 
     async def update(self, job_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Apply the changed fields; a new cron, time zone or enabling recomputes the next run from now."""

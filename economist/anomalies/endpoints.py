@@ -13,7 +13,6 @@ from economist.costs.params import MAX_AMOUNT, ROLLUP_DIMENSIONS, CostQuery, Que
 from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
 from oco.money import money_str, parse_money
 
 router = APIRouter(prefix="/api/v1/anomalies", tags=["anomalies"])
@@ -22,6 +21,16 @@ Caller = Annotated[Principal, Depends(require_scope("economist"))]
 
 def anomaly_service(request: Request) -> AnomalyService:
     return AnomalyService(request.app.state.database)
+
+
+def _min_cost(raw: str) -> Decimal:
+    try:
+        threshold = parse_money(raw)
+    except ValueError as exc:
+        raise QueryError(f"min_cost: {exc}", "min_cost") from None
+    if not 0 <= threshold < MAX_AMOUNT:
+        raise QueryError(f"min_cost must be at least 0 and below {MAX_AMOUNT:f}", "min_cost")
+    return threshold
 
 
 @router.get(
@@ -50,19 +59,12 @@ async def anomalies(
     ] = None,
 ) -> AnomaliesResponse:
     settings: EconomistSettings = request.app.state.settings
-    try:
-        dims = parse_group_by(group_by, settings.tag_normalizer)
-        if any(d.kind not in ROLLUP_DIMENSIONS for d in dims):
-            raise QueryError(
-                "group_by: anomalies group by provider, service, account, region, charge_category", "group_by"
-            )
-        threshold = settings.oco_economist_anomaly_min_cost if min_cost is None else parse_money(min_cost)
-        if not 0 <= threshold < MAX_AMOUNT:
-            raise QueryError(f"min_cost must be at least 0 and below {MAX_AMOUNT:f}", "min_cost")
-    except QueryError as exc:
-        raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
-    except ValueError as exc:
-        raise ApiError(400, f"min_cost: {exc}", code="invalid_query", param="min_cost") from None
+    dims = parse_group_by(group_by, settings.tag_normalizer)
+    if any(d.kind not in ROLLUP_DIMENSIONS for d in dims):
+        raise QueryError(
+            "group_by: anomalies group by provider, service, account, region, charge_category", "group_by"
+        )
+    threshold = settings.oco_economist_anomaly_min_cost if min_cost is None else _min_cost(min_cost)
     data = await service.find(replace(query, group_by=dims), Decimal(threshold))
     names = data["group_by"]
     return AnomaliesResponse(

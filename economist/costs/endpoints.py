@@ -7,11 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from economist.costs.params import (
-    MAX_OFFSET,
     CostQuery,
     Granularity,
     MetricName,
-    QueryError,
     parse_currency,
     parse_dimension,
     parse_filter,
@@ -28,12 +26,11 @@ from economist.costs.schemas import (
     money,
     percent,
 )
-from economist.costs.service import CostService, MixedCurrencies
-from economist.fx.service import MissingRate
+from economist.costs.service import CostService
 from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.pagination import Pagination
 from oco.timeutil import utcnow
 
 router = APIRouter(prefix="/api/v1/costs", tags=["costs"])
@@ -75,31 +72,17 @@ def base_query(
     ] = None,
 ) -> CostQuery:
     settings: EconomistSettings = request.app.state.settings
-    try:
-        first, last = window(start, end, utcnow().date())
-        return CostQuery(
-            start=first,
-            end=last,
-            metric=metric,
-            filters=parse_filter(filter, settings.tag_normalizer),
-            currency=parse_currency(currency),
-        )
-    except QueryError as exc:
-        raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
+    first, last = window(start, end, utcnow().date())
+    return CostQuery(
+        start=first,
+        end=last,
+        metric=metric,
+        filters=parse_filter(filter, settings.tag_normalizer),
+        currency=parse_currency(currency),
+    )
 
 
 BaseQuery = Annotated[CostQuery, Depends(base_query)]
-
-
-async def _run(coro):  # type: ignore[no-untyped-def]
-    try:
-        return await coro
-    except MixedCurrencies as exc:
-        raise ApiError(409, str(exc), code="mixed_currencies", param="currency") from None
-    except MissingRate as exc:
-        raise ApiError(
-            409, f"{exc}: load rates with POST /api/v1/fx-rates", code="missing_fx_rate", param="currency"
-        ) from None
 
 
 @router.get(
@@ -113,18 +96,14 @@ async def costs(
     _: Caller,
     service: Service,
     query: BaseQuery,
+    page: Pagination,
     granularity: Granularity | None = None,
     group_by: Annotated[str | None, Query(max_length=500, description=GROUP_HELP)] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CostsResponse:
     settings: EconomistSettings = request.app.state.settings
-    try:
-        dims = parse_group_by(group_by, settings.tag_normalizer)
-    except QueryError as exc:
-        raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
-    result = await _run(
-        service.query(replace(query, granularity=granularity, group_by=dims, limit=limit, offset=offset))
+    dims = parse_group_by(group_by, settings.tag_normalizer)
+    result = await service.query(
+        replace(query, granularity=granularity, group_by=dims, limit=page.limit, offset=page.offset)
     )
     return CostsResponse(
         currency=result.currency,
@@ -144,7 +123,7 @@ async def costs(
     responses=QUERY_ERRORS,
 )
 async def summary(_: Caller, service: Service, query: BaseQuery) -> SummaryResponse:
-    data = await _run(service.summary(query))
+    data = await service.summary(query)
     return SummaryResponse(
         currency=data["currency"],
         metric=data["metric"],
@@ -179,15 +158,11 @@ async def breakdown(
             description="provider, service, account, billing_account, region, resource, charge_category or tag:<key>",
         ),
     ],
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Pagination,
 ) -> BreakdownResponse:
     settings: EconomistSettings = request.app.state.settings
-    try:
-        dim = parse_dimension(dimension, settings.tag_normalizer, "dimension")
-    except QueryError as exc:
-        raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
-    result, _dim = await _run(service.breakdown(replace(query, limit=limit, offset=offset), dim))
+    dim = parse_dimension(dimension, settings.tag_normalizer, "dimension")
+    result, _dim = await service.breakdown(replace(query, limit=page.limit, offset=page.offset), dim)
     rows = []
     for row in result.rows:
         out = cost_row(row, False)
@@ -218,7 +193,7 @@ async def trend(
     period_days: Annotated[int, Query(ge=1, le=366)] = 30,
 ) -> TrendResponse:
     query = replace(query, start=query.end - timedelta(days=period_days))
-    data = await _run(service.trend(query))
+    data = await service.trend(query)
     return TrendResponse(
         currency=data["currency"],
         metric=data["metric"],

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Literal
 
 from economist.ledger.tags import TagNormalizer
+from oco.errors import BadRequest
 
 Granularity = Literal["day", "week", "month"]
 MetricName = Literal["billed", "effective", "list", "contracted"]
@@ -38,19 +39,17 @@ MAX_WINDOW_DAYS = 3 * 366
 #: window (previous period, history before `from`, forecast horizon) stays a valid date
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(9000, 1, 1)
-#: the largest `offset` a paged query accepts
-MAX_OFFSET = 10_000_000
 #: amounts (min_cost, ...) must be below this: the range of the ledger's NUMERIC(30, 12) money columns
 MAX_AMOUNT = Decimal(10) ** 18
 
 
-class QueryError(ValueError):
-    """A query parameter that cannot be understood; `param` names it."""
+class QueryError(BadRequest, ValueError):
+    """A query parameter that cannot be understood (400); `param` names it."""
+
+    default_code = "invalid_query"
 
     def __init__(self, message: str, param: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
+        super().__init__(message, param=param)
 
 
 @dataclass(frozen=True)

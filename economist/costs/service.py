@@ -14,6 +14,7 @@ from economist.costs.params import CostQuery, Dimension
 from economist.fx.service import FxService
 from economist.ledger.tables import prepare_connection
 from oco.db import Database
+from oco.errors import Conflict
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -21,13 +22,16 @@ HUNDRED = Decimal(100)
 SHARE_PLACES = Decimal("0.0001")
 
 
-class MixedCurrencies(Exception):
-    """The rows are in several currencies and no target currency was asked for."""
+class MixedCurrencies(Conflict):
+    """The rows are in several currencies and no target currency was asked for (409, `param` currency)."""
+
+    default_code = "mixed_currencies"
 
     def __init__(self, currencies: list[str]) -> None:
         super().__init__(
             f"the selected costs are in several currencies ({', '.join(currencies)}); pass currency=<code> "
-            "to convert them with loaded exchange rates (POST /api/v1/fx-rates)"
+            "to convert them with loaded exchange rates (POST /api/v1/fx-rates)",
+            param="currency",
         )
         self.currencies = currencies
 

@@ -7,14 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from economist.costs.endpoints import GROUP_HELP, QUERY_ERRORS, base_query
-from economist.costs.params import CostQuery, QueryError, parse_group_by
-from economist.costs.service import MixedCurrencies
+from economist.costs.params import CostQuery, parse_group_by
 from economist.forecast.schemas import ForecastResponse, SeriesForecast, series_parts
 from economist.forecast.service import PERIOD, ForecastService
-from economist.fx.service import MissingRate
 from economist.settings import EconomistSettings
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/costs", tags=["forecast"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -45,19 +42,11 @@ async def forecast(
     max_groups: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ForecastResponse:
     settings: EconomistSettings = request.app.state.settings
-    try:
-        dims = parse_group_by(group_by, settings.tag_normalizer)
-    except QueryError as exc:
-        raise ApiError(400, exc.message, code="invalid_query", param=exc.param) from None
+    dims = parse_group_by(group_by, settings.tag_normalizer)
     # history ends at `to` when given, else the day after the last cost (billing data lags a day or two)
     end = query.end if "to" in request.query_params else (await service.history_end(query) or query.end)
     history = replace(query, start=end - timedelta(days=history_days), end=end, group_by=dims)
-    try:
-        data = await service.forecast(history, horizon, interval, max_groups)
-    except MixedCurrencies as exc:
-        raise ApiError(409, str(exc), code="mixed_currencies", param="currency") from None
-    except MissingRate as exc:
-        raise ApiError(409, str(exc), code="missing_fx_rate", param="currency") from None
+    data = await service.forecast(history, horizon, interval, max_groups)
     total = series_parts(data["total"], data["future"])
     return ForecastResponse(
         currency=data["currency"],

@@ -5,12 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from economist.costs.params import MAX_OFFSET
 from economist.fx.schemas import RateOut, RatePage, RatesIn, RatesLoaded
 from economist.fx.service import FxService, normalize_rate, parse_rates_csv
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError
+from oco.errors import BadRequest, PayloadTooLarge
+from oco.pagination import Pagination
 
 router = APIRouter(prefix="/api/v1/fx-rates", tags=["fx-rates"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -32,10 +32,7 @@ Service = Annotated[FxService, Depends(fx_service)]
     responses={**AUTH_ERRORS, 400: {"description": "an invalid rate"}},
 )
 async def load_rates(body: RatesIn, _: Caller, service: Service) -> RatesLoaded:
-    try:
-        rates = [normalize_rate(r.model_dump(), f"rates[{i}]") for i, r in enumerate(body.rates)]
-    except ValueError as exc:
-        raise ApiError(400, str(exc), code="invalid_rate", param="rates") from None
+    rates = [normalize_rate(r.model_dump(), f"rates[{i}]", "rates") for i, r in enumerate(body.rates)]
     return RatesLoaded(loaded=await service.load(rates, body.source))
 
 
@@ -60,11 +57,12 @@ async def load_rates_csv(
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_CSV_BYTES:
-            raise ApiError(413, "the CSV exceeds 20 MB", code="too_large")
+            raise PayloadTooLarge("the CSV exceeds 20 MB")
     try:
-        rates = parse_rates_csv(bytes(body).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, str(exc), code="invalid_rate") from None
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the CSV is not UTF-8: {exc}", code="invalid_rate") from None
+    rates = parse_rates_csv(text)
     return RatesLoaded(loaded=await service.load(rates, source))
 
 
@@ -72,19 +70,19 @@ async def load_rates_csv(
 async def list_rates(
     _: Caller,
     service: Service,
+    page: Pagination,
     base: Annotated[str | None, Query(max_length=8)] = None,
     quote: Annotated[str | None, Query(max_length=8)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> RatePage:
     rows, total = await service.list(
         base=base.upper() if base else None,
         quote=quote.upper() if quote else None,
         start=start,
         end=end,
-        limit=limit,
-        offset=offset,
+        page=page,
     )
-    return RatePage(items=[RateOut.from_row(r) for r in rows], total=total, limit=limit, offset=offset)
+    return RatePage(
+        items=[RateOut.from_row(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )

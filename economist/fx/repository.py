@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from economist.ledger.tables import fx_rates
+from oco.pagination import PageParams, paginate
 from oco.timeutil import utcnow
 
 
@@ -41,8 +42,7 @@ async def list_rates(
     quote: str | None,
     start: date | None,
     end: date | None,
-    limit: int,
-    offset: int,
+    page: PageParams,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of rates ordered by pair and date, and the number matching."""
     where = []
@@ -54,15 +54,10 @@ async def list_rates(
         where.append(fx_rates.c.rate_date >= start)
     if end:
         where.append(fx_rates.c.rate_date < end)
-    total = (await conn.execute(sa.select(sa.func.count()).select_from(fx_rates).where(*where))).scalar_one()
-    rows = await conn.execute(
-        sa.select(fx_rates)
-        .where(*where)
-        .order_by(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.rate_date)
-        .limit(limit)
-        .offset(offset)
+    statement = (
+        sa.select(fx_rates).where(*where).order_by(fx_rates.c.base, fx_rates.c.quote, fx_rates.c.rate_date)
     )
-    return [dict(r) for r in rows.mappings()], int(total)
+    return await paginate(conn, statement, page)
 
 
 async def rates_between(

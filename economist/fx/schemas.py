@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from oco.pagination import Page
+
 
 def rate_text(value: Any) -> Any:
     """A JSON number as its shortest text ("1.0834", never float arithmetic); other values unchanged."""
@@ -60,8 +62,5 @@ class RateOut(BaseModel):
         )
 
 
-class RatePage(BaseModel):
-    items: list[RateOut]
-    total: int
-    limit: int
-    offset: int
+class RatePage(Page[RateOut]):
+    """A page of exchange rates by pair and date."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from economist.fx import repository as repo
 from oco.db import Database
+from oco.errors import BadRequest, Conflict
 from oco.money import parse_money
 
 ONE = Decimal(1)
@@ -24,18 +25,31 @@ MAX_RATE = Decimal("1e9")
 RATE_PLACES = Decimal("1e-12")
 
 
-class MissingRate(LookupError):
-    """No rate converts `currency` to `target` on or before `day`."""
+class InvalidRate(BadRequest, ValueError):
+    """A rate (or CSV line) that cannot be loaded; the message names where."""
+
+    default_code = "invalid_rate"
+
+
+class MissingRate(Conflict, LookupError):
+    """No rate converts `currency` to `target` on or before `day` (409, `param` is currency)."""
+
+    default_code = "missing_fx_rate"
 
     def __init__(self, currency: str, target: str, day: date) -> None:
-        super().__init__(f"no {currency}->{target} exchange rate dated on or before {day.isoformat()}")
+        super().__init__(
+            f"no {currency}->{target} exchange rate dated on or before {day.isoformat()}: load rates with "
+            "POST /api/v1/fx-rates",
+            param="currency",
+        )
         self.currency = currency
         self.target = target
         self.day = day
 
 
-def normalize_rate(raw: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """A validated rate row {rate_date, base, quote, rate} from API or CSV fields."""
+def normalize_rate(raw: dict[str, Any], where: str = "", param: str | None = None) -> dict[str, Any]:
+    """A validated rate row {rate_date, base, quote, rate} from API or CSV fields; InvalidRate names
+    `where` in its message and `param` as the field."""
     prefix = f"{where}: " if where else ""
     try:
         day = raw["date"] if isinstance(raw["date"], date) else date.fromisoformat(str(raw["date"]).strip())
@@ -43,17 +57,17 @@ def normalize_rate(raw: dict[str, Any], where: str = "") -> dict[str, Any]:
         quote = str(raw["quote"]).strip().upper()
         rate = parse_money(raw["rate"])
     except KeyError as exc:
-        raise ValueError(f"{prefix}missing field {exc.args[0]}") from None
+        raise InvalidRate(f"{prefix}missing field {exc.args[0]}", param=param) from None
     except ValueError as exc:
-        raise ValueError(f"{prefix}{exc}") from None
+        raise InvalidRate(f"{prefix}{exc}", param=param) from None
     if not (base.isalpha() and quote.isalpha() and 3 <= len(base) <= 8 and 3 <= len(quote) <= 8):
-        raise ValueError(f"{prefix}currencies must be ISO codes such as USD, EUR")
+        raise InvalidRate(f"{prefix}currencies must be ISO codes such as USD, EUR", param=param)
     if base == quote:
-        raise ValueError(f"{prefix}base and quote are the same currency")
+        raise InvalidRate(f"{prefix}base and quote are the same currency", param=param)
     if rate <= 0:
-        raise ValueError(f"{prefix}rate must be positive")
+        raise InvalidRate(f"{prefix}rate must be positive", param=param)
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise ValueError(f"{prefix}rate must be between {MIN_RATE:f} and {MAX_RATE:f}")
+        raise InvalidRate(f"{prefix}rate must be between {MIN_RATE:f} and {MAX_RATE:f}", param=param)
     rate = rate.quantize(RATE_PLACES).normalize()  # what the NUMERIC(30, 12) column stores
     return {"rate_date": day, "base": base, "quote": quote, "rate": rate}
 
@@ -62,11 +76,11 @@ def parse_rates_csv(text: str) -> list[dict[str, Any]]:
     """Rates from CSV with the header date,base,quote,rate (any order, any case); errors name the line."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames:
-        raise ValueError("the CSV is empty")
+        raise InvalidRate("the CSV is empty")
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
     missing = {"date", "base", "quote", "rate"} - set(reader.fieldnames)
     if missing:
-        raise ValueError(
+        raise InvalidRate(
             f"line 1: missing column(s) {', '.join(sorted(missing))} (need date,base,quote,rate)"
         )
     return [normalize_rate(row, f"line {reader.line_num}") for row in reader]

@@ -5,25 +5,17 @@ from collections.abc import AsyncIterator
 from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from economist.ingestion.factory import SourceRequestError
-from economist.ingestion.runner import IngestionFailed
 from economist.ingestion.schemas import Ingestion, IngestionPage, IngestionRequest, SourceKind, Status
 from economist.ingestion.service import IngestionService
 from economist.settings import EconomistSettings
 from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
-from oco.errors import ApiError, error_response
+from oco.errors import BadRequest, NotFound, PayloadTooLarge
+from oco.pagination import Pagination
 from oco.params import RowIdPath
-
-MAX_PAGE = 1000
-MAX_OFFSET = 10_000_000
-#: SQLSTATE classes of a connection or server-availability failure (retry later)
-_UNAVAILABLE_CLASSES = ("08", "53", "57")
 
 router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -45,10 +37,7 @@ Service = Annotated[IngestionService, Depends(ingestion_service)]
 )
 async def start_ingestion(body: IngestionRequest, principal: Caller, service: Service) -> Ingestion:
     period = (body.period.start, body.period.end) if body.period else None
-    try:
-        record = await service.start(body.source, period, body.options, created_by=principal.name)
-    except SourceRequestError as exc:
-        raise ApiError(400, exc.message, code=exc.code, param=exc.param) from None
+    record = await service.start(body.source, period, body.options, created_by=principal.name)
     return Ingestion.from_record(record)
 
 
@@ -56,14 +45,13 @@ async def start_ingestion(body: IngestionRequest, principal: Caller, service: Se
 async def list_ingestions(
     _: Caller,
     service: Service,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    page: Pagination,
     source: SourceKind | None = None,
     status: Status | None = None,
 ) -> IngestionPage:
-    records, total = await service.list(limit=limit, offset=offset, source=source, status=status)
+    records, total = await service.list(page, source=source, status=status)
     return IngestionPage(
-        items=[Ingestion.from_record(r) for r in records], total=total, limit=limit, offset=offset
+        items=[Ingestion.from_record(r) for r in records], total=total, limit=page.limit, offset=page.offset
     )
 
 
@@ -76,47 +64,12 @@ async def list_ingestions(
 async def get_ingestion(ingestion_id: RowIdPath, _: Caller, service: Service) -> Ingestion:
     record = await service.get(ingestion_id)
     if record is None:
-        raise ApiError(404, f"ingestion {ingestion_id} not found", code="not_found")
+        raise NotFound(f"ingestion {ingestion_id} not found")
     return Ingestion.from_record(record)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of the first database error in the chain (asyncpg's, directly or through SQLAlchemy)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if isinstance(code, str) and len(code) == 5:
-            return code
-        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return None
-
-
-def database_error(exc: BaseException) -> ApiError | None:
-    """How a database failure under an upload answers: a value or constraint the database refused
-    (SQLSTATE class 22/23) is the request's fault, 400; a lost or refused connection is 503; any other
-    database error is 500. None when `exc` is not a database failure."""
-    if not isinstance(exc, DBAPIError | ConnectionError | OSError) and _sqlstate(exc) is None:
-        return None
-    state = _sqlstate(exc) or ""
-    if state[:2] in ("22", "23") or isinstance(exc, DataError | IntegrityError):
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
-        return ApiError(400, f"the database refused a value: {detail}", code="invalid_value")
-    if (
-        state[:2] in _UNAVAILABLE_CLASSES
-        or isinstance(exc, ConnectionError | OSError | InterfaceError)
-        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-    ):
-        return ApiError(503, "the ledger database is unavailable", code="database_unavailable")
-    return ApiError(500, "the ledger database failed the ingestion", code="database_error")
-
-
-class _TooLarge(Exception):
-    pass
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the upload exceeds {limit} bytes (OCO_ECONOMIST_MAX_UPLOAD_BYTES)")
 
 
 async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
@@ -124,7 +77,7 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[by
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise _TooLarge
+            raise _too_large(limit)
         yield chunk
 
 
@@ -133,10 +86,13 @@ async def _spool_body(request: Request, settings: EconomistSettings) -> tuple[IO
     limit = settings.oco_economist_max_upload_bytes
     stream = _limited(request.stream(), limit)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await MultiPartParser(request.headers, stream, max_files=1, max_fields=10).parse()
+        try:
+            form = await MultiPartParser(request.headers, stream, max_files=1, max_fields=10).parse()
+        except MultiPartException as exc:
+            raise BadRequest(f"malformed multipart body: {exc.message}", code="bad_multipart") from None
         uploads = [v for v in form.values() if isinstance(v, UploadFile)]
         if not uploads:
-            raise ApiError(400, "the multipart body has no file part", code="no_file", param="file")
+            raise BadRequest("the multipart body has no file part", code="no_file", param="file")
         return uploads[0].file, uploads[0].filename
     spooled = tempfile.SpooledTemporaryFile(max_size=settings.oco_economist_upload_spool_bytes)  # noqa: SIM115
     async for chunk in stream:
@@ -194,21 +150,13 @@ async def upload(
             "name; an earlier load with identical content is replaced in any case)",
         ),
     ] = None,
-) -> Ingestion | Response:
+) -> Ingestion:
     settings: EconomistSettings = request.app.state.settings
     limit = settings.oco_economist_max_upload_bytes
     declared = request.headers.get("content-length", "")
-    too_large = ApiError(
-        413, f"the upload exceeds {limit} bytes (OCO_ECONOMIST_MAX_UPLOAD_BYTES)", code="too_large"
-    )
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    try:
-        fileobj, sent_name = await _spool_body(request, settings)
-    except _TooLarge:
-        raise too_large from None
-    except MultiPartException as exc:
-        raise ApiError(400, f"malformed multipart body: {exc.message}", code="bad_multipart") from None
+        raise _too_large(limit)
+    fileobj, sent_name = await _spool_body(request, settings)
     try:
         record = await service.upload(
             fileobj,
@@ -216,25 +164,6 @@ async def upload(
             kind=source,
             created_by=principal.name,
             replace_key=replace_key,
-        )
-    except IngestionFailed as exc:
-        failure = database_error(exc.__cause__) if exc.__cause__ is not None else None
-        if failure is not None:
-            return error_response(
-                failure.status,
-                failure.message,
-                code=failure.code,
-                ingestion_id=exc.ingestion_id,
-                errors=exc.errors,
-            )
-        first = exc.errors[0]
-        return error_response(
-            400,
-            str(exc.row_error) if exc.row_error else first["message"],
-            code="invalid_row" if exc.row_error else "ingestion_failed",
-            param=first.get("column"),
-            ingestion_id=exc.ingestion_id,
-            errors=exc.errors,
         )
     finally:
         fileobj.close()

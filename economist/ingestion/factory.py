@@ -32,6 +32,7 @@ from economist.sources.azure_cost import make_cost_management_client
 from economist.sources.gcp_bigquery import make_bigquery_client
 from economist.sources.gcp_catalog import make_catalog_client
 from economist.sources.s3files import make_s3_client
+from oco.errors import BadRequest
 
 SOURCE_KINDS = ("focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery")
 FILE_SOURCES = ("focus", "aws_cur", "azure_export")
@@ -52,14 +53,13 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
 MAX_REPLACE_KEY = 300
 
 
-class SourceRequestError(ValueError):
-    """An ingestion request that cannot be turned into a source (bad option, path not allowed, ...)."""
+class SourceRequestError(BadRequest, ValueError):
+    """An ingestion request that cannot be turned into a source (bad option, path not allowed, ...): 400."""
+
+    default_code = "invalid_source_request"
 
     def __init__(self, message: str, param: str | None = None, code: str = "invalid_source_request") -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
+        super().__init__(message, param=param, code=code)
 
 
 class CloudClients:

@@ -22,6 +22,7 @@ from economist.ledger.tables import (
     money_sum,
     utc_day,
 )
+from oco.pagination import PageParams, paginate
 from oco.timeutil import utcnow
 
 #: pg_advisory_xact_lock key held while a finished ingestion replaces its slice and writes its rollup.
@@ -84,7 +85,7 @@ async def get_ingestion(conn: AsyncConnection, ingestion_id: int) -> dict[str, A
 
 
 async def list_ingestions(
-    conn: AsyncConnection, *, limit: int, offset: int, source: str | None, status: str | None
+    conn: AsyncConnection, page: PageParams, *, source: str | None, status: str | None
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of ingestion records, newest first, and the number of records matching."""
     where = []
@@ -92,15 +93,8 @@ async def list_ingestions(
         where.append(ingestions.c.source == source)
     if status:
         where.append(ingestions.c.status == status)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(ingestions).where(*where))
-    ).scalar_one()
-    rows = (
-        await conn.execute(
-            sa.select(ingestions).where(*where).order_by(ingestions.c.id.desc()).limit(limit).offset(offset)
-        )
-    ).mappings()
-    return [dict(r) for r in rows], int(total)
+    statement = sa.select(ingestions).where(*where).order_by(ingestions.c.id.desc())
+    return await paginate(conn, statement, page)
 
 
 async def fail_unfinished(conn: AsyncConnection, ids: Sequence[int], message: str) -> None:

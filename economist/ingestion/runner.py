@@ -25,6 +25,7 @@ from economist.ledger.tags import TagNormalizer
 from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
 from economist.sources.focus_arrow import FastInput, FastPathUnsupported, FocusArrowReader, fast_path_input
 from oco.db import Database
+from oco.errors import ApiError, database_error
 from oco.money import exact_sum
 from oco.timeutil import utcnow
 
@@ -37,16 +38,38 @@ T = TypeVar("T")
 FILE_SOURCE_KINDS = frozenset({"focus", "aws_cur", "azure_export"})
 
 
-class IngestionFailed(Exception):
-    """The ingestion stopped and kept nothing; `errors` is what the record says, `row_error` the bad row."""
+class IngestionFailed(ApiError):
+    """The ingestion stopped and kept nothing; `errors` is what the record says, `row_error` the bad row.
+    As an API error: a database failure (`cause`) answers as oco.errors.database_error says, a bad row or
+    any other failure is 400; the body also carries `ingestion_id` and `errors`."""
 
     def __init__(
-        self, ingestion_id: int, errors: list[dict[str, Any]], row_error: SourceRowError | None = None
+        self,
+        ingestion_id: int,
+        errors: list[dict[str, Any]],
+        row_error: SourceRowError | None = None,
+        *,
+        cause: BaseException | None = None,
     ):
-        super().__init__(errors[0]["message"] if errors else "ingestion failed")
+        first = errors[0] if errors else {"message": "ingestion failed"}
+        extra = {"ingestion_id": ingestion_id, "errors": errors}
+        failure = database_error(cause) if cause is not None else None
+        if failure is not None:
+            super().__init__(failure.status, failure.message, code=failure.code, extra=extra)
+        else:
+            super().__init__(
+                400,
+                str(row_error) if row_error else first["message"],
+                code="invalid_row" if row_error else "ingestion_failed",
+                param=first.get("column"),
+                extra=extra,
+            )
         self.ingestion_id = ingestion_id
         self.errors = errors
         self.row_error = row_error
+
+    def __str__(self) -> str:
+        return str(self.errors[0]["message"]) if self.errors else "ingestion failed"
 
 
 def row_error_json(exc: SourceRowError) -> dict[str, Any]:
@@ -270,7 +293,7 @@ class LedgerIngestor:
             log.exception("ingestion %s failed", ingestion_id)
             errors = [{"message": safe_message(exc)}]
             await self._record_failure(state, errors, started)
-            raise IngestionFailed(ingestion_id, errors) from exc
+            raise IngestionFailed(ingestion_id, errors, cause=exc) from exc
 
     async def _identity(
         self, ingestion_id: int, source_kind: str, origin: str | None, digest: str | None

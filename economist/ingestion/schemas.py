@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from oco.money import money_str
+from oco.pagination import Page
 from oco.timeutil import as_utc
 
 SourceKind = Literal["focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery"]
@@ -125,10 +126,5 @@ class Ingestion(BaseModel):
         )
 
 
-class IngestionPage(BaseModel):
+class IngestionPage(Page[Ingestion]):
     """A page of ingestions, newest first."""
-
-    items: list[Ingestion]
-    total: int
-    limit: int
-    offset: int

@@ -29,6 +29,7 @@ from economist.sources.azure_exports import AzureExportSource
 from economist.sources.focus import open_focus_source
 from oco.db import Database
 from oco.kv import KV, MemoryKV
+from oco.pagination import PageParams
 from oco.runs import OwnerLease, RunTable, RunTracker, detached_tracker
 
 log = logging.getLogger("economist.ingestion")
@@ -197,12 +198,10 @@ class IngestionService:
         return self.tracker.overlay(record) if record else None
 
     async def list(
-        self, *, limit: int, offset: int, source: str | None = None, status: str | None = None
+        self, page: PageParams, *, source: str | None = None, status: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
-            records, total = await repo.list_ingestions(
-                conn, limit=limit, offset=offset, source=source, status=status
-            )
+            records, total = await repo.list_ingestions(conn, page, source=source, status=status)
         return [self.tracker.overlay(r) for r in records], total
 
     async def wait(self, ingestion_id: int) -> None:

@@ -14,12 +14,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from economist.app import create_app
 from economist.ingestion import repository as repo
-from economist.ingestion.endpoints import database_error
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import INTERRUPTED, IngestionService
 from economist.ingestion.slices import origin_of
 from economist.ledger.tables import ingestions
 from economist.settings import EconomistSettings
+from oco.errors import database_error
 from oco.kv import create_kv
 from oco.runs import OwnerLease
 from oco.timeutil import utcnow
