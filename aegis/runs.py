@@ -36,8 +36,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aegis.engine import Progress, ProgressCallback
-from aegis.tables import FAILED, IN_PROGRESS, INTERRUPTED, UNFINISHED
+from aegis.backups.phase import FAILED, IN_PROGRESS, INTERRUPTED, UNFINISHED
+from aegis.backups.progress import Progress, ProgressCallback
 from oco.db import Database
 from oco.kv import KV, MemoryKV
 from oco.timeutil import as_utc, utcnow

@@ -156,8 +156,8 @@ def child_list(kubeconfig: str, namespaces: list[str], cluster_wide: bool) -> di
 
 
 def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -> dict[str, Any]:
+    from aegis.backups.runner import run_backup
     from aegis.backups.spec import BackupSpec
-    from aegis.engine import run_backup
     from aegis.storage.local import LocalStorage
 
     result: dict[str, Any] = {}
@@ -178,7 +178,7 @@ def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -
 def child_restore(
     kubeconfig: str, store: str, key: str, sha256: str, workers: int, mapping: dict[str, str]
 ) -> dict[str, Any]:
-    from aegis.engine import run_restore
+    from aegis.restores.runner import run_restore
     from aegis.restores.spec import RestoreSpec
     from aegis.storage.local import LocalStorage
 

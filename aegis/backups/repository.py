@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import DELETED, RESTORABLE, UNFINISHED, backup_records, restore_records
+from aegis.backups.phase import DELETED, RESTORABLE, UNFINISHED
+from aegis.backups.tables import backup_records
+from aegis.restores.tables import restore_records
 
 
 async def insert_backup(conn: AsyncConnection, **values: Any) -> int:

@@ -14,37 +14,23 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
 from aegis.archive.reader import ArchiveIntegrityError
+from aegis.backups import metrics
 from aegis.backups import repository as repo
+from aegis.backups.naming import NAME_MAX, generated_name
+from aegis.backups.outcomes import BackupContents, BackupOutcome
+from aegis.backups.phase import DELETED, FAILED, IN_PROGRESS, INTERRUPTED, NEW, RESTORABLE, UNFINISHED, Phase
+from aegis.backups.progress import ProgressCallback
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
+from aegis.backups.tables import backup_records
 from aegis.clusters.service import ClusterService
-from aegis.engine import (
-    BackupContents,
-    BackupOutcome,
-    Phase,
-    ProgressCallback,
-    default_backup_key,
-    list_backup_contents,
-    run_backup,
-)
 from aegis.errors import AegisError, Conflict, InvalidRequest, StorageUnavailable
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
-from aegis.naming import NAME_MAX, generated_name
 from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
 from aegis.storage import ObjectNotFoundError, StorageError
-from aegis.tables import (
-    DELETED,
-    FAILED,
-    IN_PROGRESS,
-    INTERRUPTED,
-    NEW,
-    RESTORABLE,
-    UNFINISHED,
-    backup_records,
-)
 from oco.db import Database
 from oco.timeutil import utcnow
 

@@ -7,7 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import DELETED, FAILED, backup_jobs, backup_records, storage_locations
+from aegis.backups.phase import DELETED, FAILED
+from aegis.backups.tables import backup_jobs, backup_records
+from aegis.locations.tables import storage_locations
 from oco.timeutil import utcnow
 
 

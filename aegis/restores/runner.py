@@ -1,5 +1,5 @@
 """One restore run: fetch and verify the archive, plan it into per-tier spill files, apply tier by
-tier with a bounded thread pool. Synchronous; see aegis.engine for the threading model."""
+tier with a bounded thread pool. Synchronous; see aegis.backups.runner for the threading model."""
 
 from __future__ import annotations
 
@@ -18,19 +18,11 @@ from kubernetes.client import ApiClient
 
 from aegis.archive.crypto import DecryptionError
 from aegis.archive.reader import ArchiveIntegrityError, ArchiveReader, copy_verified
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Cancelled, Fatal, ProgressCallback, ProgressThrottle, now, os_error
 from aegis.kube.applier import Applier, ApplyOutcome, ApplyResult, CRDNotEstablishedError
 from aegis.kube.transport import KubeAPIError, KubeTransport, ResourceRef, RetryPolicy
-from aegis.outcomes import (
-    Cancelled,
-    Fatal,
-    Phase,
-    ProgressCallback,
-    ProgressThrottle,
-    RestoreItemResult,
-    RestoreOutcome,
-    now,
-    os_error,
-)
+from aegis.restores.outcomes import RestoreItemResult, RestoreOutcome
 from aegis.restores.plan import (
     ADMISSION_TIER,
     BACKUP_LABEL,

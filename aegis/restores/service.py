@@ -12,20 +12,23 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
+from aegis.backups.naming import NAME_MAX, generated_name
+from aegis.backups.phase import IN_PROGRESS, NEW, RESTORABLE, Phase
+from aegis.backups.progress import ProgressCallback
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
-from aegis.engine import Phase, ProgressCallback, RestoreOutcome, run_restore
 from aegis.errors import AegisError, Conflict, InvalidRequest
 from aegis.kube.applier import ApplyOutcome
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
-from aegis.naming import NAME_MAX, generated_name
+from aegis.restores import metrics
 from aegis.restores import repository as repo
+from aegis.restores.outcomes import RestoreOutcome
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
+from aegis.restores.tables import restore_records
 from aegis.runs import OwnerLease, RunTracker
 from aegis.settings import AegisSettings
-from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
 from oco.timeutil import utcnow
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
+from aegis.backups.phase import COMPLETED
 from aegis.clusters.service import ClusterService
 from aegis.errors import Conflict
 from aegis.locations.service import LocationService
+from aegis.schedules import metrics
 from aegis.schedules import repository as repo
 from aegis.schedules.cron import next_fire
-from aegis.tables import COMPLETED
 from oco.db import Database
 from oco.timeutil import as_utc, utcnow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from aegis.tables import backup_records
+from aegis.backups.tables import backup_records
 from tests.aegis.api_env import AegisEnv, start_env
 from tests.aegis.fake_kube import FakeKubeServer, Fault
 from tests.aegis.scenario import populate

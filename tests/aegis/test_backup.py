@@ -10,8 +10,10 @@ from pathlib import Path
 import orjson
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Progress
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, Progress, default_backup_key, list_backup_contents, run_backup
 from aegis.kube.transport import RetryPolicy
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer, Fault

@@ -14,9 +14,10 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from aegis.backups import runner
-from aegis.backups.runner import FEW_NAMESPACES, lists_cluster_wide
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Progress
+from aegis.backups.runner import FEW_NAMESPACES, default_backup_key, lists_cluster_wide, run_backup
 from aegis.backups.spec import EXCLUDE_LABEL, BackupSpec
-from aegis.engine import Phase, Progress, default_backup_key, run_backup
 from aegis.kube.discovery import discover
 from aegis.kube.readahead import JobPage, ListJob, ReadAhead
 from aegis.kube.transport import KubeTransport

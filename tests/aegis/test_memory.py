@@ -9,8 +9,9 @@ from collections.abc import Callable
 import orjson
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer
 

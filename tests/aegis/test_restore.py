@@ -12,17 +12,13 @@ from kubernetes.client import ApiClient
 
 from aegis.archive.crypto import generate_key, parse_key
 from aegis.archive.reader import ArchiveIntegrityError
+from aegis.backups.outcomes import BackupOutcome
+from aegis.backups.phase import Phase
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import (
-    BackupOutcome,
-    Phase,
-    default_backup_key,
-    list_backup_contents,
-    run_backup,
-    run_restore,
-)
 from aegis.kube.applier import ApplyOutcome
 from aegis.restores.plan import restore_tier
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer, Fault

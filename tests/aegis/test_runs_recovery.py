@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 
 from aegis.app import create_app
+from aegis.backups.tables import backup_records
+from aegis.locations.tables import storage_locations
 from aegis.runs import OwnerLease, RunTracker, new_owner_id, owner_key
 from aegis.storage.local import LocalStorage
-from aegis.tables import backup_records, storage_locations
 from oco.kv import create_kv
 from oco.timeutil import as_utc, utcnow
 from tests.aegis.api_env import aegis_settings, clusters_file, start_env

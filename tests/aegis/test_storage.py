@@ -10,8 +10,10 @@ import boto3
 import pytest
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup, run_restore
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage import ObjectNotFoundError, StorageConfigError, StorageError, storage_from_spec
 from aegis.storage.local import LocalStorage

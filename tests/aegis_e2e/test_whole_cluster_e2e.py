@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 import pytest
 from kubernetes import client
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup, run_restore
 from aegis.kube.applier import ApplyOutcome
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 
