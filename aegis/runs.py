@@ -36,7 +36,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aegis.backups.phase import FAILED, IN_PROGRESS, INTERRUPTED, UNFINISHED
+from aegis.backups.phase import INTERRUPTED, UNFINISHED, Phase
 from aegis.backups.progress import Progress, ProgressCallback
 from oco.db import Database
 from oco.kv import KV, MemoryKV
@@ -244,7 +244,7 @@ class RunTracker:
                     continue
                 await conn.execute(
                     sa.update(self.table)
-                    .where(self.table.c.id == run_id, self.table.c.phase == IN_PROGRESS)
+                    .where(self.table.c.id == run_id, self.table.c.phase == Phase.IN_PROGRESS)
                     .values(
                         items_done=progress.items_done,
                         items_total=max(progress.items_total, progress.items_done),
@@ -275,7 +275,9 @@ class RunTracker:
             where.append(self.table.c.phase.in_(UNFINISHED))
         async with self.database.engine.begin() as conn:
             result = await conn.execute(
-                sa.update(self.table).where(*where).values(phase=FAILED, error=error, finished_at=utcnow())
+                sa.update(self.table)
+                .where(*where)
+                .values(phase=Phase.FAILED, error=error, finished_at=utcnow())
             )
         return int(result.rowcount or 0)
 
@@ -325,7 +327,7 @@ class RunTracker:
                     await conn.execute(
                         sa.update(table)
                         .where(table.c.id.in_(dead), table.c.phase.in_(UNFINISHED))
-                        .values(phase=FAILED, error=INTERRUPTED, finished_at=utcnow())
+                        .values(phase=Phase.FAILED, error=INTERRUPTED, finished_at=utcnow())
                         .returning(table.c.id)
                     )
                 ).scalars()

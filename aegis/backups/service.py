@@ -19,7 +19,7 @@ from aegis.backups import metrics
 from aegis.backups import repository as repo
 from aegis.backups.naming import NAME_MAX, generated_name
 from aegis.backups.outcomes import BackupContents, BackupOutcome
-from aegis.backups.phase import DELETED, FAILED, IN_PROGRESS, INTERRUPTED, NEW, RESTORABLE, UNFINISHED, Phase
+from aegis.backups.phase import INTERRUPTED, RESTORABLE, UNFINISHED, Phase
 from aegis.backups.progress import ProgressCallback
 from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
@@ -127,7 +127,7 @@ class BackupService:
                 cluster=str(request.get("cluster") or ""),
                 storage_location=str(request.get("storage_location") or ""),
                 storage_key=default_backup_key(name),
-                phase=FAILED,
+                phase=Phase.FAILED,
                 spec=_spec_dict(spec),
                 error=error,
                 created_by=created_by,
@@ -135,7 +135,7 @@ class BackupService:
                 finished_at=now,
                 expires_at=now + timedelta(hours=ttl_hours) if ttl_hours else None,
             )
-        metrics.BACKUPS.labels(phase=FAILED).inc()
+        metrics.BACKUPS.labels(phase=Phase.FAILED).inc()
         record = await self.get(backup_id)
         assert record is not None
         await self._notify(record)
@@ -169,7 +169,7 @@ class BackupService:
                         cluster=spec.cluster,
                         storage_location=location,
                         storage_key=default_backup_key(spec.name),
-                        phase=NEW,
+                        phase=Phase.NEW,
                         spec=_spec_dict(spec),
                         encrypted=self.encryption_key is not None,
                         created_by=created_by,
@@ -195,7 +195,7 @@ class BackupService:
             started = utcnow()
             async with self.database.engine.begin() as conn:
                 await repo.update_backup(
-                    conn, backup_id, phase=IN_PROGRESS, started_at=started, heartbeat_at=started
+                    conn, backup_id, phase=Phase.IN_PROGRESS, started_at=started, heartbeat_at=started
                 )
             metrics.BACKUPS_RUNNING.inc()
             done = self._threads[backup_id] = threading.Event()
@@ -260,7 +260,7 @@ class BackupService:
             "error": outcome.error,
             "size_bytes": outcome.size_bytes,
             "sha256": outcome.sha256 or None,
-            "encrypted": outcome.encrypted and phase != FAILED,
+            "encrypted": outcome.encrypted and phase != Phase.FAILED,
             "server_version": (outcome.server_version or "")[:64] or None,
             "heartbeat_at": finished,
             "finished_at": finished,
@@ -269,7 +269,7 @@ class BackupService:
         # The finished hooks (a schedule's last backup / last success) run before the final phase is
         # written: whoever sees the backup finished also sees what the hooks recorded.
         current = await self.get(backup_id)
-        if current is not None and current["phase"] != DELETED:
+        if current is not None and current["phase"] != Phase.DELETED:
             await self._notify({**current, **values})
         async with self.database.engine.begin() as conn:
             await repo.record_outcome(conn, backup_id, **values)
@@ -277,7 +277,7 @@ class BackupService:
         metrics.BACKUP_DURATION.observe((finished - outcome.started_at).total_seconds())
         metrics.BACKUP_ITEMS.inc(outcome.items_done)
         metrics.BACKUP_ITEM_ERRORS.inc(len(outcome.errors))
-        if phase != FAILED:
+        if phase != Phase.FAILED:
             metrics.BACKUP_BYTES.inc(outcome.size_bytes)
             if current is not None:
                 metrics.BACKUP_LAST_SIZE.labels(cluster=current["cluster"]).set(outcome.size_bytes)
@@ -321,7 +321,7 @@ class BackupService:
 
     async def _archive_backend(self, record: dict[str, Any]) -> Any:
         if record["phase"] not in RESTORABLE:
-            why = "was deleted" if record["phase"] == DELETED else f"is {record['phase']}"
+            why = "was deleted" if record["phase"] == Phase.DELETED else f"is {record['phase']}"
             raise Conflict(
                 f"backup {record['id']} {why}: it has no archive to read",
                 code="no_archive",
@@ -384,7 +384,7 @@ class BackupService:
         record = await self.get(backup_id)
         if record is None:
             return None
-        if record["phase"] == DELETED:
+        if record["phase"] == Phase.DELETED:
             return record
         if record["phase"] in UNFINISHED:
             raise Conflict(
@@ -446,7 +446,7 @@ class BackupService:
         for backup_id in ids:
             self._threads.pop(backup_id, None)
             record = await self.get(backup_id)
-            if record is None or record["phase"] != FAILED or record["error"] != INTERRUPTED:
+            if record is None or record["phase"] != Phase.FAILED or record["error"] != INTERRUPTED:
                 continue
             try:
                 await self.delete_archive(record)

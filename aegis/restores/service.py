@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from aegis.backups.naming import NAME_MAX, generated_name
-from aegis.backups.phase import IN_PROGRESS, NEW, RESTORABLE, Phase
+from aegis.backups.phase import RESTORABLE, Phase
 from aegis.backups.progress import ProgressCallback
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
@@ -144,7 +144,7 @@ class RestoreService:
                         backup_id=backup["id"],
                         cluster=cluster,
                         spec=_spec_dict(spec),
-                        phase=NEW,
+                        phase=Phase.NEW,
                         dry_run=spec.dry_run,
                         created_by=created_by,
                         owner=self.tracker.owner,
@@ -170,7 +170,7 @@ class RestoreService:
             started = utcnow()
             async with self.database.engine.begin() as conn:
                 await repo.update_restore(
-                    conn, restore_id, phase=IN_PROGRESS, started_at=started, heartbeat_at=started
+                    conn, restore_id, phase=Phase.IN_PROGRESS, started_at=started, heartbeat_at=started
                 )
             metrics.RESTORES_RUNNING.inc()
             try:

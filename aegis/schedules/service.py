@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis.backups.phase import COMPLETED
+from aegis.backups.phase import Phase
 from aegis.clusters.service import ClusterService
 from aegis.errors import Conflict
 from aegis.locations.service import LocationService
@@ -123,7 +123,7 @@ class ScheduleService:
             return
         values: dict[str, Any] = {"last_backup_id": record["id"]}
         finished = as_utc(record["finished_at"])
-        if record["phase"] == COMPLETED and finished is not None:
+        if record["phase"] == Phase.COMPLETED and finished is not None:
             values["last_success_at"] = finished
         async with self.database.engine.begin() as conn:
             await repo.update_job(conn, record["job_id"], **values)
