@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import ApiClient
-
 from aegis.archive.reader import ArchiveReader, copy_verified
 from aegis.archive.writer import ArchiveWriter
 from aegis.backups.outcomes import BackupContents, BackupOutcome, ContentItem
@@ -39,6 +37,7 @@ from aegis.backups.progress import (
 )
 from aegis.backups.select import CRDS, NAMESPACES, PERSISTENT_VOLUMES, PVCS, BackupSelector, crd_name
 from aegis.backups.spec import BackupSpec
+from aegis.kube.connection import ClusterConnection
 from aegis.kube.discovery import APIResource, discover
 from aegis.kube.lister import list_pages
 from aegis.kube.readahead import JobFailed, ListJob, ReadAhead
@@ -52,7 +51,7 @@ def default_backup_key(name: str) -> str:
 
 
 def run_backup(
-    api_client: ApiClient,
+    cluster: ClusterConnection,
     spec: BackupSpec,
     storage: StorageBackend,
     key: str,
@@ -72,7 +71,7 @@ def run_backup(
     outcome = BackupOutcome(
         phase=Phase.IN_PROGRESS, key=key, started_at=now(), encrypted=encryption_key is not None
     )
-    run = _BackupRun(KubeTransport(api_client, retry), spec, outcome, ProgressThrottle(progress_cb), cancel)
+    run = _BackupRun(cluster.transport(retry), spec, outcome, ProgressThrottle(progress_cb), cancel)
     fd, tmp_name = tempfile.mkstemp(prefix="aegis-backup-", suffix=".tar.gz", dir=work_dir)
     os.close(fd)
     try:

@@ -221,15 +221,15 @@ class BackupService:
         key = default_backup_key(spec.name)
         try:
             storage = self.locations.backend(location)
-            client = self.clusters.registry.api_client(spec.cluster)
+            cluster = self.clusters.registry.connect(spec.cluster)
         except (ClusterConfigError, AegisError) as exc:
             now = utcnow()
             return BackupOutcome(phase=Phase.FAILED, key=key, started_at=now, finished_at=now, error=str(exc))
         started = utcnow()
-        with client:
+        with cluster:
             try:
                 return run_backup(
-                    client,
+                    cluster,
                     spec,
                     storage,
                     key,

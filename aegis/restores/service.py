@@ -194,16 +194,16 @@ class RestoreService:
     ) -> RestoreOutcome:
         try:
             storage = self.locations.backend(location)
-            client = self.clusters.registry.api_client(cluster, pool_size=max(32, 2 * spec.parallelism))
+            connection = self.clusters.registry.connect(cluster, pool_size=max(32, 2 * spec.parallelism))
         except (ClusterConfigError, AegisError) as exc:
             outcome = RestoreOutcome(phase=Phase.FAILED, dry_run=spec.dry_run, started_at=utcnow())
             outcome.error, outcome.finished_at = str(exc), utcnow()
             return outcome
         started = utcnow()
-        with client:
+        with connection:
             try:
                 return run_restore(
-                    client,
+                    connection,
                     storage,
                     backup["storage_key"],
                     backup["sha256"] or "",
