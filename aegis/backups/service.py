@@ -87,7 +87,8 @@ class BackupService:
         job_id: int | None = None,
     ) -> dict[str, Any]:
         """Record a New backup and run it in the background. ``request`` holds cluster, storage_location,
-        ttl_hours and the selection fields. Raises InvalidRequest (422) or Conflict (409)."""
+        ttl_hours and the selection fields. Raises InvalidRequest (422) or Conflict (409), also when the
+        cluster is unreachable (nothing is recorded then; failures after the start are the run's)."""
         cluster = self.clusters.require(request["cluster"])
         location = await self.locations.require(request["storage_location"])
         if self.settings.oco_aegis_require_encryption and self.encryption_key is None:
@@ -101,6 +102,7 @@ class BackupService:
             spec.validate()
         except ValueError as exc:
             raise InvalidRequest(f"invalid backup spec: {exc}") from None
+        await self.clusters.require_reachable(cluster)
         ttl = request.get("ttl_hours")
         ttl_hours = self.settings.oco_aegis_default_ttl_hours if ttl is None else ttl
         backup_id, spec = await self._insert(spec, location["name"], name, job_id, ttl_hours, created_by)

@@ -79,7 +79,8 @@ class RestoreService:
     async def start(
         self, request: dict[str, Any], *, created_by: str | None, name: str | None = None
     ) -> dict[str, Any]:
-        """Record a New restore and run it in the background. Raises InvalidRequest (422) or Conflict (409)."""
+        """Record a New restore and run it in the background. Raises InvalidRequest (422) or Conflict (409),
+        also when the target cluster is unreachable (nothing is recorded then)."""
         backup = await self.backups.get(int(request["backup_id"]))
         if backup is None:
             raise InvalidRequest(
@@ -116,6 +117,7 @@ class RestoreService:
             spec.validate()
         except ValueError as exc:
             raise InvalidRequest(f"invalid restore spec: {exc}") from None
+        await self.clusters.require_reachable(cluster)
         restore_id = await self._insert(spec, backup, cluster, name, created_by)
         self.tracker.launch(restore_id, self._runner(restore_id, spec, backup, location, cluster))
         record = await self.get(restore_id)
