@@ -1,16 +1,13 @@
-"""What a backup run reports (its outcome) and what a stored backup holds (its contents).
-
-Plain dataclasses; ``to_dict()`` gives JSON-ready values (ISO timestamps, enum values).
-"""
+"""What a backup run reports (its outcome) and what a stored backup holds (its contents): plain dataclasses."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from aegis.backups.phase import Phase
-from aegis.backups.progress import ItemError, jsonable
+from aegis.backups.progress import ItemError
 
 
 @dataclass
@@ -30,9 +27,6 @@ class BackupOutcome:
     api_versions: list[str] = field(default_factory=list)
     server_version: str | None = None
     error: str | None = None  # why the run Failed as a whole
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What every run, backup or restore, shares while it works: progress reports (throttled), per-item errors,
-the two ways a run stops early (Cancelled, Fatal) and JSON-ready values of its outcome."""
+and the two ways a run stops early (Cancelled, Fatal)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
 
 PROGRESS_INTERVAL_S = 0.25
 logger = logging.getLogger(__name__)
@@ -63,15 +61,3 @@ def os_error(exc: OSError) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    return value

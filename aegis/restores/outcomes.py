@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from aegis.backups.phase import Phase
-from aegis.backups.progress import jsonable
 from aegis.kube.applier import ApplyOutcome
 
 
@@ -39,4 +39,16 @@ class RestoreOutcome:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
