@@ -155,3 +155,9 @@ async def test_the_cluster_listing_feeds_the_known_state(tmp_path: Path) -> None
         assert listed.reachable is False
         with pytest.raises(Conflict):
             await service.require_reachable("c")  # known unreachable: refused without waiting
+
+
+async def test_docs_name_the_refusal(env: AegisEnv) -> None:
+    paths = (await env.ok("GET", "/openapi.json"))["paths"]
+    for path in ("/api/v1/backups", "/api/v1/restores"):
+        assert "cluster_unreachable" in paths[path]["post"]["responses"]["409"]["description"]
