@@ -110,6 +110,13 @@ def _api(kubeconfig: str, pool: int = 32) -> Any:
     return registry.api_client("c", pool_size=pool)
 
 
+def _connection(kubeconfig: str, pool: int = 32) -> Any:
+    from aegis.kube.clusters import ClusterRegistry
+
+    registry = ClusterRegistry.from_mapping({"clusters": {"c": {"kubeconfig": kubeconfig}}})
+    return registry.connect("c", pool_size=pool)
+
+
 def _rss_mib(field_name: str = "VmHWM") -> float:
     """Peak (VmHWM) or current (VmRSS) resident set of this process in MiB. Not getrusage's ru_maxrss:
     Linux carries that over exec, so a spawned child would report its parent's peak."""
@@ -156,12 +163,12 @@ def child_list(kubeconfig: str, namespaces: list[str], cluster_wide: bool) -> di
 
 
 def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -> dict[str, Any]:
+    from aegis.backups.runner import run_backup
     from aegis.backups.spec import BackupSpec
-    from aegis.engine import run_backup
     from aegis.storage.local import LocalStorage
 
     result: dict[str, Any] = {}
-    with _api(kubeconfig) as api:
+    with _connection(kubeconfig) as cluster:
         spec = BackupSpec(
             name=key.split("/")[1],
             cluster="bench",
@@ -169,7 +176,7 @@ def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -
             include_cluster_resources="false",
         )
         with _measured(result):
-            outcome = run_backup(api, spec, LocalStorage(store), key, work_dir=store)
+            outcome = run_backup(cluster, spec, LocalStorage(store), key, work_dir=store)
     assert outcome.phase.value == "Completed", (outcome.phase, outcome.error, outcome.errors[:3])
     result.update(objects=outcome.counts.get("configmaps", 0), size=outcome.size_bytes, sha256=outcome.sha256)
     return result
@@ -178,15 +185,15 @@ def child_backup(kubeconfig: str, namespaces: list[str], store: str, key: str) -
 def child_restore(
     kubeconfig: str, store: str, key: str, sha256: str, workers: int, mapping: dict[str, str]
 ) -> dict[str, Any]:
-    from aegis.engine import run_restore
+    from aegis.restores.runner import run_restore
     from aegis.restores.spec import RestoreSpec
     from aegis.storage.local import LocalStorage
 
     result: dict[str, Any] = {}
-    with _api(kubeconfig, pool=max(32, 2 * workers)) as api:
+    with _connection(kubeconfig, pool=max(32, 2 * workers)) as cluster:
         spec = RestoreSpec(name="bench-restore", parallelism=workers, namespace_mapping=mapping)
         with _measured(result):
-            outcome = run_restore(api, LocalStorage(store), key, sha256, spec, work_dir=store)
+            outcome = run_restore(cluster, LocalStorage(store), key, sha256, spec, work_dir=store)
     assert outcome.phase.value == "Completed", (outcome.phase, outcome.error)
     result["objects"] = sum(
         1 for r in outcome.results if r.resource == "configmaps" and r.outcome == "created"

@@ -54,10 +54,6 @@ def generate_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
-def is_encrypted_prefix(prefix: bytes) -> bool:
-    return prefix.startswith(MAGIC)
-
-
 def _file_cipher(key: bytes, salt: bytes) -> AESGCM:
     if len(key) != 32:
         raise EncryptionKeyError("encryption key must be 32 bytes")

@@ -61,14 +61,6 @@ def copy_verified(source: BinaryIO, dest: str | os.PathLike[str], expected_sha25
     return size
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class ArchiveReader:
     """Reads a local archive file; each iteration is one streamed pass (no extraction to disk)."""
 

@@ -85,10 +85,6 @@ class ArchiveWriter:
         self._info: ArchiveInfo | None = None
         self._add_bytes(VERSION_PATH, FORMAT_VERSION.encode())
 
-    @property
-    def objects_written(self) -> int:
-        return self._objects
-
     def add_object(
         self, resource: str, group: str, namespace: str | None, name: str, obj: Mapping[str, Any]
     ) -> str:

@@ -48,7 +48,10 @@ async def _record(service: BackupService, backup_id: int) -> dict[str, Any]:
     summary="Start a backup now (runs in the background; poll GET /api/v1/backups/{id})",
     responses={
         **AUTH_ERRORS,
-        409: {"description": "encryption is required but no key is configured, or the name is taken"},
+        409: {
+            "description": "the cluster is unreachable (cluster_unreachable), encryption is required but no"
+            " key is configured, or the name is taken"
+        },
         422: {"description": "invalid body, unknown cluster or storage location"},
     },
 )

@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import DELETED, RESTORABLE, UNFINISHED, backup_records, restore_records
+from aegis.backups.phase import RESTORABLE, UNFINISHED, Phase
+from aegis.backups.tables import backup_records
+from aegis.restores.tables import restore_records
 from oco.pagination import PageParams, paginate
 
 
@@ -71,14 +73,16 @@ async def record_outcome(conn: AsyncConnection, backup_id: int, **values: Any) -
     """Write a finished run's outcome (unless the record was deleted meanwhile)."""
     await conn.execute(
         sa.update(backup_records)
-        .where(backup_records.c.id == backup_id, backup_records.c.phase != DELETED)
+        .where(backup_records.c.id == backup_id, backup_records.c.phase != Phase.DELETED)
         .values(**values)
     )
 
 
 async def mark_deleted(conn: AsyncConnection, backup_id: int, at: datetime) -> None:
     await conn.execute(
-        sa.update(backup_records).where(backup_records.c.id == backup_id).values(phase=DELETED, deleted_at=at)
+        sa.update(backup_records)
+        .where(backup_records.c.id == backup_id)
+        .values(phase=Phase.DELETED, deleted_at=at)
     )
 
 
@@ -103,7 +107,7 @@ async def expired_backups(conn: AsyncConnection, now: datetime, limit: int = 500
             sa.select(backup_records)
             .where(
                 backup_records.c.expires_at <= now,
-                backup_records.c.phase.not_in([*UNFINISHED, DELETED]),
+                backup_records.c.phase.not_in([*UNFINISHED, Phase.DELETED]),
                 _not_being_restored(),
             )
             .order_by(backup_records.c.expires_at)

@@ -1,5 +1,15 @@
 """One backup run: discover, list page by page, stream into an archive file, upload; and reading a
-backup's contents back. Synchronous; see aegis.engine for the threading model."""
+backup's contents back.
+
+Threading model (restores' too): everything is synchronous (the official kubernetes client is), so run
+each call in a worker thread (``await asyncio.to_thread(run_backup, ...)``). ``run_backup`` lists with
+one background thread reading a page or two ahead (aegis.kube.readahead); ``run_restore`` starts its
+own bounded thread pool for the API calls within a tier. ``progress_cb`` is only ever called from the
+calling thread, at most every 0.25 s plus once at the end, and must be cheap; from asyncio, hand the
+value over with ``loop.call_soon_threadsafe``. Set ``cancel`` (a threading.Event) to stop a run: it ends
+as Failed with error "interrupted", uploads nothing and leaves no temporary files. Run failures come
+back as ``phase=Failed`` with ``error``; only bugs raise.
+"""
 
 from __future__ import annotations
 
@@ -12,34 +22,36 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import ApiClient
-
 from aegis.archive.reader import ArchiveReader, copy_verified
 from aegis.archive.writer import ArchiveWriter
-from aegis.backups.select import CRDS, NAMESPACES, PERSISTENT_VOLUMES, PVCS, BackupSelector, crd_name
-from aegis.backups.spec import BackupSpec
-from aegis.kube.discovery import APIResource, discover
-from aegis.kube.lister import list_pages
-from aegis.kube.readahead import JobFailed, ListJob, ReadAhead
-from aegis.kube.transport import KubeAPIError, KubeTransport, RetryPolicy
-from aegis.outcomes import (
-    BackupContents,
-    BackupOutcome,
+from aegis.backups.outcomes import BackupContents, BackupOutcome, ContentItem
+from aegis.backups.phase import Phase
+from aegis.backups.progress import (
     Cancelled,
-    ContentItem,
     Fatal,
     ItemError,
-    Phase,
     ProgressCallback,
     ProgressThrottle,
     now,
     os_error,
 )
+from aegis.backups.select import CRDS, NAMESPACES, PERSISTENT_VOLUMES, PVCS, BackupSelector, crd_name
+from aegis.backups.spec import BackupSpec
+from aegis.kube.connection import ClusterConnection
+from aegis.kube.discovery import APIResource, discover
+from aegis.kube.lister import list_pages
+from aegis.kube.readahead import JobFailed, ListJob, ReadAhead
+from aegis.kube.transport import KubeAPIError, KubeTransport, RetryPolicy
 from aegis.storage.base import StorageBackend, StorageError
 
 
+def default_backup_key(name: str) -> str:
+    """Velero's object layout: ``backups/<name>/<name>.tar.gz``."""
+    return f"backups/{name}/{name}.tar.gz"
+
+
 def run_backup(
-    api_client: ApiClient,
+    cluster: ClusterConnection,
     spec: BackupSpec,
     storage: StorageBackend,
     key: str,
@@ -59,7 +71,7 @@ def run_backup(
     outcome = BackupOutcome(
         phase=Phase.IN_PROGRESS, key=key, started_at=now(), encrypted=encryption_key is not None
     )
-    run = _BackupRun(KubeTransport(api_client, retry), spec, outcome, ProgressThrottle(progress_cb), cancel)
+    run = _BackupRun(cluster.transport(retry), spec, outcome, ProgressThrottle(progress_cb), cancel)
     fd, tmp_name = tempfile.mkstemp(prefix="aegis-backup-", suffix=".tar.gz", dir=work_dir)
     os.close(fd)
     try:

@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aegis.engine import Progress
-from aegis.tables import FAILED, INTERRUPTED, UNFINISHED
+from aegis.backups.phase import INTERRUPTED, UNFINISHED, Phase
+from aegis.backups.progress import Progress
 from oco.runs import RunTable
 
 log = logging.getLogger("aegis.runs")
@@ -43,7 +43,7 @@ def run_table(table: sa.Table, kind: str) -> RunTable:
         kind=kind,
         status_column="phase",
         unfinished=UNFINISHED,
-        failed=FAILED,
+        failed=Phase.FAILED,
         error_values=lambda message: {"error": message},
         interrupted=INTERRUPTED,
         progress_values=_items_done,

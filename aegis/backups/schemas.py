@@ -7,13 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aegis.backups.naming import NAME_MAX, NAME_PATTERN
+from aegis.backups.phase import Phase, progress_percent
 from aegis.kube.selectors import LabelSelector, SelectorError
-from aegis.naming import NAME_MAX, NAME_PATTERN
-from aegis.tables import progress_percent
 from oco.pagination import Page
 from oco.timeutil import as_utc
-
-Phase = Literal["New", "InProgress", "Completed", "PartiallyFailed", "Failed", "Deleted"]
 
 
 class BackupSelection(BaseModel):

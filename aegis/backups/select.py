@@ -103,10 +103,6 @@ class BackupSelector:
         return not use_label_selector or self.label_selector.matches(labels)
 
 
-def is_custom_resource(resource: APIResource, crd_names: Iterable[str] | set[str]) -> bool:
-    return crd_name(resource.resource, resource.group) in crd_names
-
-
 def crd_name(resource: str, group: str) -> str:
     """A CRD is named ``<plural>.<group>``."""
     return f"{resource}.{group}"

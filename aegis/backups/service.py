@@ -14,37 +14,23 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
 from aegis.archive.reader import ArchiveIntegrityError
+from aegis.backups import metrics
 from aegis.backups import repository as repo
+from aegis.backups.naming import NAME_MAX, generated_name
+from aegis.backups.outcomes import BackupContents, BackupOutcome
+from aegis.backups.phase import INTERRUPTED, RESTORABLE, UNFINISHED, Phase
+from aegis.backups.progress import ProgressCallback
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.runs import run_table
 from aegis.backups.spec import BackupSpec
+from aegis.backups.tables import backup_records
 from aegis.clusters.service import ClusterService
-from aegis.engine import (
-    BackupContents,
-    BackupOutcome,
-    Phase,
-    ProgressCallback,
-    default_backup_key,
-    list_backup_contents,
-    run_backup,
-)
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
-from aegis.naming import NAME_MAX, generated_name
 from aegis.settings import AegisSettings
 from aegis.storage import ObjectNotFoundError, StorageError
 from aegis.storage.errors import StorageUnavailable
-from aegis.tables import (
-    DELETED,
-    FAILED,
-    IN_PROGRESS,
-    INTERRUPTED,
-    NEW,
-    RESTORABLE,
-    UNFINISHED,
-    backup_records,
-)
 from oco.db import Database
 from oco.errors import ApiError, Conflict, InvalidRequest
 from oco.pagination import PageParams
@@ -103,7 +89,8 @@ class BackupService:
         job_id: int | None = None,
     ) -> dict[str, Any]:
         """Record a New backup and run it in the background. ``request`` holds cluster, storage_location,
-        ttl_hours and the selection fields. Raises InvalidRequest (422) or Conflict (409)."""
+        ttl_hours and the selection fields. Raises InvalidRequest (422) or Conflict (409), also when the
+        cluster is unreachable (nothing is recorded then; failures after the start are the run's)."""
         cluster = self.clusters.require(request["cluster"])
         location = await self.locations.require(request["storage_location"])
         if self.settings.oco_aegis_require_encryption and self.encryption_key is None:
@@ -117,6 +104,7 @@ class BackupService:
             spec.validate()
         except ValueError as exc:
             raise InvalidRequest(f"invalid backup spec: {exc}") from None
+        await self.clusters.require_reachable(cluster)
         ttl = request.get("ttl_hours")
         ttl_hours = self.settings.oco_aegis_default_ttl_hours if ttl is None else ttl
         backup_id, spec = await self._insert(spec, location["name"], name, job_id, ttl_hours, created_by)
@@ -143,7 +131,7 @@ class BackupService:
                 cluster=str(request.get("cluster") or ""),
                 storage_location=str(request.get("storage_location") or ""),
                 storage_key=default_backup_key(name),
-                phase=FAILED,
+                phase=Phase.FAILED,
                 spec=_spec_dict(spec),
                 error=error,
                 created_by=created_by,
@@ -151,7 +139,7 @@ class BackupService:
                 finished_at=now,
                 expires_at=now + timedelta(hours=ttl_hours) if ttl_hours else None,
             )
-        metrics.BACKUPS.labels(phase=FAILED).inc()
+        metrics.BACKUPS.labels(phase=Phase.FAILED).inc()
         record = await self.get(backup_id)
         assert record is not None
         await self._notify(record)
@@ -185,7 +173,7 @@ class BackupService:
                         cluster=spec.cluster,
                         storage_location=location,
                         storage_key=default_backup_key(spec.name),
-                        phase=NEW,
+                        phase=Phase.NEW,
                         spec=_spec_dict(spec),
                         encrypted=self.encryption_key is not None,
                         created_by=created_by,
@@ -211,7 +199,7 @@ class BackupService:
             started = utcnow()
             async with self.database.engine.begin() as conn:
                 await repo.update_backup(
-                    conn, backup_id, phase=IN_PROGRESS, started_at=started, heartbeat_at=started
+                    conn, backup_id, phase=Phase.IN_PROGRESS, started_at=started, heartbeat_at=started
                 )
             metrics.BACKUPS_RUNNING.inc()
             done = self._threads[backup_id] = threading.Event()
@@ -237,15 +225,15 @@ class BackupService:
         key = default_backup_key(spec.name)
         try:
             storage = self.locations.backend(location)
-            client = self.clusters.registry.api_client(spec.cluster)
+            cluster = self.clusters.registry.connect(spec.cluster)
         except (ClusterConfigError, ApiError) as exc:
             now = utcnow()
             return BackupOutcome(phase=Phase.FAILED, key=key, started_at=now, finished_at=now, error=str(exc))
         started = utcnow()
-        with client:
+        with cluster:
             try:
                 return run_backup(
-                    client,
+                    cluster,
                     spec,
                     storage,
                     key,
@@ -276,7 +264,7 @@ class BackupService:
             "error": outcome.error,
             "size_bytes": outcome.size_bytes,
             "sha256": outcome.sha256 or None,
-            "encrypted": outcome.encrypted and phase != FAILED,
+            "encrypted": outcome.encrypted and phase != Phase.FAILED,
             "server_version": (outcome.server_version or "")[:64] or None,
             "heartbeat_at": finished,
             "finished_at": finished,
@@ -285,7 +273,7 @@ class BackupService:
         # The finished hooks (a schedule's last backup / last success) run before the final phase is
         # written: whoever sees the backup finished also sees what the hooks recorded.
         current = await self.get(backup_id)
-        if current is not None and current["phase"] != DELETED:
+        if current is not None and current["phase"] != Phase.DELETED:
             await self._notify({**current, **values})
         async with self.database.engine.begin() as conn:
             await repo.record_outcome(conn, backup_id, **values)
@@ -293,7 +281,7 @@ class BackupService:
         metrics.BACKUP_DURATION.observe((finished - outcome.started_at).total_seconds())
         metrics.BACKUP_ITEMS.inc(outcome.items_done)
         metrics.BACKUP_ITEM_ERRORS.inc(len(outcome.errors))
-        if phase != FAILED:
+        if phase != Phase.FAILED:
             metrics.BACKUP_BYTES.inc(outcome.size_bytes)
             if current is not None:
                 metrics.BACKUP_LAST_SIZE.labels(cluster=current["cluster"]).set(outcome.size_bytes)
@@ -336,7 +324,7 @@ class BackupService:
 
     async def _archive_backend(self, record: dict[str, Any]) -> Any:
         if record["phase"] not in RESTORABLE:
-            why = "was deleted" if record["phase"] == DELETED else f"is {record['phase']}"
+            why = "was deleted" if record["phase"] == Phase.DELETED else f"is {record['phase']}"
             raise Conflict(
                 f"backup {record['id']} {why}: it has no archive to read",
                 code="no_archive",
@@ -399,7 +387,7 @@ class BackupService:
         record = await self.get(backup_id)
         if record is None:
             return None
-        if record["phase"] == DELETED:
+        if record["phase"] == Phase.DELETED:
             return record
         if record["phase"] in UNFINISHED:
             raise Conflict(
@@ -461,7 +449,7 @@ class BackupService:
         for backup_id in ids:
             self._threads.pop(backup_id, None)
             record = await self.get(backup_id)
-            if record is None or record["phase"] != FAILED or record["error"] != INTERRUPTED:
+            if record is None or record["phase"] != Phase.FAILED or record["error"] != INTERRUPTED:
                 continue
             try:
                 await self.delete_archive(record)

@@ -1,4 +1,4 @@
-"""Named clusters from the ``OCO_AEGIS_CLUSTERS`` YAML file -> official ``kubernetes.client.ApiClient``.
+"""Named clusters from the ``OCO_AEGIS_CLUSTERS`` YAML file -> a :class:`ClusterConnection` (the official client).
 
 Synchronous. Kubeconfig contents and tokens never appear in reprs, errors or results: only the
 cluster name, the kubeconfig *path* and the context name are ever shown.
@@ -16,6 +16,7 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 
+from aegis.kube.connection import ClusterConnection
 from aegis.kube.transport import KubeAPIError, KubeTransport, RetryPolicy
 
 ENV_VAR = "OCO_AEGIS_CLUSTERS"
@@ -99,8 +100,13 @@ class ClusterRegistry:
         except KeyError:
             raise ClusterConfigError(f"unknown cluster {name!r}") from None
 
+    def connect(self, name: str, pool_size: int = DEFAULT_POOL_SIZE) -> ClusterConnection:
+        """A new connection to the cluster; the caller closes it (``with registry.connect(n) as c``).
+        Raises ClusterConfigError when its credentials cannot be loaded."""
+        return ClusterConnection(self.api_client(name, pool_size=pool_size))
+
     def api_client(self, name: str, pool_size: int = DEFAULT_POOL_SIZE) -> ApiClient:
-        """A new ApiClient for the cluster; the caller closes it (``with registry.api_client(n) as c``)."""
+        """A new official ApiClient for the cluster; the caller closes it (``with registry.api_client(n) as c``)."""
         return make_api_client(self.get(name), pool_size=pool_size)
 
     def check(self, name: str, timeout: float = 5.0) -> Reachability:

@@ -7,7 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import DELETED, FAILED, backup_jobs, backup_records, storage_locations
+from aegis.backups.phase import Phase
+from aegis.backups.tables import backup_jobs, backup_records
+from aegis.locations.tables import storage_locations
 from oco.pagination import PageParams, paginate
 from oco.timeutil import utcnow
 
@@ -60,7 +62,7 @@ async def references(conn: AsyncConnection, name: str) -> tuple[int, int]:
             .select_from(backup_records)
             .where(
                 backup_records.c.storage_location == name,
-                backup_records.c.phase.not_in([DELETED, FAILED]),
+                backup_records.c.phase.not_in([Phase.DELETED, Phase.FAILED]),
             )
         )
     ).scalar_one()

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aegis.naming import NAME_MAX, NAME_PATTERN
+from aegis.backups.naming import NAME_MAX, NAME_PATTERN
 from oco.pagination import Page
 from oco.timeutil import as_utc
 

@@ -31,7 +31,10 @@ Service = Annotated[RestoreService, Depends(restore_service)]
     summary="Start a restore (runs in the background; poll GET /api/v1/restores/{id})",
     responses={
         **AUTH_ERRORS,
-        409: {"description": "the backup has no restorable archive, or it is encrypted and no key is set"},
+        409: {
+            "description": "the cluster is unreachable (cluster_unreachable), the backup has no restorable"
+            " archive, or it is encrypted and no key is set"
+        },
         422: {"description": "invalid body, unknown backup or cluster"},
     },
 )

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import restore_records
+from aegis.restores.tables import restore_records
 from oco.pagination import PageParams, paginate
 
 

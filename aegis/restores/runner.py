@@ -1,5 +1,5 @@
 """One restore run: fetch and verify the archive, plan it into per-tier spill files, apply tier by
-tier with a bounded thread pool. Synchronous; see aegis.engine for the threading model."""
+tier with a bounded thread pool. Synchronous; see aegis.backups.runner for the threading model."""
 
 from __future__ import annotations
 
@@ -14,23 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from kubernetes.client import ApiClient
 
 from aegis.archive.crypto import DecryptionError
 from aegis.archive.reader import ArchiveIntegrityError, ArchiveReader, copy_verified
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Cancelled, Fatal, ProgressCallback, ProgressThrottle, now, os_error
 from aegis.kube.applier import Applier, ApplyOutcome, ApplyResult, CRDNotEstablishedError
+from aegis.kube.connection import ClusterConnection
 from aegis.kube.transport import KubeAPIError, KubeTransport, ResourceRef, RetryPolicy
-from aegis.outcomes import (
-    Cancelled,
-    Fatal,
-    Phase,
-    ProgressCallback,
-    ProgressThrottle,
-    RestoreItemResult,
-    RestoreOutcome,
-    now,
-    os_error,
-)
+from aegis.restores.outcomes import RestoreItemResult, RestoreOutcome
 from aegis.restores.plan import (
     ADMISSION_TIER,
     BACKUP_LABEL,
@@ -47,7 +39,7 @@ from aegis.storage.base import StorageBackend, StorageError
 
 
 def run_restore(
-    api_client: ApiClient,
+    cluster: ClusterConnection,
     storage: StorageBackend,
     key: str,
     expected_sha256: str,
@@ -59,7 +51,7 @@ def run_restore(
     cancel: threading.Event | None = None,
     retry: RetryPolicy | None = None,
 ) -> RestoreOutcome:
-    """Restore the archive at ``key`` into the cluster of ``api_client``; never raises for run failures.
+    """Restore the archive at ``key`` into ``cluster``; never raises for run failures.
 
     The stored bytes are fetched and their SHA-256 checked, then the whole archive is decrypted and
     planned (into per-tier spill files, so memory stays flat) before the first object is applied:
@@ -78,7 +70,7 @@ def run_restore(
             with storage.open_read(key) as source:
                 copy_verified(source, archive, expected_sha256)
             plan = _plan(ArchiveReader(archive, encryption_key), spec, Path(tmp), outcome)
-            _apply(KubeTransport(api_client, retry), spec, plan, outcome, throttle, cancel)
+            _apply(cluster.transport(retry), spec, plan, outcome, throttle, cancel)
         failed = outcome.counts[ApplyOutcome.FAILED]
         outcome.phase = Phase.PARTIALLY_FAILED if failed else Phase.COMPLETED
     except Fatal as exc:

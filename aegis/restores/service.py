@@ -12,19 +12,22 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
+from aegis.backups.naming import NAME_MAX, generated_name
+from aegis.backups.phase import RESTORABLE, Phase
+from aegis.backups.progress import ProgressCallback
 from aegis.backups.runs import run_table
 from aegis.backups.service import BackupService
 from aegis.clusters.service import ClusterService
-from aegis.engine import Phase, ProgressCallback, RestoreOutcome, run_restore
 from aegis.kube.applier import ApplyOutcome
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
-from aegis.naming import NAME_MAX, generated_name
+from aegis.restores import metrics
 from aegis.restores import repository as repo
+from aegis.restores.outcomes import RestoreOutcome
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
+from aegis.restores.tables import restore_records
 from aegis.settings import AegisSettings
-from aegis.tables import IN_PROGRESS, NEW, RESTORABLE, restore_records
 from oco.db import Database
 from oco.errors import ApiError, Conflict, InvalidRequest
 from oco.pagination import PageParams
@@ -77,7 +80,8 @@ class RestoreService:
     async def start(
         self, request: dict[str, Any], *, created_by: str | None, name: str | None = None
     ) -> dict[str, Any]:
-        """Record a New restore and run it in the background. Raises InvalidRequest (422) or Conflict (409)."""
+        """Record a New restore and run it in the background. Raises InvalidRequest (422) or Conflict (409),
+        also when the target cluster is unreachable (nothing is recorded then)."""
         backup = await self.backups.get(int(request["backup_id"]))
         if backup is None:
             raise InvalidRequest(
@@ -114,6 +118,7 @@ class RestoreService:
             spec.validate()
         except ValueError as exc:
             raise InvalidRequest(f"invalid restore spec: {exc}") from None
+        await self.clusters.require_reachable(cluster)
         restore_id = await self._insert(spec, backup, cluster, name, created_by)
         self.tracker.launch(restore_id, self._runner(restore_id, spec, backup, location, cluster))
         record = await self.get(restore_id)
@@ -142,7 +147,7 @@ class RestoreService:
                         backup_id=backup["id"],
                         cluster=cluster,
                         spec=_spec_dict(spec),
-                        phase=NEW,
+                        phase=Phase.NEW,
                         dry_run=spec.dry_run,
                         created_by=created_by,
                         owner=self.tracker.owner,
@@ -168,7 +173,7 @@ class RestoreService:
             started = utcnow()
             async with self.database.engine.begin() as conn:
                 await repo.update_restore(
-                    conn, restore_id, phase=IN_PROGRESS, started_at=started, heartbeat_at=started
+                    conn, restore_id, phase=Phase.IN_PROGRESS, started_at=started, heartbeat_at=started
                 )
             metrics.RESTORES_RUNNING.inc()
             try:
@@ -192,16 +197,16 @@ class RestoreService:
     ) -> RestoreOutcome:
         try:
             storage = self.locations.backend(location)
-            client = self.clusters.registry.api_client(cluster, pool_size=max(32, 2 * spec.parallelism))
+            connection = self.clusters.registry.connect(cluster, pool_size=max(32, 2 * spec.parallelism))
         except (ClusterConfigError, ApiError) as exc:
             outcome = RestoreOutcome(phase=Phase.FAILED, dry_run=spec.dry_run, started_at=utcnow())
             outcome.error, outcome.finished_at = str(exc), utcnow()
             return outcome
         started = utcnow()
-        with client:
+        with connection:
             try:
                 return run_restore(
-                    client,
+                    connection,
                     storage,
                     backup["storage_key"],
                     backup["sha256"] or "",

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from aegis.tables import backup_jobs
+from aegis.backups.tables import backup_jobs
 from oco.pagination import PageParams, paginate
 
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aegis import metrics
 from aegis.backups import repository as backups_repo
+from aegis.backups.naming import generated_name
 from aegis.backups.service import BackupService
-from aegis.naming import generated_name
 from aegis.restores.service import RestoreService
+from aegis.schedules import metrics
 from aegis.schedules import repository as repo
 from aegis.schedules.cron import fires_between, next_fire
 from aegis.schedules.service import ScheduleService

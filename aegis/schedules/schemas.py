@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aegis.backups.naming import NAME_PATTERN, SCHEDULE_NAME_MAX
 from aegis.backups.schemas import BackupSelection
 from aegis.kube.selectors import LabelSelector, SelectorError
-from aegis.naming import NAME_PATTERN, SCHEDULE_NAME_MAX
 from aegis.schedules.cron import parse_cron, parse_timezone
 from oco.pagination import Page
 from oco.timeutil import as_utc

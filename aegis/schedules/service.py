@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis import metrics
+from aegis.backups.phase import Phase
 from aegis.clusters.service import ClusterService
 from aegis.locations.service import LocationService
+from aegis.schedules import metrics
 from aegis.schedules import repository as repo
 from aegis.schedules.cron import next_fire
-from aegis.tables import COMPLETED
 from oco.db import Database
 from oco.errors import Conflict
 from oco.pagination import PageParams
@@ -128,7 +128,7 @@ class ScheduleService:
             return
         values: dict[str, Any] = {"last_backup_id": record["id"]}
         finished = as_utc(record["finished_at"])
-        if record["phase"] == COMPLETED and finished is not None:
+        if record["phase"] == Phase.COMPLETED and finished is not None:
             values["last_success_at"] = finished
         async with self.database.engine.begin() as conn:
             await repo.update_job(conn, record["job_id"], **values)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from aegis.tables import backup_records
+from aegis.backups.tables import backup_records
 from tests.aegis.api_env import AegisEnv, start_env
 from tests.aegis.fake_kube import FakeKubeServer, Fault
 from tests.aegis.scenario import populate
@@ -188,25 +188,6 @@ async def test_partial_failure_names_the_item_and_reason(env: AegisEnv, unique) 
     assert backup["sha256"] and backup["counts"]["secrets"] == 1
     restore = await env.restore(backup_id=backup["id"], cluster=env.dr, included_namespaces=["shop"])
     assert restore["phase"] == "Completed"  # a partially failed backup is restorable
-
-
-async def test_unreachable_cluster_fails_the_backup(  # type: ignore[no-untyped-def]
-    settings, serve_app, keystore, unique, tmp_path, kube, target_kube
-) -> None:
-    env = await start_env(
-        settings, serve_app, keystore, unique, tmp_path, kube, target_kube, oco_aegis_kube_max_attempts=1
-    )
-    location = unique("disk")
-    await env.add_local_location(location)
-    env.source.stop()
-
-    backup = await env.backup(location)
-
-    assert backup["phase"] == "Failed" and "cluster not reachable" in backup["error"]
-    assert backup["sha256"] is None and backup["size_bytes"] == 0
-    clusters = {c["name"]: c for c in (await env.ok("GET", "/api/v1/clusters"))["items"]}
-    assert clusters[env.src]["reachable"] is False and clusters[env.src]["error"]
-    assert clusters[env.dr]["reachable"] is True
 
 
 async def test_progress_is_written_to_the_record(env: AegisEnv, unique, database) -> None:  # type: ignore[no-untyped-def]

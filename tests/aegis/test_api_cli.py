@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
@@ -119,15 +120,19 @@ async def test_a_failed_backup_shows_failure_not_a_full_bar(  # type: ignore[no-
     serve_aegis, kube, keystore, unique, tmp_path
 ) -> None:
     key = (await keystore.create(unique("cli"), ["aegis"])).plaintext
+    store = tmp_path / "store"
     with serve_aegis(oco_aegis_kube_max_attempts=1) as (url, clusters):
         location = unique("disk")
         registered = httpx.post(
             f"{url}/api/v1/storage-locations",
-            json={"name": location, "type": "local", "path": str(tmp_path / "store")},
+            json={"name": location, "type": "local", "path": str(store)},
             headers={"X-API-Key": key},
         )
         assert registered.status_code == 201, registered.text
-        kube.stop()  # the source cluster is gone: the backup fails
+        # The cluster answers (the backup is accepted and lists everything), but the archive cannot be
+        # stored: the location's folder is now a file.
+        shutil.rmtree(store)
+        store.write_text("not a folder")
         runner = CliRunner(env={"COLUMNS": "250", "OCO_API_KEY": key, "OCO_AEGIS_URL": url})
         failed = runner.invoke(
             cli, ["backup", "--cluster", clusters["src"], "--location", location, "--poll-interval", "0.05"]
@@ -135,10 +140,9 @@ async def test_a_failed_backup_shows_failure_not_a_full_bar(  # type: ignore[no-
     assert failed.exit_code == 1, failed.output
     ending = [line for line in failed.stderr.splitlines() if "Failed" in line]
     assert len(ending) == 1, failed.stderr
-    assert ending[0].startswith("✗ Failed backup ") and " at 0/? items: " in ending[0]
-    assert "cluster not reachable" in ending[0]
-    assert "━" not in failed.stderr and "1/1" not in failed.stderr  # no bar drawn as if it were done
-    assert "Failed  0/? items" in failed.stdout and "error: " in failed.stdout
+    assert ending[0].startswith("✗ Failed backup ") and " items: " in ending[0], ending
+    assert "━" not in failed.stderr  # no bar drawn as if it were done
+    assert ": Failed  " in failed.stdout and "error: upload failed" in failed.stdout
 
 
 async def test_schedule_create_list_delete(served_aegis, keystore, unique, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 
 from aegis.app import create_app
-from aegis.tables import backup_records, restore_records
+from aegis.backups.tables import backup_records
+from aegis.restores.tables import restore_records
 from oco.timeutil import utcnow
 from tests.aegis.api_env import aegis_settings, clusters_file
 from tests.aegis.fake_kube import Fault

@@ -10,8 +10,11 @@ from pathlib import Path
 import orjson
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Progress
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, Progress, default_backup_key, list_backup_contents, run_backup
+from aegis.kube.connection import ClusterConnection
 from aegis.kube.transport import RetryPolicy
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer, Fault
@@ -55,7 +58,7 @@ def test_backup_writes_velero_layout_entry_by_entry(source: ApiClient, storage: 
     seen: list[Progress] = []
     spec = BackupSpec(name="b1", cluster="src", included_namespaces=["shop", "blog"])
 
-    outcome = run_backup(source, spec, storage, KEY, seen.append)
+    outcome = run_backup(ClusterConnection(source), spec, storage, KEY, seen.append)
 
     assert outcome.phase is Phase.COMPLETED, outcome.error
     stored = storage.root / KEY
@@ -94,7 +97,7 @@ def test_backup_writes_velero_layout_entry_by_entry(source: ApiClient, storage: 
 def test_backup_pages_lists_and_uses_preferred_versions(
     kube: FakeKubeServer, source: ApiClient, storage: LocalStorage
 ) -> None:
-    outcome = run_backup(source, BackupSpec(name="b1", page_size=1), storage, KEY)
+    outcome = run_backup(ClusterConnection(source), BackupSpec(name="b1", page_size=1), storage, KEY)
 
     assert outcome.phase is Phase.COMPLETED
     lists = [r for r in kube.fake.requests if r.path == "/api/v1/namespaces" and r.method == "GET"]
@@ -109,7 +112,9 @@ def test_backup_pages_lists_and_uses_preferred_versions(
 
 
 def test_contents_listing_reads_the_index(source: ApiClient, storage: LocalStorage) -> None:
-    outcome = run_backup(source, BackupSpec(name="b1", included_namespaces=["shop", "blog"]), storage, KEY)
+    outcome = run_backup(
+        ClusterConnection(source), BackupSpec(name="b1", included_namespaces=["shop", "blog"]), storage, KEY
+    )
 
     contents = list_backup_contents(storage, KEY, outcome.sha256)
 
@@ -125,7 +130,7 @@ def test_contents_listing_reads_the_index(source: ApiClient, storage: LocalStora
 
 def test_exclusion_label_and_label_selector(source: ApiClient, storage: LocalStorage) -> None:
     outcome = run_backup(
-        source,
+        ClusterConnection(source),
         BackupSpec(name="b1", included_namespaces=["sh*"], label_selector="app in (web)"),
         storage,
         KEY,
@@ -143,13 +148,13 @@ def test_exclusion_label_and_label_selector(source: ApiClient, storage: LocalSto
 
 def test_include_cluster_resources_true_and_false(source: ApiClient, storage: LocalStorage) -> None:
     run_backup(
-        source,
+        ClusterConnection(source),
         BackupSpec(name="t", included_namespaces=["shop"], include_cluster_resources="true"),
         storage,
         "t",
     )
     run_backup(
-        source,
+        ClusterConnection(source),
         BackupSpec(name="f", included_namespaces=["shop"], include_cluster_resources=False),
         storage,
         "f",
@@ -179,7 +184,11 @@ def test_partial_failure_is_reported_with_item_and_reason(
     retry = RetryPolicy(max_attempts=3, sleep=lambda _s: None)
 
     outcome = run_backup(
-        source, BackupSpec(name="b1", included_namespaces=["shop", "blog"]), storage, KEY, retry=retry
+        ClusterConnection(source),
+        BackupSpec(name="b1", included_namespaces=["shop", "blog"]),
+        storage,
+        KEY,
+        retry=retry,
     )
 
     assert outcome.phase is Phase.PARTIALLY_FAILED
@@ -199,7 +208,9 @@ def test_throttling_is_retried_honouring_retry_after(
     kube.fake.add_fault(Fault("GET", "/api/v1/configmaps", 429, times=2, retry_after=3, message="slow down"))
     slept: list[float] = []
 
-    outcome = run_backup(source, BackupSpec(name="b1"), storage, KEY, retry=RetryPolicy(sleep=slept.append))
+    outcome = run_backup(
+        ClusterConnection(source), BackupSpec(name="b1"), storage, KEY, retry=RetryPolicy(sleep=slept.append)
+    )
 
     assert outcome.phase is Phase.COMPLETED and outcome.errors == []
     assert slept == [3.0, 3.0]
@@ -212,14 +223,18 @@ def test_unreachable_cluster_fails_and_stores_nothing(
     api = client_for(kube)
     kube.stop()
 
-    outcome = run_backup(api, BackupSpec(name="b1"), storage, KEY, retry=RetryPolicy(max_attempts=1))
+    outcome = run_backup(
+        ClusterConnection(api), BackupSpec(name="b1"), storage, KEY, retry=RetryPolicy(max_attempts=1)
+    )
 
     assert outcome.phase is Phase.FAILED and "cluster not reachable" in (outcome.error or "")
     assert not storage.exists(KEY) and outcome.sha256 == ""
 
 
 def test_encryption_required_fails_closed(source: ApiClient, storage: LocalStorage) -> None:
-    outcome = run_backup(source, BackupSpec(name="b1"), storage, KEY, require_encryption=True)
+    outcome = run_backup(
+        ClusterConnection(source), BackupSpec(name="b1"), storage, KEY, require_encryption=True
+    )
 
     assert outcome.phase is Phase.FAILED and "encryption is required" in (outcome.error or "")
     assert not storage.exists(KEY)
@@ -233,7 +248,9 @@ def test_cancelled_backup_is_failed_and_leaves_nothing(
     work = tmp_path / "work"
     work.mkdir()
 
-    outcome = run_backup(source, BackupSpec(name="b1"), storage, KEY, cancel=cancel, work_dir=work)
+    outcome = run_backup(
+        ClusterConnection(source), BackupSpec(name="b1"), storage, KEY, cancel=cancel, work_dir=work
+    )
 
     assert outcome.phase is Phase.FAILED and outcome.error == "interrupted"
     assert not storage.exists(KEY) and list(work.iterdir()) == []
@@ -248,7 +265,7 @@ def test_auto_mode_adds_named_cluster_resources_without_duplicates(
         included_resources=["persistentvolumeclaims", "persistentvolumes", "sc"],
     )
 
-    outcome = run_backup(source, spec, storage, KEY)
+    outcome = run_backup(ClusterConnection(source), spec, storage, KEY)
 
     names, _ = read_archive(storage.root / KEY)
     assert outcome.phase is Phase.COMPLETED

@@ -14,9 +14,11 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from aegis.backups import runner
-from aegis.backups.runner import FEW_NAMESPACES, lists_cluster_wide
+from aegis.backups.phase import Phase
+from aegis.backups.progress import Progress
+from aegis.backups.runner import FEW_NAMESPACES, default_backup_key, lists_cluster_wide, run_backup
 from aegis.backups.spec import EXCLUDE_LABEL, BackupSpec
-from aegis.engine import Phase, Progress, default_backup_key, run_backup
+from aegis.kube.connection import ClusterConnection
 from aegis.kube.discovery import discover
 from aegis.kube.readahead import JobPage, ListJob, ReadAhead
 from aegis.kube.transport import KubeTransport
@@ -75,7 +77,7 @@ def test_wide_named_selection_lists_each_type_once_cluster_wide(
     spec = BackupSpec(name="w", included_namespaces=TEAMS, include_cluster_resources="false")
     kube.fake.requests.clear()
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("w"))
+    outcome = run_backup(ClusterConnection(wide), spec, storage, default_backup_key("w"))
 
     assert outcome.phase is Phase.COMPLETED, (outcome.error, outcome.errors)
     paths = list_paths(kube)
@@ -95,7 +97,7 @@ def test_few_named_namespaces_are_listed_one_by_one(
     spec = BackupSpec(name="f", included_namespaces=["team-0", "team-1"], include_cluster_resources="false")
     kube.fake.requests.clear()
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("f"))
+    outcome = run_backup(ClusterConnection(wide), spec, storage, default_backup_key("f"))
 
     assert outcome.phase is Phase.COMPLETED
     paths = list_paths(kube)
@@ -123,13 +125,13 @@ def test_cluster_wide_and_per_namespace_give_the_same_archive(
         label_selector=label_selector,
     )
     kube.fake.requests.clear()
-    wide_outcome = run_backup(wide, spec, storage, "wide.tar.gz")
+    wide_outcome = run_backup(ClusterConnection(wide), spec, storage, "wide.tar.gz")
     assert "/api/v1/configmaps" in list_paths(kube)
 
     # Force the per-namespace path for the same spec: "*" too (the rule is a module-level function).
     monkeypatch.setattr(runner, "lists_cluster_wide", lambda _spec, _ns: False)
     kube.fake.requests.clear()
-    narrow_outcome = run_backup(wide, spec, storage, "narrow.tar.gz")
+    narrow_outcome = run_backup(ClusterConnection(wide), spec, storage, "narrow.tar.gz")
     assert "/api/v1/configmaps" not in list_paths(kube)
 
     assert wide_outcome.phase is narrow_outcome.phase is Phase.COMPLETED
@@ -144,7 +146,7 @@ def test_excluded_namespaces_and_labelled_objects_stay_out_of_a_cluster_wide_bac
 ) -> None:
     spec = BackupSpec(name="x", excluded_namespaces=["team-2", "oth*"])
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("x"))
+    outcome = run_backup(ClusterConnection(wide), spec, storage, default_backup_key("x"))
 
     assert outcome.phase is Phase.COMPLETED
     entries = archive(storage, default_backup_key("x"))
@@ -165,7 +167,7 @@ def test_forbidden_cluster_wide_list_falls_back_to_per_namespace(
     spec = BackupSpec(name="r", included_namespaces=TEAMS)
     kube.fake.requests.clear()
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("r"))
+    outcome = run_backup(ClusterConnection(wide), spec, storage, default_backup_key("r"))
 
     assert outcome.phase is Phase.COMPLETED and outcome.errors == []
     assert fault.hits == 1
@@ -179,7 +181,7 @@ def test_failed_cluster_wide_list_is_a_partial_failure(
     kube.fake.add_fault(Fault("GET", "/api/v1/secrets", 422, times=None, message="boom"))
     spec = BackupSpec(name="p", included_namespaces=TEAMS)
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("p"))
+    outcome = run_backup(ClusterConnection(wide), spec, storage, default_backup_key("p"))
 
     assert outcome.phase is Phase.PARTIALLY_FAILED
     assert [e.item for e in outcome.errors] == ["secrets in all namespaces"]
@@ -231,7 +233,9 @@ def test_cancel_while_reading_ahead_stops_the_background_thread(
         if progress.items_done >= 5:
             cancel.set()
 
-    outcome = run_backup(wide, spec, storage, default_backup_key("c"), on_progress, cancel=cancel)
+    outcome = run_backup(
+        ClusterConnection(wide), spec, storage, default_backup_key("c"), on_progress, cancel=cancel
+    )
 
     assert outcome.phase is Phase.FAILED and outcome.error == "interrupted"
     assert not storage.exists(default_backup_key("c"))
@@ -272,7 +276,7 @@ def test_a_long_dense_cluster_wide_list_goes_on_per_namespace_without_duplicates
     spec = BackupSpec(name="d", included_namespaces=TEAMS, label_selector="bulk=yes", page_size=120)
     kube.fake.requests.clear()
 
-    outcome = run_backup(wide, spec, storage, "dense.tar.gz")
+    outcome = run_backup(ClusterConnection(wide), spec, storage, "dense.tar.gz")
 
     assert outcome.phase is Phase.COMPLETED, (outcome.error, outcome.errors)
     cm_lists = [r for r in kube.fake.requests if r.method == "GET" and r.path.endswith("/configmaps")]
@@ -285,6 +289,6 @@ def test_a_long_dense_cluster_wide_list_goes_on_per_namespace_without_duplicates
     assert len(names) == len(set(names)) == 300 == outcome.counts["configmaps"]
 
     monkeypatch.setattr(runner, "lists_cluster_wide", lambda _spec, _ns: False)
-    narrow = run_backup(wide, spec, storage, "dense-narrow.tar.gz")
+    narrow = run_backup(ClusterConnection(wide), spec, storage, "dense-narrow.tar.gz")
     assert archive(storage, "dense.tar.gz") == archive(storage, "dense-narrow.tar.gz")
     assert narrow.counts == outcome.counts

@@ -9,8 +9,10 @@ from collections.abc import Callable
 import orjson
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup
+from aegis.kube.connection import ClusterConnection
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer
 
@@ -37,7 +39,7 @@ def peak_of_backup(api: ApiClient, storage: LocalStorage, namespace: str) -> tup
     spec = BackupSpec(name=namespace, included_namespaces=[namespace], page_size=PAGE)
     tracemalloc.start()
     try:
-        outcome = run_backup(api, spec, storage, namespace)
+        outcome = run_backup(ClusterConnection(api), spec, storage, namespace)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -12,17 +12,14 @@ from kubernetes.client import ApiClient
 
 from aegis.archive.crypto import generate_key, parse_key
 from aegis.archive.reader import ArchiveIntegrityError
+from aegis.backups.outcomes import BackupOutcome
+from aegis.backups.phase import Phase
+from aegis.backups.runner import default_backup_key, list_backup_contents, run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import (
-    BackupOutcome,
-    Phase,
-    default_backup_key,
-    list_backup_contents,
-    run_backup,
-    run_restore,
-)
 from aegis.kube.applier import ApplyOutcome
+from aegis.kube.connection import ClusterConnection
 from aegis.restores.plan import restore_tier
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 from tests.aegis.fake_kube import FakeKubeServer, Fault
@@ -32,7 +29,9 @@ KEY = default_backup_key("b1")
 
 @pytest.fixture
 def backup(source: ApiClient, storage: LocalStorage) -> BackupOutcome:
-    outcome = run_backup(source, BackupSpec(name="b1", included_namespaces=["shop", "blog"]), storage, KEY)
+    outcome = run_backup(
+        ClusterConnection(source), BackupSpec(name="b1", included_namespaces=["shop", "blog"]), storage, KEY
+    )
     assert outcome.phase is Phase.COMPLETED
     return outcome
 
@@ -51,7 +50,7 @@ def test_restore_into_mapped_namespace_on_another_cluster(
 ) -> None:
     spec = RestoreSpec(name="r1", included_namespaces=["shop"], namespace_mapping={"shop": "shop-copy"})
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, spec)
+    outcome = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, spec)
 
     assert outcome.phase is Phase.COMPLETED, outcome.error
     assert outcome.backup_name == "b1"
@@ -99,7 +98,7 @@ def test_restore_into_the_same_cluster_strips_what_the_cluster_owns(
     """Same cluster, mapped namespace: an unstripped clusterIP or resourceVersion would be refused."""
     spec = RestoreSpec(name="r1", included_namespaces=["blog"], namespace_mapping={"blog": "blog-2"})
 
-    outcome = run_restore(source, storage, KEY, backup.sha256, spec)
+    outcome = run_restore(ClusterConnection(source), storage, KEY, backup.sha256, spec)
 
     assert outcome.phase is Phase.COMPLETED, [r for r in outcome.results if r.outcome is ApplyOutcome.FAILED]
     core = client.CoreV1Api(source)
@@ -119,7 +118,11 @@ def test_restore_applies_tiers_in_order_and_waits_for_crds(
 ) -> None:
     with FakeKubeServer(tmp_path, crd_establish_delay=0.4) as slow:
         outcome = run_restore(
-            client_for(slow), storage, KEY, backup.sha256, RestoreSpec(name="r1", parallelism=4)
+            ClusterConnection(client_for(slow)),
+            storage,
+            KEY,
+            backup.sha256,
+            RestoreSpec(name="r1", parallelism=4),
         )
 
         assert outcome.phase is Phase.COMPLETED, outcome.results
@@ -144,21 +147,25 @@ def _tier_of(path: str) -> int:
 def test_existing_resource_policy_skip_then_update(
     backup: BackupOutcome, storage: LocalStorage, target: ApiClient
 ) -> None:
-    first = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1"))
+    first = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1"))
     assert first.phase is Phase.COMPLETED
     core = client.CoreV1Api(target)
     core.replace_namespaced_config_map(
         "settings", "shop", {"metadata": {"name": "settings", "namespace": "shop"}, "data": {"color": "red"}}
     )
 
-    skipped = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r2"))
+    skipped = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r2"))
 
     assert skipped.counts["created"] == 0 and skipped.counts["skipped"] == first.counts["created"]
     assert core.read_namespaced_config_map("settings", "shop").data == {"color": "red"}
     assert all(r.message == "already exists" for r in skipped.results)
 
     updated = run_restore(
-        target, storage, KEY, backup.sha256, RestoreSpec(name="r3", existing_resource_policy="update")
+        ClusterConnection(target),
+        storage,
+        KEY,
+        backup.sha256,
+        RestoreSpec(name="r3", existing_resource_policy="update"),
     )
 
     assert updated.phase is Phase.COMPLETED, [r for r in updated.results if r.outcome is ApplyOutcome.FAILED]
@@ -173,7 +180,9 @@ def test_dry_run_reports_and_changes_nothing(
 ) -> None:
     before = len(target_kube.fake.objects.get(("", "configmaps"), {}))
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1", dry_run=True))
+    outcome = run_restore(
+        ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1", dry_run=True)
+    )
 
     assert outcome.phase is Phase.COMPLETED and outcome.dry_run
     assert outcome.counts["created"] == outcome.items_total > 0
@@ -198,7 +207,7 @@ def test_partial_restore_failure_carries_the_api_server_message(
         )
     )
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1"))
+    outcome = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1"))
 
     assert outcome.phase is Phase.PARTIALLY_FAILED
     failed = [r for r in outcome.results if r.outcome is ApplyOutcome.FAILED]
@@ -219,7 +228,7 @@ def test_damaged_archive_is_refused_before_anything_is_applied(
         data = data[: len(data) - 100]
     path.write_bytes(bytes(data))
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1"))
+    outcome = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1"))
 
     assert outcome.phase is Phase.FAILED
     assert "checksum mismatch" in (outcome.error or "") and "refusing" in (outcome.error or "")
@@ -233,22 +242,33 @@ def test_encrypted_backup_round_trip_and_wrong_key(
 ) -> None:
     key = parse_key(generate_key())
     backup = run_backup(
-        source, BackupSpec(name="b1", included_namespaces=["shop"]), storage, KEY, encryption_key=key
+        ClusterConnection(source),
+        BackupSpec(name="b1", included_namespaces=["shop"]),
+        storage,
+        KEY,
+        encryption_key=key,
     )
     assert backup.phase is Phase.COMPLETED and backup.encrypted
     stored = (storage.root / KEY).read_bytes()
     assert stored.startswith(b"AEGISENC") and b"settings" not in stored
 
     wrong = run_restore(
-        target, storage, KEY, backup.sha256, RestoreSpec(name="r0"), encryption_key=parse_key(generate_key())
+        ClusterConnection(target),
+        storage,
+        KEY,
+        backup.sha256,
+        RestoreSpec(name="r0"),
+        encryption_key=parse_key(generate_key()),
     )
-    missing = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r0"))
+    missing = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r0"))
 
     assert wrong.phase is Phase.FAILED and "wrong encryption key" in (wrong.error or "")
     assert missing.phase is Phase.FAILED and "no encryption key" in (missing.error or "")
     assert writes(target_kube) == []
 
-    restored = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1"), encryption_key=key)
+    restored = run_restore(
+        ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1"), encryption_key=key
+    )
 
     assert restored.phase is Phase.COMPLETED
     assert client.CoreV1Api(target).read_namespaced_secret("creds", "shop").data == {"password": "czNjcjN0"}
@@ -269,7 +289,7 @@ def test_namespaces_missing_from_the_selection_are_created_empty(
         name="r1", included_resources=["configmaps"], namespace_mapping={"blog": "blog-copy"}, dry_run=dry_run
     )
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, spec, progress.append)
+    outcome = run_restore(ClusterConnection(target), storage, KEY, backup.sha256, spec, progress.append)
 
     assert outcome.phase is Phase.COMPLETED
     namespaces = {r.name: r.message for r in outcome.results if r.resource == "namespaces"}
@@ -293,7 +313,9 @@ def test_cancelled_restore_applies_nothing(
     cancel = threading.Event()
     cancel.set()
 
-    outcome = run_restore(target, storage, KEY, backup.sha256, RestoreSpec(name="r1"), cancel=cancel)
+    outcome = run_restore(
+        ClusterConnection(target), storage, KEY, backup.sha256, RestoreSpec(name="r1"), cancel=cancel
+    )
 
     assert outcome.phase is Phase.FAILED and outcome.error == "interrupted"
     assert writes(target_kube) == [] and outcome.items_done == 0

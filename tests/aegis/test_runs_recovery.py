@@ -18,8 +18,9 @@ from asgi_lifespan import LifespanManager
 
 from aegis.app import create_app
 from aegis.backups.runs import run_table
+from aegis.backups.tables import backup_records
+from aegis.locations.tables import storage_locations
 from aegis.storage.local import LocalStorage
-from aegis.tables import backup_records, storage_locations
 from oco.kv import create_kv
 from oco.runs import OwnerLease, RunTracker, new_owner_id, owner_key
 from oco.timeutil import as_utc, utcnow

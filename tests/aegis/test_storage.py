@@ -10,8 +10,11 @@ import boto3
 import pytest
 from kubernetes.client import ApiClient
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup, run_restore
+from aegis.kube.connection import ClusterConnection
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage import ObjectNotFoundError, StorageConfigError, StorageError, storage_from_spec
 from aegis.storage.local import LocalStorage
@@ -166,12 +169,19 @@ def test_backup_and_restore_through_s3(
 ) -> None:
     store = s3_store(moto_endpoint, s3_bucket)
     backup = run_backup(
-        source, BackupSpec(name="b1", included_namespaces=["blog"]), store, "backups/b1/b1.tar.gz"
+        ClusterConnection(source),
+        BackupSpec(name="b1", included_namespaces=["blog"]),
+        store,
+        "backups/b1/b1.tar.gz",
     )
     assert backup.phase is Phase.COMPLETED
 
     restore = run_restore(
-        client_for(target_kube), store, "backups/b1/b1.tar.gz", backup.sha256, RestoreSpec(name="r")
+        ClusterConnection(client_for(target_kube)),
+        store,
+        "backups/b1/b1.tar.gz",
+        backup.sha256,
+        RestoreSpec(name="r"),
     )
 
     assert restore.phase is Phase.COMPLETED and restore.counts["created"] > 10

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 from kubernetes import client
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup, run_restore
 from aegis.kube.applier import ApplyOutcome
+from aegis.kube.connection import ClusterConnection
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 
@@ -44,14 +47,14 @@ def test_whole_cluster_backup_takes_cluster_scoped_resources(
         )
         selector = f"oco-e2e=whole-{run}"
         whole = run_backup(
-            api,
+            ClusterConnection(api),
             BackupSpec(name="whole", cluster="src", label_selector=selector),
             storage,
             "b/whole.tar.gz",
             work_dir=tmp_path,
         )
         scoped = run_backup(
-            api,
+            ClusterConnection(api),
             BackupSpec(name="scoped", cluster="src", label_selector=selector, included_namespaces=[ns]),
             storage,
             "b/scoped.tar.gz",
@@ -64,7 +67,12 @@ def test_whole_cluster_backup_takes_cluster_scoped_resources(
 
     with kube_env_target.api_client() as api:
         restored = run_restore(
-            api, storage, "b/whole.tar.gz", whole.sha256, RestoreSpec(name="r"), work_dir=tmp_path
+            ClusterConnection(api),
+            storage,
+            "b/whole.tar.gz",
+            whole.sha256,
+            RestoreSpec(name="r"),
+            work_dir=tmp_path,
         )
         assert restored.phase == Phase.COMPLETED, [r for r in restored.results if r.outcome == "failed"]
         outcomes = {(r.resource, r.name): r.outcome for r in restored.results}
@@ -72,7 +80,12 @@ def test_whole_cluster_backup_takes_cluster_scoped_resources(
         live = client.RbacAuthorizationV1Api(api).read_cluster_role(role)
         assert live.rules[0].resources == ["configmaps"] and live.metadata.labels["aegis.oco/restore"] == "r"
         again = run_restore(
-            api, storage, "b/whole.tar.gz", whole.sha256, RestoreSpec(name="r2"), work_dir=tmp_path
+            ClusterConnection(api),
+            storage,
+            "b/whole.tar.gz",
+            whole.sha256,
+            RestoreSpec(name="r2"),
+            work_dir=tmp_path,
         )
         assert again.phase == Phase.COMPLETED
         assert {r.outcome for r in again.results} == {ApplyOutcome.SKIPPED}

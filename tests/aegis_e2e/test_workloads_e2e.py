@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 import pytest
 from kubernetes import client
 
+from aegis.backups.phase import Phase
+from aegis.backups.runner import run_backup
 from aegis.backups.spec import BackupSpec
-from aegis.engine import Phase, run_backup, run_restore
+from aegis.kube.connection import ClusterConnection
+from aegis.restores.runner import run_restore
 from aegis.restores.spec import RestoreSpec
 from aegis.storage.local import LocalStorage
 
@@ -61,7 +64,7 @@ def test_job_nodeport_service_and_cronjob_round_trip(kube_env: KubeEnv, tmp_path
     with kube_env.api_client() as api:
         _populate(api, ns)
         backup = run_backup(
-            api,
+            ClusterConnection(api),
             BackupSpec(name="wl", cluster="src", included_namespaces=[ns]),
             storage,
             "backups/wl.tar.gz",
@@ -73,7 +76,7 @@ def test_job_nodeport_service_and_cronjob_round_trip(kube_env: KubeEnv, tmp_path
         assert backup.counts.get("services") == 1
 
         restore = run_restore(
-            api,
+            ClusterConnection(api),
             storage,
             "backups/wl.tar.gz",
             backup.sha256,
