@@ -19,7 +19,6 @@ from oco.db import Database
 from oco.settings import PlatformSettings
 
 REQUIRE_SERVICES = os.environ.get("OCO_REQUIRE_SERVICES", "") == "1"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def require_or_skip(what: str) -> None:

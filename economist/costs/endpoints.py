@@ -17,7 +17,6 @@ from economist.costs.params import (
     window,
 )
 from economist.costs.schemas import (
-    SHARE,
     BreakdownResponse,
     CostsResponse,
     SummaryResponse,
@@ -163,17 +162,12 @@ async def breakdown(
     settings: EconomistSettings = request.app.state.settings
     dim = parse_dimension(dimension, settings.tag_normalizer, "dimension")
     result, _dim = await service.breakdown(replace(query, limit=page.limit, offset=page.offset), dim)
-    rows = []
-    for row in result.rows:
-        out = cost_row(row, False)
-        out["share"] = str((row["cost"] / result.total).quantize(SHARE)) if result.total else None
-        rows.append(out)
     return BreakdownResponse(
         currency=result.currency,
         metric=result.metric,
         dimension=dim.name,
         total=money(result.total),
-        rows=rows,
+        rows=[cost_row(r, False) for r in result.rows],
         limit=result.limit,
         offset=result.offset,
         total_rows=result.total_rows,

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from oco.money import money_str
 
 PERCENT = Decimal("0.01")
-SHARE = Decimal("0.0001")
 
 Row = dict[str, str | None]
 

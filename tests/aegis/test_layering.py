@@ -9,8 +9,8 @@ from pathlib import Path
 import aegis
 
 ROOT = Path(aegis.__file__).parent
-#: DESIGN.md's list, plus the package marker; runs.py and errors.py are on their way into the kernel.
-ALLOWED_LOOSE = {"__init__.py", "__main__.py", "app.py", "settings.py", "cli.py", "runs.py", "errors.py"}
+#: DESIGN.md's list, plus the package marker.
+ALLOWED_LOOSE = {"__init__.py", "__main__.py", "app.py", "settings.py", "cli.py"}
 
 
 def _imported_modules(path: Path) -> set[str]:
