@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import IO, Any
@@ -33,6 +33,9 @@ from oco.pagination import PageParams
 from oco.runs import OwnerLease, RunTable, RunTracker, detached_tracker
 
 log = logging.getLogger("economist.ingestion")
+
+#: A coroutine called with the succeeded ingestion record.
+AfterIngestion = Callable[[dict[str, Any]], Awaitable[None]]
 
 UPLOAD_SOURCES = ("focus", "aws_cur", "azure_export")
 UNFINISHED = ("pending", "running")
@@ -88,6 +91,9 @@ class IngestionService:
             stale_after_s=stale_after_s,
         )
         self.ingestor = _ingestor(database, settings)
+        #: Called with the succeeded record after every ingestion this process ran (recommendations,
+        #: governance, ...). A hook that raises is logged; the ingestion stays succeeded.
+        self.after_success: list[AfterIngestion] = []
 
     # -- starting ------------------------------------------------------------------------------------------
 
@@ -108,7 +114,7 @@ class IngestionService:
 
         async def run(_cancel: Any, progress: Any) -> None:
             try:
-                await self.ingestor.run(
+                record = await self.ingestor.run(
                     ingestion_id,
                     source,
                     source_kind=kind,
@@ -117,6 +123,8 @@ class IngestionService:
                 )
             except IngestionFailed as exc:  # recorded by the ingestor
                 log.info("ingestion %s failed: %s", ingestion_id, exc)
+                return
+            await self._after_success(record)
 
         self.tracker.launch(ingestion_id, run)
         record = await self.get(ingestion_id)
@@ -155,7 +163,7 @@ class IngestionService:
             created_by=created_by,
         )
         async with self.tracker.hold(ingestion_id) as progress, self.tracker.slots:
-            return await self.ingestor.run(
+            record = await self.ingestor.run(
                 ingestion_id,
                 source,
                 source_kind=kind,
@@ -163,6 +171,15 @@ class IngestionService:
                 on_progress=lambda _rows, read: progress(read),
                 content_sha256=digest,
             )
+        await self._after_success(record)
+        return record
+
+    async def _after_success(self, record: dict[str, Any]) -> None:
+        for hook in self.after_success:
+            try:
+                await hook(record)
+            except Exception:
+                log.exception("a hook after ingestion %s failed", record.get("id"))
 
     async def _create_record(self, **values: Any) -> int:
         """Insert the record, naming this process its owner before the insert commits."""
