@@ -47,7 +47,7 @@ def _aegis_settings(settings: PlatformSettings | None) -> AegisSettings:
 SHUTDOWN_MARGIN_S = 15.0
 
 
-async def _stop_all(scheduler, backups, restores) -> None:  # type: ignore[no-untyped-def]
+async def _stop_all(scheduler: Scheduler, backups: BackupService, restores: RestoreService) -> None:
     await scheduler.stop()
     await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
 

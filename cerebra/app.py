@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cerebra.analytics.tables import api_requests
 from cerebra.gateway.asgi import GatewayApp
@@ -96,19 +98,21 @@ class CerebraApp:
 
     def __init__(self, api: FastAPI, settings: CerebraSettings) -> None:
         self.api = api
-        gateway = ObservabilityMiddleware(GatewayApp(), service=SERVICE, access_log=settings.oco_access_log)
+        gateway: ASGIApp = ObservabilityMiddleware(
+            GatewayApp(), service=SERVICE, access_log=settings.oco_access_log
+        )
         if settings.cors_origins:
             gateway = CORSMiddleware(
                 gateway, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"]
             )
         self.gateway = gateway
 
-    async def __call__(self, scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             scope["app"] = self.api
             await self.gateway(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.api, name)

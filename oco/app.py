@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,7 +29,10 @@ LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 #: where /docs loads its Swagger UI script, stylesheet and icon from (unauthenticated, like /docs)
 DOCS_ASSETS = "/docs/assets"
 
-AUTH_ERRORS = {
+#: the `responses=` of a route: status code -> OpenAPI response object
+Responses = dict[int | str, dict[str, Any]]
+
+AUTH_ERRORS: Responses = {
     401: {"description": "missing or invalid API key"},
     403: {"description": "the key lacks this route's scope"},
 }

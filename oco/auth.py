@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -163,7 +164,7 @@ class KeyStore:
                 .values(revoked_at=utcnow())
             )
         self._cache = {h: entry for h, entry in self._cache.items() if entry[0].key_id != key_id}
-        return result.rowcount > 0
+        return cast("sa.CursorResult[Any]", result).rowcount > 0
 
     # -- verification -----------------------------------------------------------------------------
     async def verify(self, key: str | None) -> Principal | None:
@@ -174,11 +175,11 @@ class KeyStore:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > now:
-            principal = cached[0]
-            if principal.expires_at is not None and principal.expires_at <= utcnow():
+            hit = cached[0]
+            if hit.expires_at is not None and hit.expires_at <= utcnow():
                 return None
-            self._last_used[principal.key_id] = utcnow()
-            return principal
+            self._last_used[hit.key_id] = utcnow()
+            return hit
         negative = self._negative.get(digest)
         if negative is not None and negative > now:
             return None

@@ -10,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -26,6 +27,8 @@ from oco.cli_client import JsonOption, out, print_json, print_table
 from oco.db import Database
 from oco.settings import PlatformSettings, SettingsError, get_settings
 from oco.timeutil import as_utc, utcnow
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Open Cloud Ops: cerebra (LLM gateway), economist (cloud costs), aegis (Kubernetes resilience).",
@@ -66,7 +69,7 @@ def _parse_duration(text: str) -> timedelta:
     return timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
-async def _with_store(settings: PlatformSettings, action):  # type: ignore[no-untyped-def]
+async def _with_store(settings: PlatformSettings, action: Callable[[KeyStore], Awaitable[T]]) -> T:
     database = Database(settings.database_url, pool_size=1)
     try:
         return await action(KeyStore(database))
@@ -202,7 +205,7 @@ def _key_status(row: dict[str, Any], now: datetime) -> str:
 
 
 def _day(value: datetime | None) -> str:
-    return as_utc(value).date().isoformat() if value is not None else ""  # type: ignore[union-attr]
+    return as_utc(value).date().isoformat() if value is not None else ""
 
 
 KEY_COLUMNS = ("id", "name", "prefix", "scopes", "team", "status", "expires", "last used")

@@ -5,6 +5,7 @@ unavailable, ...), how a database failure maps onto it, and the one handler that
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import orjson
@@ -229,7 +230,7 @@ def api_error_response(exc: ApiError) -> Response:
     )
 
 
-def _field(loc: tuple | list) -> str:
+def _field(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 

@@ -8,7 +8,8 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -39,7 +40,9 @@ class KV(ABC):
         """Atomically add `amount`; a counter created by this call expires after `ttl_s` seconds."""
 
     @abstractmethod
-    def lock(self, name: str, ttl_s: float = 30.0, blocking_timeout_s: float = 0.0):  # type: ignore[no-untyped-def]
+    def lock(
+        self, name: str, ttl_s: float = 30.0, blocking_timeout_s: float = 0.0
+    ) -> AbstractAsyncContextManager[None]:
         """An async context manager holding `name` for at most `ttl_s`; raises LockNotAcquired."""
 
     @abstractmethod
@@ -147,7 +150,7 @@ class RedisKV(KV):
         self._incr = self.client.register_script(_INCR_WITH_TTL)
 
     async def get(self, key: str) -> bytes | None:
-        return await self.client.get(self.prefix + key)
+        return cast("bytes | None", await self.client.get(self.prefix + key))  # no decode_responses: bytes
 
     async def set(self, key: str, value: bytes | str, ttl_s: float | None = None) -> None:
         await self.client.set(self.prefix + key, value, px=int(ttl_s * 1000) if ttl_s else None)

@@ -8,13 +8,13 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -27,8 +27,6 @@ LATENCY = Histogram(
 )
 
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization")
-
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
 def new_request_id() -> str:
@@ -63,7 +61,7 @@ class ObservabilityMiddleware:
             self._children[key] = child
         return child
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -81,7 +79,7 @@ class ObservabilityMiddleware:
         status_holder = [500]
         rid_header = (b"x-request-id", request_id.encode())
 
-        async def send_with_id(message: dict) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 message["headers"] = [*message.get("headers", []), rid_header]

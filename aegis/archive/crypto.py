@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 import struct
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -65,13 +65,21 @@ def _nonce(index: int, final: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
+class ByteSink(Protocol):
+    """Where EncryptingWriter writes: a binary file or anything with its write() and flush()."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 class EncryptingWriter:
     """A write-only binary sink that encrypts into ``sink``; :meth:`close` seals the final chunk.
 
     Does not close ``sink``. Holds at most one chunk of plaintext in memory.
     """
 
-    def __init__(self, sink: BinaryIO, key: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, sink: ByteSink, key: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         if not 0 < chunk_size <= MAX_CHUNK_SIZE:
             raise ValueError("chunk_size out of range")
         salt = os.urandom(32)

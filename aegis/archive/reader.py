@@ -102,7 +102,8 @@ class ArchiveReader:
                 with tarfile.open(fileobj=gz, mode="r|") as tar:
                     seen_version = False
                     while (member := tar.next()) is not None:
-                        tar.members.clear()  # stream mode would otherwise keep every header read
+                        # stream mode would otherwise keep every header read (`members` is not in typeshed)
+                        tar.members.clear()  # type: ignore[attr-defined]
                         if member.name == VERSION_PATH:
                             seen_version = True
                             continue

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from aegis.backups.schemas import Backup, BackupContents, BackupCreate, BackupPage, ContentItem, Phase
 from aegis.backups.service import BackupService
-from oco.app import AUTH_ERRORS
+from oco.app import AUTH_ERRORS, Responses
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.pagination import Pagination
@@ -27,8 +27,8 @@ def backup_service(request: Request) -> BackupService:
 
 
 Service = Annotated[BackupService, Depends(backup_service)]
-NOT_FOUND = {404: {"description": "no such backup"}}
-NO_ARCHIVE = {
+NOT_FOUND: Responses = {404: {"description": "no such backup"}}
+NO_ARCHIVE: Responses = {
     409: {"description": "the backup has no readable archive (running, failed, deleted, missing or corrupt)"},
     502: {"description": "the storage location did not answer"},
 }

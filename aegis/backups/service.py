@@ -4,6 +4,7 @@ records with live progress, delete a backup's archive, list an archive's content
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 import threading
@@ -428,7 +429,7 @@ class BackupService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def recover(self, *, startup: bool = False) -> list[int]:
+    async def recover(self, *, startup: bool = False) -> builtins.list[int]:
         """Mark backups left New/InProgress by a dead process Failed "interrupted" and delete any archive
         they left (``startup``: this process runs nothing yet; see oco.runs)."""
         ids = await self.tracker.reap(startup=startup)
@@ -436,7 +437,7 @@ class BackupService:
             metrics.INTERRUPTED.labels(kind="backup").inc(len(ids))
         return ids
 
-    async def _drop_interrupted_archives(self, ids: list[int]) -> None:
+    async def _drop_interrupted_archives(self, ids: builtins.list[int]) -> None:
         """Interrupted backups keep no archive: wait briefly for their worker threads (one may still be
         uploading), then delete the archive key of each record marked Failed "interrupted" (quietly)."""
         events = [e for e in (self._threads.get(i) for i in ids) if e is not None]
@@ -456,7 +457,7 @@ class BackupService:
             except Exception as exc:
                 log.warning("interrupted backup %s: could not delete its archive: %s", backup_id, exc)
 
-    async def stop(self) -> list[int]:
+    async def stop(self) -> builtins.list[int]:
         """On shutdown: cancel running backups; they end Failed "interrupted"."""
         ids = await self.tracker.stop(self.settings.oco_aegis_shutdown_grace_s)
         if ids:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from aegis.locations.schemas import Location, LocationCreate, LocationList
 from aegis.locations.service import LocationService
-from oco.app import AUTH_ERRORS
+from oco.app import AUTH_ERRORS, Responses
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.pagination import Pagination
@@ -20,7 +20,7 @@ def location_service(request: Request) -> LocationService:
 
 
 Service = Annotated[LocationService, Depends(location_service)]
-NOT_FOUND = {404: {"description": "no such storage location"}}
+NOT_FOUND: Responses = {404: {"description": "no such storage location"}}
 
 
 @router.post(

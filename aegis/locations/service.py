@@ -4,6 +4,7 @@ and hand out the storage backend of a location (built once per location and reus
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,7 +84,7 @@ class LocationService:
         async with self.database.engine.connect() as conn:
             return await repo.list_locations(conn)
 
-    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], int]:
+    async def page(self, params: PageParams) -> tuple[builtins.list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             return await repo.page_locations(conn, params)
 

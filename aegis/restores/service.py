@@ -4,6 +4,7 @@ a worker thread with a bounded pool), read and page records with per-item result
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 import threading
@@ -289,7 +290,7 @@ class RestoreService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    async def recover(self, *, startup: bool = False) -> list[int]:
+    async def recover(self, *, startup: bool = False) -> builtins.list[int]:
         """Mark restores left New/InProgress by a dead process Failed "interrupted" (``startup``: this
         process runs nothing yet; see oco.runs)."""
         ids = await self.tracker.reap(startup=startup)
@@ -297,7 +298,7 @@ class RestoreService:
             metrics.INTERRUPTED.labels(kind="restore").inc(len(ids))
         return ids
 
-    async def stop(self) -> list[int]:
+    async def stop(self) -> builtins.list[int]:
         ids = await self.tracker.stop(self.settings.oco_aegis_shutdown_grace_s)
         if ids:
             metrics.INTERRUPTED.labels(kind="restore").inc(len(ids))

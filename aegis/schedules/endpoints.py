@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from aegis.schedules.schemas import Schedule, ScheduleCreate, ScheduleList, ScheduleUpdate
 from aegis.schedules.service import ScheduleService
-from oco.app import AUTH_ERRORS
+from oco.app import AUTH_ERRORS, Responses
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.pagination import Pagination
@@ -21,8 +21,10 @@ def schedule_service(request: Request) -> ScheduleService:
 
 
 Service = Annotated[ScheduleService, Depends(schedule_service)]
-NOT_FOUND = {404: {"description": "no such schedule"}}
-INVALID = {422: {"description": "invalid cron (5 fields), time zone, unknown cluster or storage location"}}
+NOT_FOUND: Responses = {404: {"description": "no such schedule"}}
+INVALID: Responses = {
+    422: {"description": "invalid cron (5 fields), time zone, unknown cluster or storage location"}
+}
 
 
 def _not_found(schedule_id: int) -> NotFound:

@@ -3,6 +3,7 @@ schedule's last run, last success and its metric up to date as its backups finis
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from typing import Any
 
@@ -81,7 +82,7 @@ class ScheduleService:
         async with self.database.engine.connect() as conn:
             return await repo.list_jobs(conn)
 
-    async def page(self, params: PageParams) -> tuple[list[dict[str, Any]], int]:
+    async def page(self, params: PageParams) -> tuple[builtins.list[dict[str, Any]], int]:
         async with self.database.engine.connect() as conn:
             return await repo.page_jobs(conn, params)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from starlette.types import Scope
+
 from cerebra.gateway.chat import CallFailed, chat_completions, decode_json_body, embeddings
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
@@ -65,7 +67,7 @@ def _strip_key(query: str) -> str:
 class GatewayApp:
     """ASGI callable for /v1/* (scope["app"].state.gateway holds the Gateway)."""
 
-    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         gw: Gateway = scope["app"].state.gateway
@@ -74,6 +76,7 @@ class GatewayApp:
         method: str = scope["method"]
         headers = Headers(scope["headers"])
         query = scope.get("query_string", b"").decode("latin-1")
+        provider: str | None
         provider, _, subpath = route.partition("/")
         if provider in NATIVE_PROVIDERS and subpath:
             endpoint = f"native:{provider}"
@@ -96,9 +99,9 @@ class GatewayApp:
             authenticated = True
             self._attribute(ctx, headers)
             if provider is not None:
-                body = await read_body(receive, headers, gw.max_body)
+                raw_body = await read_body(receive, headers, gw.max_body)
                 await native(
-                    gw, ctx, provider, subpath, _strip_key(query), method, headers, body, receive, send
+                    gw, ctx, provider, subpath, _strip_key(query), method, headers, raw_body, receive, send
                 )
             elif route == "chat/completions" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))

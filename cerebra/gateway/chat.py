@@ -3,16 +3,21 @@ whichever provider the plan picks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import orjson
 
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import JSON_CT, Receive, Send, send_bytes, sse_error_frame
 from cerebra.gateway.relay import relay
-from cerebra.gateway.upstream import AllDeploymentsFailed, UpstreamResult
-from cerebra.providers import ProviderError, get_adapter
+from cerebra.gateway.upstream import AllDeploymentsFailed, AttemptRecord, UpstreamResult
+from cerebra.providers import ProviderError, UpstreamRequest, get_adapter
 from cerebra.routing.table import Deployment
 from oco.errors import ApiError
+
+T = TypeVar("T")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -21,7 +26,7 @@ SSE_HEADERS = [
 ]
 
 
-def require_field(body: dict, name: str, kind: type, what: str) -> object:
+def require_field(body: dict, name: str, kind: type[T], what: str) -> T:
     value = body.get(name)
     if value is None:
         raise ApiError(400, f"'{name}' is required", param=name, code="missing_required_parameter")
@@ -67,7 +72,7 @@ def failure_error(exc: AllDeploymentsFailed) -> tuple[ApiError, dict]:
     return error, {"attempts": [a.as_dict() for a in exc.attempts]}
 
 
-def _tried(attempts: list) -> int:  # type: ignore[type-arg]
+def _tried(attempts: list[AttemptRecord]) -> int:
     """Attempts that reached a deployment (not skipped for cooldown, rate limit or incompatibility)."""
     return sum(1 for a in attempts if not a.outcome.startswith("skipped"))
 
@@ -82,7 +87,13 @@ def record_result(ctx: CallContext, result: UpstreamResult) -> None:
     ctx.status = result.status
 
 
-async def call_upstream(gw: Gateway, ctx: CallContext, plan: list, build, **options) -> UpstreamResult:  # type: ignore[no-untyped-def,type-arg]
+async def call_upstream(
+    gw: Gateway,
+    ctx: CallContext,
+    plan: list[Deployment],
+    build: Callable[[Deployment], UpstreamRequest],
+    **options: Any,
+) -> UpstreamResult:
     """Run the plan (gw.upstream.call with the request deadline) and record the result on ctx; when every
     deployment failed, CallFailed with the status failure_error() picks."""
     try:
@@ -102,10 +113,10 @@ def _unreadable(ctx: CallContext, exc: ProviderError) -> ApiError:
     )
 
 
-def _builder(kind: str, body: dict, stream: bool):  # type: ignore[no-untyped-def]
+def _builder(kind: str, body: dict, stream: bool) -> Callable[[Deployment], UpstreamRequest]:
     """Per-deployment request builder; a ProviderError makes the attempt loop skip that deployment."""
 
-    def build(deployment: Deployment):  # type: ignore[no-untyped-def]
+    def build(deployment: Deployment) -> UpstreamRequest:
         adapter = get_adapter(deployment.provider)
         if kind == "chat":
             return adapter.chat_request(deployment.target, body, stream)
@@ -126,7 +137,7 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
     require_field(body, "messages", list, "a non-empty list of messages")
     stream = body.get("stream") is True
     ctx.alias, ctx.stream = model, stream
-    plan = gw.plan(model, body)  # type: ignore[arg-type]
+    plan = gw.plan(model, body)
     result = await call_upstream(gw, ctx, plan, _builder("chat", body, stream), stream=stream)
     if result.client_error:
         raise _client_error(result)
@@ -168,7 +179,7 @@ async def embeddings(gw: Gateway, ctx: CallContext, body: dict, send: Send) -> N
     if not isinstance(value, (str, list)) or not value:
         raise ApiError(400, "'input' must be a non-empty string or list", param="input", code="invalid_type")
     ctx.alias = model
-    plan = gw.plan(model, body)  # type: ignore[arg-type]
+    plan = gw.plan(model, body)
     result = await call_upstream(gw, ctx, plan, _builder("embeddings", body, False), stream=False)
     if result.client_error:
         raise _client_error(result)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
+from starlette.types import Message
 
 from oco.errors import ApiError, error_body
 
-Send = Callable[[dict], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
 
 JSON_CT = (b"content-type", b"application/json")
 
@@ -61,8 +62,8 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[b
 
 
 async def send_json(
-    send: Send, status: int, payload: object, headers: list[tuple[bytes, bytes]] = ()
-) -> None:  # type: ignore[assignment]
+    send: Send, status: int, payload: object, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     await send_bytes(send, status, orjson.dumps(payload), [JSON_CT, *headers])
 
 

@@ -14,7 +14,7 @@ from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import Headers, Receive, Send, send_bytes, sse_error_frame
 from cerebra.gateway.relay import relay
 from cerebra.gateway.upstream import NATIVE_PASS_THROUGH
-from cerebra.providers import get_adapter
+from cerebra.providers import UpstreamRequest, get_adapter
 from cerebra.routing.table import Deployment
 from oco.errors import ApiError
 
@@ -103,7 +103,7 @@ async def native(
         plan = [table.direct_deployment(provider, model or "")]
         ctx.alias = None
 
-    def build(deployment: Deployment):  # type: ignore[no-untyped-def]
+    def build(deployment: Deployment) -> UpstreamRequest:
         return adapter.native_request(
             deployment.target, subpath, query, headers.values, upstream_body, method
         )

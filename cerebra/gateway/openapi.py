@@ -3,7 +3,7 @@ never by FastAPI routing, so its operations are written here and merged in once,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -221,6 +221,6 @@ def install_gateway_openapi(api: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
             add_gateway_operations(build())
-        return api.openapi_schema  # type: ignore[return-value]
+        return cast("dict[str, Any]", api.openapi_schema)  # build() set it
 
     api.openapi = openapi  # type: ignore[method-assign]

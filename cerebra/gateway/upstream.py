@@ -116,7 +116,7 @@ class UpstreamClient:
         self.max_retry_wait_s = max_retry_wait_s
         # the mock provider is answered in-process; every other provider gets a pooled aiohttp session
         self._sessions: dict[str, aiohttp.ClientSession] = {"mock": InProcessSession()}  # type: ignore[dict-item]
-        self._counters: dict[tuple[str, str], object] = {}
+        self._counters: dict[tuple[str, str], Counter] = {}
 
     def session(self, provider: str) -> aiohttp.ClientSession:
         """The provider's session, created on first use (inside the running loop)."""

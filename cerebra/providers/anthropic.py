@@ -207,10 +207,10 @@ def build_messages_body(target: UpstreamTarget, body: dict, stream: bool) -> dic
             if blocks:
                 _append(messages, "assistant", blocks)
         elif role == "tool":
-            call_id = msg.get("tool_call_id")
-            if not isinstance(call_id, str) or not call_id:
+            tool_call_id = msg.get("tool_call_id")
+            if not isinstance(tool_call_id, str) or not tool_call_id:
                 raise ProviderError("tool messages need tool_call_id", f"{param}.tool_call_id")
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
+            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_call_id}
             text = content_text(msg.get("content"), f"{param}.content")
             if text:
                 result["content"] = text

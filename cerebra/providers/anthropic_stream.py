@@ -117,7 +117,8 @@ class AnthropicStreamTranslator:
         elif kind == "message_stop":
             self._stopped = True
         elif kind == "error":
-            err = doc.get("error") if isinstance(doc.get("error"), dict) else {}
+            error = doc.get("error")
+            err = error if isinstance(error, dict) else {}
             self._fail(err.get("type") or "api_error", err.get("message") or "upstream error", out)
 
     def _fail(self, kind: str, message: str, out: list[bytes]) -> None:

@@ -146,14 +146,14 @@ def _contents(body: dict) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 parts.append({"functionCall": {"name": name, "args": args}})
             _append(contents, "model", parts)
         elif role == "tool":
-            call_id = msg.get("tool_call_id")
-            if not isinstance(call_id, str) or not call_id:
+            tool_call_id = msg.get("tool_call_id")
+            if not isinstance(tool_call_id, str) or not tool_call_id:
                 raise ProviderError("tool messages need tool_call_id", f"{param}.tool_call_id")
-            name = call_names.get(call_id) or msg.get("name")
-            if not isinstance(name, str) or not name:
+            tool_name = call_names.get(tool_call_id) or msg.get("name")
+            if not isinstance(tool_name, str) or not tool_name:
                 raise ProviderError("no earlier assistant tool call has this id", f"{param}.tool_call_id")
             response = _tool_response(msg.get("content"), f"{param}.content")
-            _append(contents, "user", [{"functionResponse": {"name": name, "response": response}}])
+            _append(contents, "user", [{"functionResponse": {"name": tool_name, "response": response}}])
         else:
             raise ProviderError(f"unsupported role {role!r}", f"{param}.role")
     if not contents:

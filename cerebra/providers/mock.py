@@ -76,7 +76,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _prompt_tokens(messages: list) -> int:  # type: ignore[type-arg]
+def _prompt_tokens(messages: list[Any]) -> int:
     total = 3  # every reply is primed with <|start|>assistant<|message|>
     for message in messages:
         if isinstance(message, dict):
@@ -84,7 +84,7 @@ def _prompt_tokens(messages: list) -> int:  # type: ignore[type-arg]
     return total
 
 
-def _last_user_text(messages: list) -> str:  # type: ignore[type-arg]
+def _last_user_text(messages: list[Any]) -> str:
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
             text = " ".join(_text_of(message.get("content")).split())
@@ -185,7 +185,7 @@ class MockBackend:
         words: list[str],
         calls: list | None,
         finish: str,
-        usage: dict,  # type: ignore[type-arg]
+        usage: dict,
     ) -> list[bytes]:
         options = body.get("stream_options")
         with_usage = isinstance(options, dict) and bool(options.get("include_usage"))

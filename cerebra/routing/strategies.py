@@ -80,11 +80,11 @@ def order(
     if strategy == "priority":
         return sorted(deployments, key=lambda d: d.priority)  # stable: file order breaks ties
     if strategy == "weighted":
-        rng = rng or random
+        choices = (rng or random).choices
         remaining = list(deployments)
         ordered: list[Deployment] = []
         while remaining:
-            pick = rng.choices(remaining, weights=[d.weight for d in remaining])[0]
+            pick = choices(remaining, weights=[d.weight for d in remaining])[0]
             ordered.append(pick)
             remaining.remove(pick)
         return ordered

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -186,7 +186,7 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, 
         azure=spec.azure,
     )
 
-    def pick(override, catalog_value, default):  # type: ignore[no-untyped-def]
+    def pick(override: Any, catalog_value: Any, default: Any) -> Any:
         if override is not None:
             return override
         return catalog_value if info is not None else default

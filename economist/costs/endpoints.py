@@ -27,7 +27,7 @@ from economist.costs.schemas import (
 )
 from economist.costs.service import CostService
 from economist.settings import EconomistSettings
-from oco.app import AUTH_ERRORS
+from oco.app import AUTH_ERRORS, Responses
 from oco.auth import Principal, require_scope
 from oco.pagination import Pagination
 from oco.timeutil import utcnow
@@ -35,7 +35,7 @@ from oco.timeutil import utcnow
 router = APIRouter(prefix="/api/v1/costs", tags=["costs"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
 
-QUERY_ERRORS = {
+QUERY_ERRORS: Responses = {
     **AUTH_ERRORS,
     400: {"description": "a parameter cannot be understood (`param` names it)"},
     409: {"description": "several currencies and no `currency`, or no exchange rate for a conversion"},

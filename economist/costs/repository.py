@@ -43,7 +43,7 @@ def _period(granularity: str, day: Any, dialect: str) -> Any:
         if granularity == "week":  # the Monday on or before the day
             return sa.func.date(day, sa.literal_column("'-6 days'"), sa.literal_column("'weekday 1'"))
         return sa.func.strftime(sa.literal_column("'%Y-%m-01'"), day)
-    unit = sa.literal_column(f"'{granularity}'")  # 'week' (ISO, Monday) or 'month'
+    unit: sa.ColumnClause[str] = sa.literal_column(f"'{granularity}'")  # 'week' (ISO, Monday) or 'month'
     return sa.cast(sa.func.date_trunc(unit, sa.cast(day, sa.DateTime())), sa.Date)
 
 

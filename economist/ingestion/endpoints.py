@@ -1,7 +1,7 @@
 """Routes of /api/v1/ingestions: start (202, runs in the background), list, read, and upload (201, synchronous)."""
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -72,7 +72,7 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the upload exceeds {limit} bytes (OCO_ECONOMIST_MAX_UPLOAD_BYTES)")
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in stream:
         seen += len(chunk)

@@ -117,11 +117,12 @@ def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
     return path
 
 
-def _check_path_text(raw: Any) -> None:
+def _check_path_text(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise SourceRequestError("options.path must be a non-empty string", "options.path")
     if "\x00" in raw:
         raise SourceRequestError("options.path must not contain a NUL character", "options.path")
+    return raw
 
 
 def _check_replace_key(options: dict[str, Any]) -> None:
@@ -182,7 +183,7 @@ class SourceFactory:
             if "path" in options:
                 if not trusted:
                     allowed_path(options["path"], self.settings)
-                elif _check_path_text(options["path"]) or not Path(str(options["path"])).is_file():
+                elif not Path(_check_path_text(options["path"])).is_file():
                     raise SourceRequestError(
                         f"no such file: {options['path']}", "options.path", "file_not_found"
                     )

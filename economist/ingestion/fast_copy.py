@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import IO
+from typing import IO, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,14 +20,14 @@ from economist.sources.focus_arrow import COPY_COLUMNS
 async def open_transaction(conn: AsyncConnection) -> None:
     """Make SQLAlchemy open its (lazy) transaction on the asyncpg connection before a raw COPY."""
     raw = await conn.get_raw_connection()
-    if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
+    if not cast(Any, raw.driver_connection).is_in_transaction():  # asyncpg's
         await conn.execute(sa.text("SELECT 1"))
 
 
 async def copy_csv(conn: AsyncConnection, chunks: AsyncIterator[bytes]) -> int:
     """COPY cloud_costs (COPY_COLUMNS) FROM STDIN (FORMAT csv), streaming chunks; returns the rows copied."""
     raw = await conn.get_raw_connection()
-    status = await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+    status = await cast(Any, raw.driver_connection).copy_to_table(  # asyncpg's
         cloud_costs.name, source=chunks, columns=list(COPY_COLUMNS), format="csv"
     )
     return int(str(status).split()[-1])
@@ -37,10 +37,10 @@ async def copy_rollup(conn: AsyncConnection, rows_csv: IO[bytes], *, consolidate
     """COPY the rollup built by ArrowRollup (CSV in ROLLUP_COLUMNS order) into cloud_costs_daily.
     consolidate: it spilled, so a key may be on several rows: they go to a temporary table first and are
     summed into one row per key on the way in."""
-    raw = (await conn.get_raw_connection()).driver_connection
+    raw = cast(Any, (await conn.get_raw_connection()).driver_connection)  # asyncpg's
     columns = list(ROLLUP_COLUMNS)
     if not consolidate:
-        await raw.copy_to_table(cloud_costs_daily.name, source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
+        await raw.copy_to_table(cloud_costs_daily.name, source=rows_csv, columns=columns, format="csv")
         return
     # partial sums may exceed the stored NUMERIC(30,12) where the final one does not: unbounded numeric here
     unbounded = ", ".join(f"ALTER {c} TYPE numeric" for c in ROLLUP_SUMS)
@@ -48,7 +48,7 @@ async def copy_rollup(conn: AsyncConnection, rows_csv: IO[bytes], *, consolidate
         sa.text(f"CREATE TEMPORARY TABLE rollup_spill (LIKE {cloud_costs_daily.name}) ON COMMIT DROP")
     )
     await conn.execute(sa.text(f"ALTER TABLE rollup_spill {unbounded}"))
-    await raw.copy_to_table("rollup_spill", source=rows_csv, columns=columns, format="csv")  # type: ignore[union-attr]
+    await raw.copy_to_table("rollup_spill", source=rows_csv, columns=columns, format="csv")
     keys = ", ".join(c for c in ROLLUP_COLUMNS if c not in ROLLUP_SUMS)
     sums = ", ".join(f"sum({c})" for c in ROLLUP_SUMS)
     await conn.execute(

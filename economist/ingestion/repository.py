@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -135,7 +135,7 @@ class LedgerWriter:
         """Open the transaction (asyncpg opens SQLAlchemy's lazily, and COPY bypasses SQLAlchemy) or the stage."""
         if self.postgresql:
             raw = await self.conn.get_raw_connection()
-            if not raw.driver_connection.is_in_transaction():  # type: ignore[union-attr]
+            if not cast(Any, raw.driver_connection).is_in_transaction():  # asyncpg's, on PostgreSQL
                 await self.conn.execute(sa.text("SELECT 1"))
         else:
             assert self.stage is not None
@@ -148,7 +148,8 @@ class LedgerWriter:
         if self.postgresql:
             await _copy_rows(self.conn, rows)
         else:
-            await self.conn.execute(sa.insert(self.stage), rows)  # type: ignore[arg-type]
+            assert self.stage is not None
+            await self.conn.execute(sa.insert(self.stage), rows)
 
     async def publish(self) -> None:
         """Move staged rows into cloud_costs (SQLite; a no-op on PostgreSQL)."""
@@ -179,7 +180,7 @@ async def _copy_rows(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
             record[index] = None if value is None else dumps(value).decode()
         records.append(record)
     raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+    await cast(Any, raw.driver_connection).copy_records_to_table(  # asyncpg's
         cloud_costs.name, records=records, columns=list(INSERT_COLUMNS)
     )
 

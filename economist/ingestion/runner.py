@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
@@ -83,13 +83,13 @@ def safe_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-async def batches_in_thread(source: BillingSource, batch_size: int) -> AsyncIterator[SourceBatch]:
+async def batches_in_thread(source: BillingSource, batch_size: int) -> AsyncGenerator[SourceBatch, None]:
     """The source's batches, each produced by a worker thread; the next one is read while the caller works."""
     async for batch in iterate_in_thread(source.batches(batch_size)):
         yield batch
 
 
-async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
+async def iterate_in_thread(iterator: Iterator[T]) -> AsyncGenerator[T, None]:
     """A synchronous iterator's items, produced by one worker thread of its own, one item read ahead.
 
     One thread, not the shared pool: allocators keep per-thread heaps (glibc arenas, Arrow's mimalloc), and an

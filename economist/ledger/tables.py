@@ -191,13 +191,14 @@ def utc_day(column: Any, dialect: str) -> Any:
 
 
 #: '' as SQL text (not a parameter), for COALESCE(...) that also appears in GROUP BY
-EMPTY_TEXT = sa.literal_column("''")
+EMPTY_TEXT: sa.ColumnClause[str] = sa.literal_column("''")
 
 
 def _register_sqlite_functions(sync_conn: sa.Connection) -> None:
     fairy = sync_conn.connection
     if not fairy.info.get(SQLITE_DSUM):
-        fairy.dbapi_connection.create_function(SQLITE_DSUM, 1, _dsum, deterministic=True)  # type: ignore[union-attr]
+        assert fairy.dbapi_connection is not None  # a checked-out connection is open
+        fairy.dbapi_connection.create_function(SQLITE_DSUM, 1, _dsum, deterministic=True)
         fairy.info[SQLITE_DSUM] = True
 
 

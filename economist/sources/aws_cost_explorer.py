@@ -192,7 +192,7 @@ class AwsCostExplorerSource:
             return None
         effective, _ = self._metric(metrics, self._effective_metric, where)
         contracted, _ = self._metric(metrics, "NetUnblendedCost", where)
-        row = empty_row()
+        row: dict[str, Any] = empty_row()
         start = day_start(date.fromisoformat(period["Start"]))
         row["billed_cost"] = billed
         row["effective_cost"] = billed if effective is None else effective

@@ -222,5 +222,5 @@ def make_cost_management_client(endpoint: str | None = None) -> Any:
     from azure.identity import DefaultAzureCredential
     from azure.mgmt.costmanagement import CostManagementClient
 
-    kwargs = {"base_url": endpoint} if endpoint else {}
+    kwargs: dict[str, Any] = {"base_url": endpoint} if endpoint else {}
     return CostManagementClient(DefaultAzureCredential(), **kwargs)

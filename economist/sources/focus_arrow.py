@@ -267,10 +267,10 @@ class FocusArrowReader:
     # -- CSV --
 
     def _csv_chunks(self, stream: io.BufferedReader, magic: bytes) -> Iterator[CopyChunk]:
-        binary: IO[bytes] = stream
+        binary: IO[bytes] | gzip.GzipFile = stream
         if magic.startswith(_GZIP_MAGIC):
             self.format = "csv.gz"
-            binary = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+            binary = gzip.GzipFile(fileobj=stream, mode="rb")
         try:
             first = binary.readline()
             text = first.decode("utf-8-sig")
@@ -436,7 +436,7 @@ class FastInput:
 
     target: Any
     filename: str | None
-    rewind: Callable[[], None]
+    rewind: Callable[[], object]  # its result is ignored
 
 
 def fast_path_input(source: Any) -> FastInput | None:

@@ -127,10 +127,10 @@ class TabularReader:
             return
         self._counter = _CountingReader(stream, prefix)
         buffered = io.BufferedReader(self._counter, buffer_size=256 * 1024)
-        binary: IO[bytes] = buffered
+        binary: IO[bytes] | gzip.GzipFile = buffered
         if magic.startswith(_GZIP_MAGIC):
             self.format = "csv.gz"
-            binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+            binary = gzip.GzipFile(fileobj=buffered, mode="rb")
         self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         self._csv = csv.reader(self._text, strict=True)
         try:

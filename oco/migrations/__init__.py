@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from oco.db import create_engine
 
 MIGRATIONS_DIR = Path(__file__).parent
+
+T = TypeVar("T")
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -57,8 +61,8 @@ async def current_revision_engine(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
-def _run(url: str, coro_factory) -> object:  # type: ignore[no-untyped-def]
-    async def main() -> object:
+def _run(url: str, coro_factory: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    async def main() -> T:
         engine = create_engine(url, pool_size=1)
         try:
             return await coro_factory(engine)
@@ -80,4 +84,4 @@ def downgrade(url: str, revision: str = "base") -> None:
 
 def current(url: str) -> str | None:
     """Current revision of the database at `url` (sync wrapper for the CLI)."""
-    return _run(url, current_revision_engine)  # type: ignore[return-value]
+    return _run(url, current_revision_engine)
