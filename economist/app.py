@@ -83,6 +83,11 @@ async def log_serving(database: Database, settings: EconomistSettings) -> None:
         ledger,
         ", ".join(dirs) or "none (OCO_ECONOMIST_INGEST_DIRS)",
         extra={
-            "fields": {"service": SERVICE, "database": database.dialect, "ledger_rows": rows, "ingest_dirs": dirs}
+            "fields": {
+                "service": SERVICE,
+                "database": database.dialect,
+                "ledger_rows": rows,
+                "ingest_dirs": dirs,
+            }
         },
     )

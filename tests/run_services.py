@@ -65,7 +65,10 @@ class RunningServices:
         out = self.stdout_path.read_text(errors="replace")
         lines = self.stderr_path.read_text(errors="replace").splitlines()
         err = [line for line in lines if "alembic.runtime.plugins" not in line][-tail_lines:]
-        return f"--- oco run stdout ---\n{out}\n--- oco run stderr (last {tail_lines} lines) ---\n" + "\n".join(err)
+        return (
+            f"--- oco run stdout ---\n{out}\n--- oco run stderr (last {tail_lines} lines) ---\n"
+            + "\n".join(err)
+        )
 
 
 def oco_command() -> list[str]:
@@ -104,7 +107,9 @@ def _wait_ready(running: RunningServices) -> None:
                     f"`oco run` exited with {running.process.returncode} before serving\n{running.output()}"
                 )
             if time.monotonic() > deadline:
-                raise AssertionError(f"{waiting} not ready within {READY_TIMEOUT_S:.0f} s\n{running.output()}")
+                raise AssertionError(
+                    f"{waiting} not ready within {READY_TIMEOUT_S:.0f} s\n{running.output()}"
+                )
             try:
                 if client.get(f"{running.url(waiting[0])}/healthz").status_code == 200:
                     waiting.pop(0)

@@ -127,7 +127,11 @@ def run_block(block: Block, services: RunningServices, scripts: Path, number: in
     suffix = ".sh" if block.language == "bash" else ".py"
     script = scripts / f"block-{number:02d}-line-{block.line}{suffix}"
     script.write_text(text)
-    command = ["bash", "-euo", "pipefail", str(script)] if block.language == "bash" else [sys.executable, str(script)]
+    command = (
+        ["bash", "-euo", "pipefail", str(script)]
+        if block.language == "bash"
+        else [sys.executable, str(script)]
+    )
     env = new_user_env(
         {
             "OCO_ECONOMIST_URL": services.url("economist"),  # the CLI's defaults, on the chosen ports

@@ -18,7 +18,11 @@ def fresh_settings(tmp_path: Path, **values: object) -> AegisSettings:
     """Settings on a database of its own, so the number of storage locations is known."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'aegis.db'}"
     return AegisSettings(
-        _env_file=None, oco_database_url=url, oco_data_dir=tmp_path, oco_aegis_scheduler_enabled=False, **values
+        _env_file=None,
+        oco_database_url=url,
+        oco_data_dir=tmp_path,
+        oco_aegis_scheduler_enabled=False,
+        **values,
     )
 
 

@@ -25,7 +25,10 @@ def test_one_service_runs_on_its_override_and_says_so(tmp_path: Path) -> None:
     workdir.mkdir()
     with run_services(workdir, "economist") as services:
         port = services.ports["economist"]
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok", "service": "economist"}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {
+            "status": "ok",
+            "service": "economist",
+        }
         assert f"economist  serves http://127.0.0.1:{port}" in services.stdout_path.read_text()
         assert "cerebra" not in services.stdout_path.read_text()
 
