@@ -52,6 +52,22 @@ async def _stop_all(scheduler: Scheduler, backups: BackupService, restores: Rest
     await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
 
 
+async def log_serving(clusters: ClusterService, locations: LocationService) -> None:
+    """The start-up line: the clusters configured (by name) and how many storage locations exist."""
+    names = clusters.names()
+    try:
+        count: int | None = len(await locations.list())
+        stored = f"{count} storage location{'' if count == 1 else 's'}"
+    except Exception as exc:  # noqa: BLE001 - a log line never stops start-up
+        count, stored = None, f"storage locations unknown ({type(exc).__name__})"
+    log.info(
+        "aegis serves /api/v1 (backups, restores, schedules, storage locations): %s; %s",
+        f"clusters: {', '.join(names)}" if names else "no clusters configured (OCO_AEGIS_CLUSTERS)",
+        stored,
+        extra={"fields": {"service": SERVICE, "clusters": names, "storage_locations": count}},
+    )
+
+
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     """The aegis app (scope `aegis`). Platform settings are completed with the `OCO_AEGIS_*` ones from the
     environment; a broken clusters file or encryption key stops start-up with one clear line."""
@@ -92,6 +108,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
         )
         await schedules.publish_metrics()
+        await log_serving(clusters, locations)
         backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
         restores.tracker.start()
         if aegis_settings.oco_aegis_scheduler_enabled:

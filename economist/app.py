@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,12 +15,18 @@ from economist.fx.endpoints import router as fx_router
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
+from economist.ledger.repository import count_rows_up_to
 from economist.settings import EconomistSettings
 from oco.app import make_service_app
+from oco.db import Database
 from oco.settings import PlatformSettings
 
 SERVICE = "economist"
 DEFAULT_PORT = 8081
+#: the start-up line counts ledger rows up to this many (a bounded read), then says "more than"
+LEDGER_COUNT_CAP = 1_000_000
+
+log = logging.getLogger("economist")
 
 
 def _economist_settings(settings: PlatformSettings | None) -> EconomistSettings:
@@ -41,6 +48,7 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
             app.state.database, economist_settings, factory, kv=app.state.kv
         )
         await app.state.ingestion.open()  # marks ingestions left by a dead process failed "interrupted"
+        await log_serving(app.state.database, economist_settings)
         try:
             yield
         finally:
@@ -50,4 +58,36 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
     routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
     return make_service_app(
         SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
+    )
+
+
+async def log_serving(database: Database, settings: EconomistSettings) -> None:
+    """The start-up line: the database back end (never its URL), the ledger's size, the ingest folders."""
+    try:
+        async with database.engine.connect() as conn:
+            rows: int | None = await count_rows_up_to(conn, LEDGER_COUNT_CAP)
+    except Exception as exc:  # noqa: BLE001 - a log line never stops start-up
+        rows, ledger = None, f"ledger size unknown ({type(exc).__name__})"
+    else:
+        if rows == 0:
+            ledger = "empty ledger (try: oco demo load)"
+        elif rows is not None and rows > LEDGER_COUNT_CAP:
+            ledger = f"ledger over {LEDGER_COUNT_CAP:,} rows"
+        else:
+            ledger = f"ledger {rows:,} rows"
+    dirs = [str(d) for d in settings.ingest_dirs]
+    log.info(
+        "economist serves /api/v1 (ingestions, costs, anomalies, forecast, fx rates): database %s; %s; "
+        "ingest dirs: %s",
+        database.dialect,
+        ledger,
+        ", ".join(dirs) or "none (OCO_ECONOMIST_INGEST_DIRS)",
+        extra={
+            "fields": {
+                "service": SERVICE,
+                "database": database.dialect,
+                "ledger_rows": rows,
+                "ingest_dirs": dirs,
+            }
+        },
     )

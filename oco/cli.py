@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -41,7 +43,30 @@ app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 
+#: each service's default port; `OCO_<SERVICE>_PORT` (environment or .env) overrides it for `oco run`
 SERVICES = {"cerebra": 8080, "economist": 8081, "aegis": 8082}
+
+
+class RunPorts(BaseSettings):
+    """The ports `oco run` serves on: OCO_CEREBRA_PORT, OCO_ECONOMIST_PORT, OCO_AEGIS_PORT."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    oco_cerebra_port: int = Field(default=SERVICES["cerebra"], ge=1, le=65535)
+    oco_economist_port: int = Field(default=SERVICES["economist"], ge=1, le=65535)
+    oco_aegis_port: int = Field(default=SERVICES["aegis"], ge=1, le=65535)
+
+    def of(self, service: str) -> int:
+        return int(getattr(self, f"oco_{service}_port"))
+
+
+def _ports() -> RunPorts:
+    try:
+        return RunPorts()
+    except ValidationError as exc:
+        names = ", ".join(str(e["loc"][0]).upper() for e in exc.errors())
+        err.print(f"[red]error:[/red] {names}: a port is a whole number from 1 to 65535")
+        raise typer.Exit(2) from None
 
 
 class Target(str, Enum):
@@ -105,30 +130,32 @@ def run(
     target: Annotated[Target, typer.Argument(help="which service to run")] = Target.all,
     host: Annotated[str, typer.Option(envvar="OCO_HOST", help="bind address")] = "127.0.0.1",
 ) -> None:
-    """Run one service, or all three (each in its own process)."""
+    """Run one service, or all three (each in its own process). Ports: 8080, 8081, 8082, or
+    OCO_CEREBRA_PORT, OCO_ECONOMIST_PORT, OCO_AEGIS_PORT."""
     settings = _settings()
+    ports = _ports()
     migrations.upgrade(settings.database_url)
     key_path = bootstrap_admin_key(settings)
     if key_path is not None:
         console.print(
             f"Created the first admin key: [bold]{key_path}[/bold] (mode 0600). "
-            f'Try: curl -H "X-API-Key: $(cat {key_path})" localhost:8081/api/v1/whoami',
+            f'Try: curl -H "X-API-Key: $(cat {key_path})" localhost:{ports.of("economist")}/api/v1/whoami',
             soft_wrap=True,
         )
     elif settings.is_embedded_database and (settings.oco_data_dir / "admin.key").exists():
         console.print(f"Admin key: {settings.oco_data_dir / 'admin.key'}")
     names = list(SERVICES) if target is Target.all else [target.value]
+    for name in names:
+        console.print(f"{name:10s} serves http://{host}:{ports.of(name)}  (docs: /docs)")
     if len(names) == 1:
         from oco.serve import serve
 
-        serve(f"{names[0]}.app:create_app", host, SERVICES[names[0]])
+        serve(f"{names[0]}.app:create_app", host, ports.of(names[0]))
         return
     processes = [
-        subprocess.Popen([sys.executable, "-m", name, "--host", host, "--port", str(SERVICES[name])])
+        subprocess.Popen([sys.executable, "-m", name, "--host", host, "--port", str(ports.of(name))])
         for name in names
     ]
-    for name in names:
-        console.print(f"{name:10s} http://{host}:{SERVICES[name]}  (docs: /docs)")
 
     def stop(*_: object) -> None:
         for process in processes:
