@@ -77,4 +77,3 @@ class EconomistSettings(PlatformSettings):
     #: the cost API's filter syntax (e.g. `service:Support|Shared Services` or `tag:shared=true`); empty =
     #: only the untagged rows. GET /api/v1/allocation?shared_filter= overrides it per request.
     oco_economist_shared_costs: str = ""
-
