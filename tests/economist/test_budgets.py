@@ -245,6 +245,12 @@ async def test_thresholds_are_evaluated_after_every_ingestion(app, api) -> None:
     status = (await api.get(f"/api/v1/budgets/{budget['id']}/status")).json()
     assert status["as_of"] == today.isoformat() and status["spent"] == "11.500000"
     assert status["thresholds"][0]["alerted_at"] and status["newly_crossed"] == []
+    exposed = (await api.get("/metrics")).text
+    name = budget["name"]
+    assert f'oco_economist_budget_utilization_ratio{{budget="{name}"}} 1.15' in exposed
+    assert f'oco_economist_budget_thresholds_crossed_total{{budget="{name}",on="actual"}} 1.0' in exposed
+    assert (await api.delete(f"/api/v1/budgets/{budget['id']}")).status_code == 204
+    assert f'oco_economist_budget_utilization_ratio{{budget="{name}"}}' not in (await api.get("/metrics")).text
 
 
 async def test_other_currencies_convert_with_rates_or_refuse(api) -> None:  # type: ignore[no-untyped-def]
