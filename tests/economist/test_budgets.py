@@ -250,7 +250,9 @@ async def test_thresholds_are_evaluated_after_every_ingestion(app, api) -> None:
     assert f'oco_economist_budget_utilization_ratio{{budget="{name}"}} 1.15' in exposed
     assert f'oco_economist_budget_thresholds_crossed_total{{budget="{name}",on="actual"}} 1.0' in exposed
     assert (await api.delete(f"/api/v1/budgets/{budget['id']}")).status_code == 204
-    assert f'oco_economist_budget_utilization_ratio{{budget="{name}"}}' not in (await api.get("/metrics")).text
+    assert (
+        f'oco_economist_budget_utilization_ratio{{budget="{name}"}}' not in (await api.get("/metrics")).text
+    )
 
 
 async def test_other_currencies_convert_with_rates_or_refuse(api) -> None:  # type: ignore[no-untyped-def]
