@@ -34,6 +34,12 @@ def check_amount(value: Any) -> Decimal:
     return amount
 
 
+def check_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
 def check_currency(value: str) -> str:
     code = value.strip()
     if len(code) != 3 or not code.isascii() or not code.isalpha():
@@ -97,12 +103,7 @@ class BudgetCreate(BaseModel):
     _url = field_validator("webhook_url")(check_webhook_url)
     _thresholds = field_validator("thresholds")(_unique_thresholds)
 
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    _name = field_validator("name")(check_name)
 
 
 class BudgetUpdate(BaseModel):
@@ -131,6 +132,11 @@ class BudgetUpdate(BaseModel):
 
     _url = field_validator("webhook_url")(check_webhook_url)
     _thresholds = field_validator("thresholds")(_unique_thresholds)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
 
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent as column values (null only where it means something)."""

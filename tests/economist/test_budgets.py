@@ -113,8 +113,13 @@ async def test_crud_and_validation_errors_name_the_field(api) -> None:  # type: 
     assert patched.json()["amount"] == "250.500000" and patched.json()["webhook_url"] is None
     assert patched.json()["thresholds"] == [{"percent": 90, "on": "forecast"}]
     assert patched.json()["name"] == body["name"] and patched.json()["period"] == "monthly"
-    bad = await api.patch(f"/api/v1/budgets/{created['id']}", json={"amount": "-1"})
-    assert bad.status_code == 422 and bad.json()["error"]["param"] == "amount"
+    for change, field in (
+        ({"amount": "-1"}, "amount"),
+        ({"name": " "}, "name"),
+        ({"period": "daily"}, "period"),
+    ):
+        bad = await api.patch(f"/api/v1/budgets/{created['id']}", json=change)
+        assert bad.status_code == 422 and bad.json()["error"]["param"] == field, bad.text
     other = await create(api, budget_body(prov))
     taken = await api.patch(f"/api/v1/budgets/{other['id']}", json={"name": body["name"]})
     assert taken.status_code == 409 and taken.json()["error"]["param"] == "name"
