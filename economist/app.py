@@ -8,7 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from economist.allocation.endpoints import router as allocation_router
 from economist.anomalies.endpoints import router as anomalies_router
+from economist.budgets.endpoints import router as budgets_router
+from economist.budgets.service import BudgetService
 from economist.costs.endpoints import router as costs_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
@@ -54,10 +57,21 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
         finally:
             await app.state.ingestion.stop()
 
+    @asynccontextmanager
+    async def budgets_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.budgets = BudgetService(app.state.database, economist_settings)
+        app.state.ingestion.after_success.append(app.state.budgets.after_ingestion)
+        yield
+
     # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
     routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
+    routers += [budgets_router, allocation_router]
     return make_service_app(
-        SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
+        SERVICE,
+        "economist",
+        routers,
+        settings=economist_settings,
+        lifespan_hooks=[ingestion_lifespan, budgets_lifespan],
     )
 
 

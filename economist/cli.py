@@ -380,3 +380,193 @@ def ingestion(
         where = ":".join(str(p) for p in (error.get("file"), error.get("line")) if p is not None)
         column = f" column {error['column']}:" if error.get("column") else ""
         console.print(f"  {where}{column} {error['message']}".rstrip(), markup=False, soft_wrap=True)
+
+
+# -- budgets and allocation -----------------------------------------------------------------------------------
+
+
+class BudgetPeriod(str, Enum):
+    monthly = "monthly"
+    quarterly = "quarterly"
+
+
+class SharedRule(str, Enum):
+    proportional = "proportional"
+    even = "even"
+    none = "none"
+
+
+def _threshold(text: str) -> dict[str, Any]:
+    percent, _, basis = text.partition(":")
+    try:
+        return {"percent": int(percent), "on": basis or "actual"}
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not <percent>[:actual|forecast]") from None
+
+
+def _tags(pairs: list[str]) -> dict[str, str] | None:
+    tags = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key or not value:
+            raise typer.BadParameter(f"{pair!r} is not key=value")
+        tags[key] = value
+    return tags or None
+
+
+@app.command()
+def budgets(
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List budgets by name with the current period's spend, forecast and utilization (`--json`: the list)."""
+    with ServiceClient("economist", url, api_key) as api:
+        page = api.call("GET", "/api/v1/budgets", params={"limit": limit, "offset": offset})
+        if as_json:
+            print_json(page)
+            return
+        statuses = [api.call("GET", f"/api/v1/budgets/{b['id']}/status") for b in page["items"]]
+    table = Table("id", "name", "period", "amount", "spent", "forecast", "used", "crossed")
+    for budget, status in zip(page["items"], statuses, strict=True):
+        crossed = ", ".join(f"{t['percent']}% {t['on']}" for t in status["thresholds"] if t["crossed"])
+        table.add_row(
+            str(budget["id"]),
+            budget["name"],
+            f"{status['period_start']} to {status['period_end']}",
+            f"{status['amount']} {status['currency']}",
+            status["spent"],
+            status["forecast"],
+            f"{Decimal(status['utilization']) * 100:.1f}%",
+            crossed,
+        )
+    print_table(table)
+
+
+@app.command()
+def budget(
+    budget_id: Annotated[int, typer.Argument(help="the budget's id (oco economist budgets)")],
+    at: Annotated[
+        datetime | None, typer.Option("--at", formats=["%Y-%m-%d"], help="as of this day (default: today)")
+    ] = None,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """One budget's period status: spent, forecast at period end, remaining and thresholds."""
+    params = {"at": _day(at)} if at else {}
+    with ServiceClient("economist", url, api_key) as api:
+        status = api.call("GET", f"/api/v1/budgets/{budget_id}/status", params=params)
+    if as_json:
+        print_json(status)
+        return
+    console.print(
+        f"budget {status['id']} {status['name']} ({status['period']}, {status['period_start']} to "
+        f"{status['period_end']}, as of {status['as_of']}): spent {status['spent']} of {status['amount']} "
+        f"{status['currency']}, forecast {status['forecast']}, remaining {status['remaining']}",
+        markup=False,
+        soft_wrap=True,
+    )
+    for t in status["thresholds"]:
+        state = (
+            f"alerted {t['alerted_at']}"
+            if t["alerted_at"]
+            else ("reached" if t["crossed"] else "not reached")
+        )
+        console.print(f"  {t['percent']}% on {t['on']} ({t['threshold_amount']}): {state}", markup=False)
+
+
+@app.command("budget-create")
+def budget_create(
+    name: Annotated[str, typer.Option(help="unique name, e.g. team-search")],
+    amount: Annotated[str, typer.Option(help="the limit per period, e.g. 1000.00")],
+    period: Annotated[
+        BudgetPeriod, typer.Option(help="calendar month or quarter (UTC)")
+    ] = BudgetPeriod.monthly,
+    currency: Annotated[
+        str, typer.Option(help="ISO code; other currencies convert with loaded rates")
+    ] = "USD",
+    provider: Annotated[str | None, typer.Option(help="scope: only this provider")] = None,
+    account: Annotated[str | None, typer.Option(help="scope: only this account")] = None,
+    service: Annotated[str | None, typer.Option(help="scope: only this service")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="scope: key=value (repeatable)")] = None,
+    threshold: Annotated[
+        list[str] | None, typer.Option(help="<percent>[:actual|forecast] (repeatable; default 100:actual)")
+    ] = None,
+    webhook_url: Annotated[str | None, typer.Option(help="where threshold notifications go")] = None,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Create a budget (POST /api/v1/budgets)."""
+    body: dict[str, Any] = {
+        "name": name,
+        "amount": amount,
+        "period": period.value,
+        "currency": currency,
+        "scope": {"provider": provider, "account": account, "service": service, "tag": _tags(tag or [])},
+        "webhook_url": webhook_url,
+    }
+    if threshold:
+        body["thresholds"] = [_threshold(t) for t in threshold]
+    with ServiceClient("economist", url, api_key) as api:
+        created = api.call("POST", "/api/v1/budgets", json=body)
+    if as_json:
+        print_json(created)
+        return
+    console.print(f"created budget {created['id']} {created['name']}", markup=False)
+
+
+@app.command()
+def allocation(
+    by: Annotated[str, typer.Option(help="the groups: a dimension such as tag:team or account")],
+    start: Annotated[
+        datetime | None,
+        typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: 30 days before --end)"),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--end", formats=["%Y-%m-%d"], help="day after the last (exclusive; default: tomorrow)"),
+    ] = None,
+    shared: Annotated[SharedRule, typer.Option(help="how shared cost is split")] = SharedRule.proportional,
+    shared_filter: Annotated[
+        str | None, typer.Option("--shared-filter", help="rows that are shared cost (costs filter syntax)")
+    ] = None,
+    filter_: Annotated[
+        str | None, typer.Option("--filter", help="only these rows (costs filter syntax)")
+    ] = None,
+    currency: Annotated[str | None, typer.Option(help="report in this currency (loaded FX rates)")] = None,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Showback (GET /api/v1/allocation): direct and shared cost per group, adding up to the total exactly."""
+    params: dict[str, Any] = {"by": by, "shared": shared.value}
+    for key, value in (
+        ("from", _day(start)),
+        ("to", _day(end)),
+        ("shared_filter", shared_filter),
+        ("filter", filter_),
+        ("currency", currency),
+    ):
+        if value is not None:
+            params[key] = value
+    with ServiceClient("economist", url, api_key) as api:
+        result = api.call("GET", "/api/v1/allocation", params=params)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(result["by"], "direct", "shared", f"total ({result['currency']})")
+    for row in result["rows"]:
+        table.add_row(row["group"], row["direct"], row["shared"], row["total"])
+    if result["unallocated"] != "0.000000" or not result["rows"]:
+        table.add_row("(unallocated)", "", result["unallocated"], result["unallocated"])
+    print_table(table)
+    console.print(
+        f"total {result['total']} {result['currency']}; shared {result['shared_total']}: "
+        f"{result['rule']['shared_costs']}, split {result['rule']['split']}",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -71,3 +71,9 @@ class EconomistSettings(PlatformSettings):
     def ce_cache_dir(self) -> Path:
         """Where finished Cost Explorer months are cached (each page costs money)."""
         return self.oco_economist_ce_cache_dir or self.oco_data_dir / "ce-cache"
+
+    # -- budgets and allocation (showback) ------------------------------------------------------------------
+    #: allocation: which rows are shared cost besides those without a value for the grouping dimension, in
+    #: the cost API's filter syntax (e.g. `service:Support|Shared Services` or `tag:shared=true`); empty =
+    #: only the untagged rows. GET /api/v1/allocation?shared_filter= overrides it per request.
+    oco_economist_shared_costs: str = ""

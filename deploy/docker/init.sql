@@ -363,5 +363,43 @@ ALTER TABLE ingestions ADD COLUMN heartbeat_at TIMESTAMP WITH TIME ZONE;
 
 UPDATE alembic_version SET version_num='0006_ingestion_owner' WHERE alembic_version.version_num = '0005_economist_bulk_indexes';
 
+-- Running upgrade 0006_ingestion_owner -> 0009_economist_budgets
+
+CREATE TABLE cost_budgets (
+    id SERIAL NOT NULL, 
+    name VARCHAR(200) NOT NULL, 
+    scope JSONB NOT NULL, 
+    period VARCHAR(16) NOT NULL, 
+    amount NUMERIC(30, 12) NOT NULL, 
+    currency VARCHAR(8) NOT NULL, 
+    metric VARCHAR(16) NOT NULL, 
+    thresholds JSONB NOT NULL, 
+    webhook_url TEXT, 
+    created_by VARCHAR(200), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_cost_budgets_name UNIQUE (name)
+);
+
+CREATE TABLE cost_budget_alerts (
+    id SERIAL NOT NULL, 
+    budget_id INTEGER NOT NULL, 
+    period_start DATE NOT NULL, 
+    period_end DATE NOT NULL, 
+    percent INTEGER NOT NULL, 
+    basis VARCHAR(16) NOT NULL, 
+    spent NUMERIC(30, 12) NOT NULL, 
+    forecast NUMERIC(30, 12) NOT NULL, 
+    amount NUMERIC(30, 12) NOT NULL, 
+    currency VARCHAR(8) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_cost_budget_alerts_once UNIQUE (budget_id, period_start, period_end, percent, basis), 
+    FOREIGN KEY(budget_id) REFERENCES cost_budgets (id) ON DELETE CASCADE
+);
+
+UPDATE alembic_version SET version_num='0009_economist_budgets' WHERE alembic_version.version_num = '0006_ingestion_owner';
+
 COMMIT;
 

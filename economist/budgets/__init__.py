@@ -1,0 +1,1 @@
+"""Budgets: spend limits per scope and period, their status (spent, forecast) and threshold alerts."""
