@@ -15,7 +15,7 @@ from economist.budgets.schemas import (
 )
 from economist.budgets.service import BudgetService
 from economist.costs.endpoints import QUERY_ERRORS
-from oco.app import AUTH_ERRORS
+from oco.app import AUTH_ERRORS, Responses
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.pagination import Pagination
@@ -30,8 +30,8 @@ def budget_service(request: Request) -> BudgetService:
 
 
 Service = Annotated[BudgetService, Depends(budget_service)]
-NOT_FOUND = {404: {"description": "no such budget"}}
-TAKEN = {409: {"description": "a budget with this name exists"}}
+NOT_FOUND: Responses = {404: {"description": "no such budget"}}
+TAKEN: Responses = {409: {"description": "a budget with this name exists"}}
 
 
 def _not_found(budget_id: int) -> NotFound:

@@ -202,7 +202,7 @@ class BudgetService:
         """Evaluate every budget (or those of `budget_ids`) for the period holding `now`: each threshold
         reached is recorded once per budget and period; returns the thresholds crossed for the first time
         (and passes them to the listeners). A budget that cannot be evaluated is logged and skipped."""
-        day = as_utc(now or self.clock()).date()  # type: ignore[union-attr]
+        day = as_utc(now or self.clock()).date()
         async with self.database.engine.connect() as conn:
             budgets = await repo.all_budgets(conn, budget_ids)
         crossed: list[ThresholdCrossed] = []
@@ -244,7 +244,7 @@ class BudgetService:
             for alert in await repo.alerts_of_period(
                 conn, budget["id"], state.period_start, state.period_end
             ):
-                state.alerts[(alert["percent"], alert["basis"])] = as_utc(alert["created_at"])  # type: ignore[assignment]
+                state.alerts[(alert["percent"], alert["basis"])] = as_utc(alert["created_at"])
         if state.as_of == self.clock().date():
             metrics.BUDGET_UTILIZATION.labels(budget["name"]).set(float(ratio(state.spent, state.amount)))
             metrics.BUDGET_FORECAST_UTILIZATION.labels(budget["name"]).set(
