@@ -120,3 +120,19 @@ def test_the_sandbox_refuses_writes_outside_the_volume() -> None:
         assert (volume / "inside").read_text() == "x"
     finally:
         shutil.rmtree(volume.parent, ignore_errors=True)
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -> None:
+    rules = [
+        line.strip() for line in (dockerfile.ROOT / ".dockerignore").read_text().splitlines() if line.strip()
+    ]
+    rules = [r for r in rules if not r.startswith("#")]
+    assert rules[0] == "*", "ignore everything, then allow what the build copies (no .env, no data/)"
+    allowed = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
+    copied = {
+        source
+        for i in dockerfile.stages()["build"].instructions
+        if i.keyword == "COPY" and not i.args.startswith("--from")
+        for source in i.args.split()[:-1]
+    }
+    assert copied == allowed
