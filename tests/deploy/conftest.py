@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from tests.deploy import services
 REQUIRE_TOOLS = os.environ.get("OCO_REQUIRE_DEPLOY_TOOLS", "") == "1"
 
 
-def require_tool_or_skip(what: str) -> None:
+def require_tool_or_skip(what: str) -> NoReturn:
     """Skip a test whose tool is missing, or fail when OCO_REQUIRE_DEPLOY_TOOLS=1 (.ci/run sets it)."""
     if REQUIRE_TOOLS:
         pytest.fail(f"{what} is required (OCO_REQUIRE_DEPLOY_TOOLS=1) but missing")

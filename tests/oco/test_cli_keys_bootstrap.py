@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from oco.settings import get_settings
 
 
 @pytest.fixture
-def empty_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+def empty_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """A fresh migrated SQLite database with no key (the session database always has keys)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     migrations.upgrade(url)
