@@ -56,3 +56,21 @@ init-sql: $(STAMP)
 	@mkdir -p deploy/docker
 	$(BIN)/python -m oco.migrations.sql > deploy/docker/init.sql
 	@echo "wrote deploy/docker/init.sql"
+
+# --- Docker Compose: the whole stack (docker-compose.yml). Needs .env with POSTGRES_PASSWORD and GF_ADMIN_PASSWORD.
+COMPOSE ?= docker compose
+
+.PHONY: docker-up docker-down docker-logs
+
+docker-up:
+	@test -f .env || { echo "no .env: cp .env.example .env and set POSTGRES_PASSWORD and GF_ADMIN_PASSWORD"; exit 2; }
+	$(COMPOSE) up -d --build
+	@$(COMPOSE) ps
+	@echo "cerebra :8080  economist :8081  aegis :8082  prometheus :9090  grafana :3000 (admin / GF_ADMIN_PASSWORD)"
+	@echo "first admin key: $(COMPOSE) run --rm --no-deps migrate cat /var/lib/oco/admin.key"
+
+docker-down:
+	$(COMPOSE) down
+
+docker-logs:
+	$(COMPOSE) logs -f --tail=200

@@ -102,27 +102,34 @@ async def _with_store(settings: PlatformSettings, action: Callable[[KeyStore], A
         await database.dispose()
 
 
-def bootstrap_admin_key(settings: PlatformSettings) -> Path | None:
-    """On the embedded quick start with no keys yet, create an admin key in data/admin.key (mode 0600)."""
-    if not settings.is_embedded_database:
-        return None
+def write_first_admin_key(settings: PlatformSettings, path: Path, name: str = "first admin") -> Path | None:
+    """Create an admin key and write it to `path` (mode 0600) when the database has no key yet; None (and
+    nothing written) when it has one. The folder is checked first, so a key is never made that no file holds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"cannot write into {path.parent}")
 
     async def create_if_empty(store: KeyStore) -> str | None:
         if await store.count() > 0:
             return None
-        created = await store.create("quick-start admin", ["admin"])
+        created = await store.create(name, ["admin"])
         return created.plaintext
 
     plaintext = asyncio.run(_with_store(settings, create_if_empty))
     if plaintext is None:
         return None
-    path = settings.oco_data_dir / "admin.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(plaintext + "\n")
     os.chmod(path, 0o600)
     return path
+
+
+def bootstrap_admin_key(settings: PlatformSettings) -> Path | None:
+    """On the embedded quick start with no keys yet, create an admin key in data/admin.key (mode 0600)."""
+    if not settings.is_embedded_database:
+        return None
+    return write_first_admin_key(settings, settings.oco_data_dir / "admin.key", "quick-start admin")
 
 
 @app.command()
@@ -222,6 +229,24 @@ def keys_create(
         + ". It is shown once; store it now:"
     )
     print(created.plaintext)
+
+
+@keys_app.command("bootstrap")
+def keys_bootstrap(
+    out_path: Annotated[Path, typer.Option("--out", help="file to write the key to (mode 0600)")],
+) -> None:
+    """Create the first admin key into a file when the database has no key yet; otherwise do nothing
+    (safe to run on every deploy, e.g. by the compose `migrate` service)."""
+    settings = _settings()
+    try:
+        path = write_first_admin_key(settings, out_path)
+    except PermissionError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if path is None:
+        err.print("the database already has keys: none created")
+        return
+    err.print(f"created the first admin key in {path} (mode 0600)")
 
 
 def _key_status(row: dict[str, Any], now: datetime) -> str:
