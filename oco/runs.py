@@ -17,9 +17,8 @@ processes (``svc-``) or one-shot commands such as ``oco economist ingest`` (``cm
 that no run of this process holds was left by a dead process, and is marked failed "interrupted", when:
 
 - its heartbeat (or, without one, its creation) is older than ``stale_after_s`` (covers every owner), or
-- its owner's lease key is gone from a kv that can see it: a service owner's on any kv, a command's only
-  on a shared kv (Redis); a command's lease in its own in-process kv is invisible, so its heartbeat alone
-  speaks for it, or
+- its owner's lease key is gone from a kv that can see it: only a shared kv (Redis) sees another
+  process's lease; the in-process kv sees none, so there another owner's heartbeat alone speaks for it, or
 - at start-up: its owner is this very owner id (a previous life), or the kv is the in-process one and the
   owner is not a command (one service process: no other service can be running it).
 
@@ -86,12 +85,11 @@ class OwnerLease:
         return self.kv.backend == "memory"
 
     def judges(self, owner: str | None) -> bool:
-        """Whether this kv can tell if ``owner``'s lease is alive (module docstring)."""
-        if not owner or owner == self.owner:
+        """Whether this kv can tell if ``owner``'s lease is alive (module docstring): the in-process kv
+        holds no other process's lease, so it would call every other owner dead."""
+        if not owner or owner == self.owner or self.single_process:
             return False
-        return owner.startswith(SERVICE_PREFIX) or (
-            owner.startswith(COMMAND_PREFIX) and not self.single_process
-        )
+        return owner.startswith((SERVICE_PREFIX, COMMAND_PREFIX))
 
     async def refresh(self) -> None:
         await self.kv.set(owner_key(self.owner), b"1", ttl_s=self.ttl_s)
