@@ -3,6 +3,7 @@ database failures are classified by the kernel (409 duplicate, 400 refused value
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import uuid
 
@@ -168,3 +169,45 @@ async def test_database_failures_answer_through_the_one_handler(  # type: ignore
     down = await client.get("/down")
     assert down.status_code == 503, down.text
     assert down.json()["error"]["code"] == "database_unavailable"
+
+
+def test_transient_transaction_failures_are_unavailable_not_500() -> None:
+    """A deadlock or a serialization failure (SQLSTATE class 40) is the database asking for a retry."""
+
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    for state in ("40001", "40P01"):
+        failure = database_error(DBAPIError("UPDATE", {}, PgError(state)))
+        assert failure is not None and (failure.status, failure.code) == (503, "database_unavailable"), state
+
+
+async def test_an_exhausted_pool_and_an_unresolvable_host_answer_503(
+    settings, serve_app, database_url
+) -> None:  # type: ignore[no-untyped-def]
+    """Every pooled connection busy (SQLAlchemy's pool TimeoutError) and a database host that does not
+    resolve (asyncpg raises socket.gaierror unwrapped) are the database being unavailable, not a crash."""
+    routes = APIRouter()
+
+    @routes.get("/busy")
+    async def _busy() -> None:
+        engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+        try:
+            async with engine.connect() as held:
+                await held.execute(sa.text("SELECT 1"))
+                async with engine.connect() as conn:  # no connection left in the pool
+                    await conn.execute(sa.text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    @routes.get("/unresolvable")
+    async def _unresolvable() -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    client = await serve_app(_app(settings, routes))
+    for path in ("/busy", "/unresolvable"):
+        response = await client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        assert response.json()["error"]["code"] == "database_unavailable", path
