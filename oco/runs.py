@@ -201,6 +201,8 @@ class RunTracker:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancels: dict[int, threading.Event] = {}
         self._held: set[int] = set()
+        #: runs cancelled while queued for a slot, marked by their own task (stop() reports them too)
+        self._failed_queued: set[int] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- running -----------------------------------------------------------------------------------------
@@ -281,7 +283,7 @@ class RunTracker:
         try:
             async with self.slots:
                 if cancel.is_set():  # cancelled while queued: it never began
-                    await self.fail([run_id], self.spec.stopped_message)
+                    self._failed_queued.update(await self.fail([run_id], self.spec.stopped_message))
                     return
                 await runner(cancel, progress_cb)
         except asyncio.CancelledError:
@@ -419,7 +421,8 @@ class RunTracker:
 
     async def stop(self, grace_s: float) -> list[int]:
         """Cancel every launched run, give them ``grace_s`` to end, mark what is left failed "interrupted",
-        then run the interrupted hooks (they may wait briefly for worker threads that cannot be killed)."""
+        then run the interrupted hooks on those (they may wait briefly for worker threads that cannot be
+        killed). Returns the ids it marked: a run that recorded its own end in the grace is not one."""
         ids = list(self._tasks)
         for event in self._cancels.values():
             event.set()
@@ -438,11 +441,15 @@ class RunTracker:
             with contextlib.suppress(BaseException):
                 await self._loop_task
             self._loop_task = None
-        with contextlib.suppress(Exception):
-            await self.fail(ids, self.spec.stopped_message)
-        if ids:
-            await self._run_interrupted_hooks(ids)
-        return ids
+        marked = [i for i in ids if i in self._failed_queued]
+        try:
+            marked += await self.fail(ids, self.spec.stopped_message)
+        except Exception:  # the database is down: the next start-up reaps them (and runs the hooks then)
+            log.warning("could not mark stopped %s runs %s interrupted", self.kind, ids, exc_info=True)
+        self._failed_queued.clear()
+        if marked:
+            await self._run_interrupted_hooks(marked)
+        return marked
 
 
 @asynccontextmanager

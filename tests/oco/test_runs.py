@@ -219,3 +219,35 @@ async def test_the_in_process_kv_never_reaps_a_live_run_of_another_service_proce
         assert (await _row(database, spec, live)).status == "running"
         async with database.engine.begin() as conn:
             await conn.execute(sa.update(spec.table).where(spec.table.c.id == live).values(status="done"))
+
+
+async def test_stop_reports_and_cleans_up_only_the_runs_it_interrupted(database, spec) -> None:  # type: ignore[no-untyped-def]
+    """A run that ends by itself within the grace period is not "interrupted": stop() neither returns it
+    nor hands it to the interrupted hooks (which, e.g., delete a backup's archive)."""
+    tracker = _tracker(database, spec, OwnerLease(MemoryKV(), ttl_s=60), max_concurrent=2)
+    finishing = await _insert(database, spec, tracker.owner)
+    stuck = await _insert(database, spec, tracker.owner)
+    cleaned: list[int] = []
+
+    async def hook(ids: list[int]) -> None:
+        cleaned.extend(ids)
+
+    tracker.interrupted_hooks.append(hook)
+
+    async def finishes_when_asked(cancel: threading.Event, _progress: Any) -> None:
+        await asyncio.to_thread(cancel.wait, 10)
+        async with database.engine.begin() as conn:  # it records its own end
+            await conn.execute(
+                sa.update(spec.table).where(spec.table.c.id == finishing).values(status="done")
+            )
+
+    async def ignores_cancel(_cancel: threading.Event, _progress: Any) -> None:
+        await asyncio.sleep(30)
+
+    tracker.launch(finishing, finishes_when_asked)
+    tracker.launch(stuck, ignores_cancel)
+    await asyncio.sleep(0)
+    assert await tracker.stop(grace_s=1) == [stuck]  # the stuck one is cancelled after the grace
+    assert cleaned == [stuck]
+    assert (await _row(database, spec, finishing)).status == "done"
+    assert (await _row(database, spec, stuck)).status == "failed"
