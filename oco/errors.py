@@ -280,8 +280,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal server error", code="internal_error")
+        # Starlette runs this catch-all outermost, after the request-id middleware has finished: the id
+        # it left in the scope goes on the log line and the response by hand
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.error(
+            "unhandled error on %s %s",
+            request.method,
+            request.url.path,
+            exc_info=exc,
+            extra={"fields": {"request_id": request_id}} if request_id else None,
+        )
+        headers = {"x-request-id": request_id} if request_id else None
+        return error_response(500, "internal server error", code="internal_error", headers=headers)
 
 
 async def _key_refusal(request: Request) -> ApiError | None:

@@ -211,3 +211,26 @@ async def test_an_exhausted_pool_and_an_unresolvable_host_answer_503(
         response = await client.get(path)
         assert response.status_code == 503, (path, response.text)
         assert response.json()["error"]["code"] == "database_unavailable", path
+
+
+async def test_a_crash_answers_500_with_its_request_id_and_logs_it(settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The catch-all runs outside the request-id middleware (Starlette puts it outermost): the 500 and its
+    log line must still carry the request's id, so a user's report can be matched to the traceback."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    routes = APIRouter()
+
+    @routes.get("/crash")
+    async def _crash() -> None:
+        raise RuntimeError("a bug")
+
+    async with LifespanManager(_app(settings, routes)) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with caplog.at_level("ERROR", logger="oco.errors"):
+                response = await client.get("/crash", headers={"X-Request-ID": "req-crash-1"})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers.get("x-request-id") == "req-crash-1"
+    logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert logged and logged[0].fields["request_id"] == "req-crash-1"  # type: ignore[attr-defined]
