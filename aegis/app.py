@@ -26,7 +26,7 @@ from aegis.schedules.endpoints import router as schedules_router
 from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
 from aegis.settings import AegisSettings
-from oco.app import make_service_app
+from oco.app import ServingDetails, make_service_app
 from oco.runs import OwnerLease
 from oco.settings import PlatformSettings
 
@@ -52,20 +52,21 @@ async def _stop_all(scheduler: Scheduler, backups: BackupService, restores: Rest
     await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
 
 
-async def log_serving(clusters: ClusterService, locations: LocationService) -> None:
-    """The start-up line: the clusters configured (by name) and how many storage locations exist."""
+async def describe_clusters(
+    clusters: ClusterService, locations: LocationService, details: ServingDetails
+) -> None:
+    """Aegis's part of the start-up line: the clusters configured (by name), how many storage locations."""
     names = clusters.names()
     try:
         count: int | None = len(await locations.list())
         stored = f"{count} storage location{'' if count == 1 else 's'}"
     except Exception as exc:  # noqa: BLE001 - a log line never stops start-up
         count, stored = None, f"storage locations unknown ({type(exc).__name__})"
-    log.info(
-        "aegis serves /api/v1 (backups, restores, schedules, storage locations): %s; %s",
+    details.add(
         f"clusters: {', '.join(names)}" if names else "no clusters configured (OCO_AEGIS_CLUSTERS)",
-        stored,
-        extra={"fields": {"service": SERVICE, "clusters": names, "storage_locations": count}},
+        clusters=names,
     )
+    details.add(stored, storage_locations=count)
 
 
 def create_app(settings: PlatformSettings | None = None) -> FastAPI:
@@ -108,7 +109,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
         )
         await schedules.publish_metrics()
-        await log_serving(clusters, locations)
+        await describe_clusters(clusters, locations, app.state.serving_details)
         backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
         restores.tracker.start()
         if aegis_settings.oco_aegis_scheduler_enabled:

@@ -75,7 +75,9 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             await writer.stop()
             await upstream.close()
 
-    api = make_service_app(SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan])
+    api = make_service_app(
+        SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan], announce=False
+    )  # log_serving() below says what the gateway serves
     install_gateway_openapi(api)  # the /v1 operations, documented without FastAPI routing them
     return CerebraApp(api, settings)
 

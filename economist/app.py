@@ -20,7 +20,7 @@ from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
 from economist.ledger.repository import count_rows_up_to
 from economist.settings import EconomistSettings
-from oco.app import make_service_app
+from oco.app import ServingDetails, make_service_app
 from oco.db import Database
 from oco.settings import PlatformSettings
 
@@ -51,7 +51,7 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
             app.state.database, economist_settings, factory, kv=app.state.kv
         )
         await app.state.ingestion.open()  # marks ingestions left by a dead process failed "interrupted"
-        await log_serving(app.state.database, economist_settings)
+        await describe_ledger(app.state.database, economist_settings, app.state.serving_details)
         try:
             yield
         finally:
@@ -75,8 +75,8 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
     )
 
 
-async def log_serving(database: Database, settings: EconomistSettings) -> None:
-    """The start-up line: the database back end (never its URL), the ledger's size, the ingest folders."""
+async def describe_ledger(database: Database, settings: EconomistSettings, details: ServingDetails) -> None:
+    """Economist's part of the start-up line: the ledger's size and the ingest folders."""
     try:
         async with database.engine.connect() as conn:
             rows: int | None = await count_rows_up_to(conn, LEDGER_COUNT_CAP)
@@ -90,18 +90,5 @@ async def log_serving(database: Database, settings: EconomistSettings) -> None:
         else:
             ledger = f"ledger {rows:,} rows"
     dirs = [str(d) for d in settings.ingest_dirs]
-    log.info(
-        "economist serves /api/v1 (ingestions, costs, anomalies, forecast, fx rates): database %s; %s; "
-        "ingest dirs: %s",
-        database.dialect,
-        ledger,
-        ", ".join(dirs) or "none (OCO_ECONOMIST_INGEST_DIRS)",
-        extra={
-            "fields": {
-                "service": SERVICE,
-                "database": database.dialect,
-                "ledger_rows": rows,
-                "ingest_dirs": dirs,
-            }
-        },
-    )
+    details.add(ledger, ledger_rows=rows)
+    details.add(f"ingest dirs: {', '.join(dirs) or 'none (OCO_ECONOMIST_INGEST_DIRS)'}", ingest_dirs=dirs)

@@ -5,6 +5,7 @@ unavailable, ...), how a database failure maps onto it, and the one handler that
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("oco.errors")
@@ -130,8 +132,9 @@ class Unavailable(ApiErrorKind):
 
 # -- database failures ------------------------------------------------------------------------------------
 
-#: SQLSTATE classes of a connection or server-availability failure (retry later)
-_UNAVAILABLE_CLASSES = ("08", "53", "57")
+#: SQLSTATE classes of a connection or server-availability failure, or of a transaction the server rolled
+#: back for a retry (40: serialization failure, deadlock): retry later
+_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
 _UNIQUE_VIOLATION = "23505"
 #: SQLite's words for a database it cannot use now (it has no SQLSTATE)
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk I/O error")
@@ -162,9 +165,10 @@ def _is_unique_violation(exc: BaseException, state: str) -> bool:
 def database_error(exc: BaseException) -> ApiError | None:
     """How a database failure answers: a duplicate (SQLSTATE 23505, SQLite's UNIQUE) is 409; another value
     or constraint the database refused (class 22/23) is the request's fault, 400; a lost or refused
-    connection is 503; any other database error is 500. None when `exc` is not a database failure."""
+    connection, an exhausted pool or a transaction to retry is 503; any other database error is 500. None
+    when `exc` is not a database failure."""
     state = sqlstate(exc) or ""
-    if not isinstance(exc, DBAPIError | ConnectionError | OSError) and not state:
+    if not isinstance(exc, DBAPIError | PoolTimeout | ConnectionError | OSError) and not state:
         return None
     detail = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0][:300]
     if state[:2] == "23" or isinstance(exc, IntegrityError):
@@ -175,7 +179,7 @@ def database_error(exc: BaseException) -> ApiError | None:
         return BadRequest(f"the database refused a value: {detail}", code="invalid_value")
     if (
         state[:2] in _UNAVAILABLE_CLASSES
-        or isinstance(exc, ConnectionError | OSError | InterfaceError)
+        or isinstance(exc, ConnectionError | OSError | InterfaceError | PoolTimeout)
         or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
         or (isinstance(exc, OperationalError) and any(m in str(exc.orig) for m in _SQLITE_UNAVAILABLE))
     ):
@@ -277,8 +281,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal server error", code="internal_error")
+        # Starlette runs this catch-all outermost, after the request-id middleware has finished: the id
+        # it left in the scope goes on the log line and the response by hand
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.error(
+            "unhandled error on %s %s",
+            request.method,
+            request.url.path,
+            exc_info=exc,
+            extra={"fields": {"request_id": request_id}} if request_id else None,
+        )
+        headers = {"x-request-id": request_id} if request_id else None
+        return error_response(500, "internal server error", code="internal_error", headers=headers)
 
 
 async def _key_refusal(request: Request) -> ApiError | None:
@@ -298,9 +312,10 @@ async def _key_refusal(request: Request) -> ApiError | None:
 
 
 def _database_exceptions() -> list[type[Exception]]:
-    """What a database failure raises: SQLAlchemy's wrapped driver errors, asyncpg's own (raw connections,
-    COPY) and a refused connection (asyncpg raises it unwrapped)."""
-    kinds: list[type[Exception]] = [DBAPIError, ConnectionError]
+    """What a database failure raises: SQLAlchemy's wrapped driver errors and its pool's timeout, asyncpg's
+    own (raw connections, COPY), and a refused connection or an unresolvable host (asyncpg raises both
+    unwrapped)."""
+    kinds: list[type[Exception]] = [DBAPIError, PoolTimeout, ConnectionError, socket.gaierror]
     try:
         from asyncpg import PostgresError
     except ImportError:  # pragma: no cover - asyncpg is a dependency

@@ -17,9 +17,8 @@ processes (``svc-``) or one-shot commands such as ``oco economist ingest`` (``cm
 that no run of this process holds was left by a dead process, and is marked failed "interrupted", when:
 
 - its heartbeat (or, without one, its creation) is older than ``stale_after_s`` (covers every owner), or
-- its owner's lease key is gone from a kv that can see it: a service owner's on any kv, a command's only
-  on a shared kv (Redis); a command's lease in its own in-process kv is invisible, so its heartbeat alone
-  speaks for it, or
+- its owner's lease key is gone from a kv that can see it: only a shared kv (Redis) sees another
+  process's lease; the in-process kv sees none, so there another owner's heartbeat alone speaks for it, or
 - at start-up: its owner is this very owner id (a previous life), or the kv is the in-process one and the
   owner is not a command (one service process: no other service can be running it).
 
@@ -86,12 +85,11 @@ class OwnerLease:
         return self.kv.backend == "memory"
 
     def judges(self, owner: str | None) -> bool:
-        """Whether this kv can tell if ``owner``'s lease is alive (module docstring)."""
-        if not owner or owner == self.owner:
+        """Whether this kv can tell if ``owner``'s lease is alive (module docstring): the in-process kv
+        holds no other process's lease, so it would call every other owner dead."""
+        if not owner or owner == self.owner or self.single_process:
             return False
-        return owner.startswith(SERVICE_PREFIX) or (
-            owner.startswith(COMMAND_PREFIX) and not self.single_process
-        )
+        return owner.startswith((SERVICE_PREFIX, COMMAND_PREFIX))
 
     async def refresh(self) -> None:
         await self.kv.set(owner_key(self.owner), b"1", ttl_s=self.ttl_s)
@@ -203,6 +201,8 @@ class RunTracker:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancels: dict[int, threading.Event] = {}
         self._held: set[int] = set()
+        #: runs cancelled while queued for a slot, marked by their own task (stop() reports them too)
+        self._failed_queued: set[int] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- running -----------------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ class RunTracker:
         try:
             async with self.slots:
                 if cancel.is_set():  # cancelled while queued: it never began
-                    await self.fail([run_id], self.spec.stopped_message)
+                    self._failed_queued.update(await self.fail([run_id], self.spec.stopped_message))
                     return
                 await runner(cancel, progress_cb)
         except asyncio.CancelledError:
@@ -421,7 +421,8 @@ class RunTracker:
 
     async def stop(self, grace_s: float) -> list[int]:
         """Cancel every launched run, give them ``grace_s`` to end, mark what is left failed "interrupted",
-        then run the interrupted hooks (they may wait briefly for worker threads that cannot be killed)."""
+        then run the interrupted hooks on those (they may wait briefly for worker threads that cannot be
+        killed). Returns the ids it marked: a run that recorded its own end in the grace is not one."""
         ids = list(self._tasks)
         for event in self._cancels.values():
             event.set()
@@ -440,11 +441,15 @@ class RunTracker:
             with contextlib.suppress(BaseException):
                 await self._loop_task
             self._loop_task = None
-        with contextlib.suppress(Exception):
-            await self.fail(ids, self.spec.stopped_message)
-        if ids:
-            await self._run_interrupted_hooks(ids)
-        return ids
+        marked = [i for i in ids if i in self._failed_queued]
+        try:
+            marked += await self.fail(ids, self.spec.stopped_message)
+        except Exception:  # the database is down: the next start-up reaps them (and runs the hooks then)
+            log.warning("could not mark stopped %s runs %s interrupted", self.kind, ids, exc_info=True)
+        self._failed_queued.clear()
+        if marked:
+            await self._run_interrupted_hooks(marked)
+        return marked
 
 
 @asynccontextmanager

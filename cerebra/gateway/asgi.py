@@ -14,7 +14,7 @@ from cerebra.gateway.core import Gateway
 from cerebra.gateway.http import Headers, Receive, Send, read_body, send_error, send_json
 from cerebra.gateway.native import native
 from cerebra.providers import NATIVE_PROVIDERS
-from cerebra.routing.table import Route
+from cerebra.routing.table import Deployment
 from oco.auth import authenticate, extract_key
 from oco.errors import ApiError
 from oco.observability import new_request_id
@@ -168,14 +168,20 @@ class GatewayApp:
         names = list(table.routes)
         if table.routes and "auto" not in table.routes:
             names.append("auto")
+        every = tuple(table.all_deployments())  # what the implicit `auto` picks from
         return [
-            {"id": name, "object": "model", "created": 0, "owned_by": _owner(table.routes.get(name))}
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": _owner(route.deployments if (route := table.routes.get(name)) else every),
+            }
             for name in names
         ]
 
 
-def _owner(route: Route | None) -> str:
+def _owner(deployments: tuple[Deployment, ...]) -> str:
     """`oco-mock` for an alias served only by the built-in mock provider, else `cerebra`."""
-    if route is not None and all(d.provider == "mock" for d in route.deployments):
+    if deployments and all(d.provider == "mock" for d in deployments):
         return "oco-mock"
     return "cerebra"

@@ -230,7 +230,9 @@ class UpstreamClient:
                             if status < 300:
                                 result.data = await response.read()
                             else:
-                                result.data = await response.content.read(MAX_ERROR_BODY)
+                                result.data = scrub_key(
+                                    await response.content.read(MAX_ERROR_BODY), deployment
+                                )
                         except TimeoutError:
                             outcome, message = "timeout", f"{deployment.provider} did not answer in time"
                         except aiohttp.ClientError as exc:
@@ -249,7 +251,7 @@ class UpstreamClient:
                             return result
                     else:
                         retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                        body = await _read_quietly(response)
+                        body = scrub_key(await _read_quietly(response), deployment)
                         outcome = "rate_limited" if status == 429 else f"http_{status}"
                         if status in CREDENTIAL_STATUSES:  # the provider's text may echo part of our key
                             message = (
@@ -287,6 +289,13 @@ class UpstreamClient:
         if child is None:
             child = self._counters[key] = UPSTREAM_ATTEMPTS.labels(provider, outcome)
         child.inc()
+
+
+def scrub_key(body: bytes, deployment: Deployment) -> bytes:
+    """An upstream error body without the deployment's own provider key, whatever its shape (the
+    pattern-based redaction only knows the well-known prefixes): error bodies reach callers and logs."""
+    key = deployment.target.api_key
+    return body.replace(key.encode(), b"[redacted]") if key and len(key) >= 8 else body
 
 
 async def _read_quietly(response: aiohttp.ClientResponse) -> bytes:

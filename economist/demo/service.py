@@ -11,9 +11,11 @@ from economist.costs.params import CostQuery, Dimension
 from economist.costs.service import CostService
 from economist.demo import SAMPLE_NAME, sample_path
 from economist.ingestion.runner import LedgerIngestor
+from economist.ingestion.service import command_ingestion
 from economist.settings import EconomistSettings
 from economist.sources import open_focus_source
 from oco.db import Database
+from oco.kv import KV, create_kv
 from oco.migrations import upgrade_engine
 
 #: the metric GET /api/v1/costs reports when none is asked for
@@ -40,14 +42,16 @@ async def load_sample(settings: EconomistSettings) -> DemoLoad:
     """Ingest the bundled sample into the database of `settings` (migrated to head first, as `oco run`
     does). Loading it again replaces the earlier load (same origin and content), never adds to it."""
     database = Database(settings.database_url, pool_size=2)
+    kv = create_kv(settings.resolved_redis_url)
     try:
         await upgrade_engine(database.engine)
-        return await _load(database, settings)
+        return await _load(database, settings, kv)
     finally:
         await database.dispose()
+        await kv.close()
 
 
-async def _load(database: Database, settings: EconomistSettings) -> DemoLoad:
+async def _load(database: Database, settings: EconomistSettings, kv: KV) -> DemoLoad:
     path = sample_path()
     ingestor = LedgerIngestor(
         database,
@@ -55,16 +59,19 @@ async def _load(database: Database, settings: EconomistSettings) -> DemoLoad:
         batch_size=settings.oco_economist_batch_size,
         progress_interval_s=settings.oco_economist_progress_interval_s,
     )
-    options = {"path": str(path)}
-    ingestion_id = await ingestor.create_record(
+    # a one-shot command beside a running economist: the record carries the command's owner lease and a
+    # heartbeat, so the service never reaps the load as interrupted while it writes
+    async with command_ingestion(
+        database,
+        settings,
+        kv,
         source="focus",
-        status="pending",
         period=None,
-        options=options,
+        options={"path": str(path)},
         filename=SAMPLE_NAME,
         created_by="demo",
-    )
-    record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind="focus", window=None)
+    ) as ingestion_id:
+        record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind="focus", window=None)
     start, end = record["period_start"], record["period_end"]
     if start is None or end is None:
         raise RuntimeError(f"ingestion {ingestion_id} recorded no charge period")

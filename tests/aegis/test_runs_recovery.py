@@ -21,7 +21,7 @@ from aegis.backups.runs import run_table
 from aegis.backups.tables import backup_records
 from aegis.locations.tables import storage_locations
 from aegis.storage.local import LocalStorage
-from oco.kv import create_kv
+from oco.kv import MemoryKV, create_kv
 from oco.runs import OwnerLease, RunTracker, new_owner_id, owner_key
 from oco.timeutil import as_utc, utcnow
 from tests.aegis.api_env import aegis_settings, clusters_file, start_env
@@ -169,11 +169,18 @@ async def test_start_up_spares_runs_of_live_owners_on_a_shared_kv(  # type: igno
         await kv.close()
 
 
+class _SharedKV(MemoryKV):
+    """An in-process kv the test's "replicas" share, as they would share Redis (leases visible to all)."""
+
+    backend = "shared"
+
+
 async def test_the_tracker_loop_reaps_runs_whose_owner_lease_is_gone(  # type: ignore[no-untyped-def]
     settings, database, unique
 ) -> None:
-    """No scheduler, heartbeats still fresh: the tracker's own loop tells dead owners by their lease."""
-    kv = create_kv(settings.resolved_redis_url)
+    """No scheduler, heartbeats still fresh: the tracker's own loop tells dead owners by their lease (in a
+    kv the replicas share: Redis, or without it one in-process kv standing in for it)."""
+    kv = create_kv(settings.resolved_redis_url) if settings.resolved_redis_url else _SharedKV()
     lease = OwnerLease(kv, ttl_s=600)
     tracker = RunTracker(
         database,

@@ -28,6 +28,7 @@ async def test_fresh_gateway_lists_demo_as_mock(default_gateway, cerebra_key) ->
     assert by_id["demo"].owned_by == "oco-mock"
     assert client(server, cerebra_key).models.retrieve("demo").owned_by == "oco-mock"
     assert "gpt-4o-mini" not in by_id  # no OPENAI_API_KEY: no real provider alias
+    assert by_id["auto"].owned_by == "oco-mock"  # the implicit `auto` can only pick the mock here
 
 
 async def test_demo_chat_is_a_deterministic_priced_zero_mock(default_gateway, cerebra_key, database) -> None:  # type: ignore[no-untyped-def]

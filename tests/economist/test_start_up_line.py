@@ -20,17 +20,17 @@ def fresh_settings(tmp_path: Path, **values: object) -> EconomistSettings:
 
 
 def serving_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "economist" and "economist serves" in r.getMessage()]
+    return [r for r in caplog.records if r.getMessage().startswith("economist serves ")]
 
 
 async def test_an_empty_ledger_is_named_with_the_command_that_fills_it(
     tmp_path: Path, serve_app: Callable, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="economist"):
+    with caplog.at_level(logging.INFO):
         await serve_app(create_app(fresh_settings(tmp_path)))
     [line] = serving_lines(caplog)
     message = line.getMessage()
-    assert "database sqlite; empty ledger (try: oco demo load); ingest dirs: none" in message
+    assert "(database sqlite, kv memory); empty ledger (try: oco demo load); ingest dirs: none" in message
     assert "ledger.db" not in message and "sqlite+aiosqlite" not in message  # the back end, never the URL
     assert line.fields["database"] == "sqlite" and line.fields["ledger_rows"] == 0  # type: ignore[attr-defined]
 
@@ -42,7 +42,7 @@ async def test_a_loaded_ledger_is_counted_and_the_ingest_dirs_listed(
     allowed.mkdir()
     settings = fresh_settings(tmp_path, oco_economist_ingest_dirs=str(allowed))
     loaded = await load_sample(settings)
-    with caplog.at_level(logging.INFO, logger="economist"):
+    with caplog.at_level(logging.INFO):
         await serve_app(create_app(settings))
     [line] = serving_lines(caplog)
     assert f"ledger {loaded.rows:,} rows; ingest dirs: {allowed.resolve()}" in line.getMessage()
@@ -55,8 +55,8 @@ async def test_the_back_end_is_named_not_its_url(
 ) -> None:
     """On the suite's database (PostgreSQL in CI): the dialect's name only."""
     settings = EconomistSettings(_env_file=None, oco_database_url=database_url, oco_data_dir=tmp_path)
-    with caplog.at_level(logging.INFO, logger="economist"):
+    with caplog.at_level(logging.INFO):
         await serve_app(create_app(settings))
     [line] = serving_lines(caplog)
     dialect = database_url.split("+")[0].split(":")[0]
-    assert f"database {dialect};" in line.getMessage() and "://" not in line.getMessage()
+    assert f"(database {dialect}, kv " in line.getMessage() and "://" not in line.getMessage()

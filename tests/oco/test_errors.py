@@ -3,6 +3,7 @@ database failures are classified by the kernel (409 duplicate, 400 refused value
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import uuid
 
@@ -168,3 +169,68 @@ async def test_database_failures_answer_through_the_one_handler(  # type: ignore
     down = await client.get("/down")
     assert down.status_code == 503, down.text
     assert down.json()["error"]["code"] == "database_unavailable"
+
+
+def test_transient_transaction_failures_are_unavailable_not_500() -> None:
+    """A deadlock or a serialization failure (SQLSTATE class 40) is the database asking for a retry."""
+
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    for state in ("40001", "40P01"):
+        failure = database_error(DBAPIError("UPDATE", {}, PgError(state)))
+        assert failure is not None and (failure.status, failure.code) == (503, "database_unavailable"), state
+
+
+async def test_an_exhausted_pool_and_an_unresolvable_host_answer_503(
+    settings, serve_app, database_url
+) -> None:  # type: ignore[no-untyped-def]
+    """Every pooled connection busy (SQLAlchemy's pool TimeoutError) and a database host that does not
+    resolve (asyncpg raises socket.gaierror unwrapped) are the database being unavailable, not a crash."""
+    routes = APIRouter()
+
+    @routes.get("/busy")
+    async def _busy() -> None:
+        engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+        try:
+            async with engine.connect() as held:
+                await held.execute(sa.text("SELECT 1"))
+                async with engine.connect() as conn:  # no connection left in the pool
+                    await conn.execute(sa.text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    @routes.get("/unresolvable")
+    async def _unresolvable() -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    client = await serve_app(_app(settings, routes))
+    for path in ("/busy", "/unresolvable"):
+        response = await client.get(path)
+        assert response.status_code == 503, (path, response.text)
+        assert response.json()["error"]["code"] == "database_unavailable", path
+
+
+async def test_a_crash_answers_500_with_its_request_id_and_logs_it(settings, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The catch-all runs outside the request-id middleware (Starlette puts it outermost): the 500 and its
+    log line must still carry the request's id, so a user's report can be matched to the traceback."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    routes = APIRouter()
+
+    @routes.get("/crash")
+    async def _crash() -> None:
+        raise RuntimeError("a bug")
+
+    async with LifespanManager(_app(settings, routes)) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with caplog.at_level("ERROR", logger="oco.errors"):
+                response = await client.get("/crash", headers={"X-Request-ID": "req-crash-1"})
+    assert response.status_code == 500 and response.json()["error"]["code"] == "internal_error"
+    assert response.headers.get("x-request-id") == "req-crash-1"
+    logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert logged and logged[0].fields["request_id"] == "req-crash-1"  # type: ignore[attr-defined]

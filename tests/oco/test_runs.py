@@ -84,15 +84,16 @@ async def _until(predicate: Any, timeout: float = 10.0) -> None:
 
 async def test_the_in_process_kv_judges_commands_by_heartbeat_and_services_by_lease(database, spec) -> None:  # type: ignore[no-untyped-def]
     """One service process with the in-process kv: a command beside it (its lease is in its own process)
-    lives while its heartbeat is fresh, at start-up too; a service owner without a lease here is dead."""
+    lives while its heartbeat is fresh, at start-up too; another service owner's run is dead at start-up."""
     tracker = _tracker(database, spec, OwnerLease(MemoryKV(), ttl_s=60))
     command = await _insert(database, spec, new_owner_id(command=True))
     stale_command = await _insert(database, spec, new_owner_id(command=True), age_s=120)
     legacy = await _insert(database, spec, "pre-lease-process")
     service = await _insert(database, spec, new_owner_id())
 
-    assert sorted(await tracker.reap()) == sorted([stale_command, service])
-    assert await tracker.reap(startup=True) == [legacy]  # start-up: one service process, a command spared
+    assert await tracker.reap() == [stale_command]  # heartbeats only: this kv sees no other lease
+    # start-up: one service process, a command spared
+    assert sorted(await tracker.reap(startup=True)) == sorted([legacy, service])
     row = await _row(database, spec, command)
     assert (row.status, row.error) == ("running", None)
     failed = await _row(database, spec, service)
@@ -205,3 +206,48 @@ async def test_launched_runs_show_live_progress_and_stop_marks_them_interrupted(
     for run_id in (first, queued):
         row = await _row(database, spec, run_id)
         assert (row.status, row.error) == ("failed", "stopped")
+
+
+async def test_the_in_process_kv_never_reaps_a_live_run_of_another_service_process(database, spec) -> None:  # type: ignore[no-untyped-def]
+    """Two service processes on one database without Redis (each its own in-process kv, which cannot see
+    the other's lease): a periodic reap judges the other's run by its heartbeat, never by an invisible lease."""
+    running = _tracker(database, spec, OwnerLease(MemoryKV(), ttl_s=60))
+    other = _tracker(database, spec, OwnerLease(MemoryKV(), ttl_s=60))
+    live = await _insert(database, spec, running.owner)
+    async with running.hold(live):
+        assert await other.reap() == []
+        assert (await _row(database, spec, live)).status == "running"
+        async with database.engine.begin() as conn:
+            await conn.execute(sa.update(spec.table).where(spec.table.c.id == live).values(status="done"))
+
+
+async def test_stop_reports_and_cleans_up_only_the_runs_it_interrupted(database, spec) -> None:  # type: ignore[no-untyped-def]
+    """A run that ends by itself within the grace period is not "interrupted": stop() neither returns it
+    nor hands it to the interrupted hooks (which, e.g., delete a backup's archive)."""
+    tracker = _tracker(database, spec, OwnerLease(MemoryKV(), ttl_s=60), max_concurrent=2)
+    finishing = await _insert(database, spec, tracker.owner)
+    stuck = await _insert(database, spec, tracker.owner)
+    cleaned: list[int] = []
+
+    async def hook(ids: list[int]) -> None:
+        cleaned.extend(ids)
+
+    tracker.interrupted_hooks.append(hook)
+
+    async def finishes_when_asked(cancel: threading.Event, _progress: Any) -> None:
+        await asyncio.to_thread(cancel.wait, 10)
+        async with database.engine.begin() as conn:  # it records its own end
+            await conn.execute(
+                sa.update(spec.table).where(spec.table.c.id == finishing).values(status="done")
+            )
+
+    async def ignores_cancel(_cancel: threading.Event, _progress: Any) -> None:
+        await asyncio.sleep(30)
+
+    tracker.launch(finishing, finishes_when_asked)
+    tracker.launch(stuck, ignores_cancel)
+    await asyncio.sleep(0)
+    assert await tracker.stop(grace_s=1) == [stuck]  # the stuck one is cancelled after the grace
+    assert cleaned == [stuck]
+    assert (await _row(database, spec, finishing)).status == "done"
+    assert (await _row(database, spec, stuck)).status == "failed"
