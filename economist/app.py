@@ -14,6 +14,9 @@ from economist.fx.endpoints import router as fx_router
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
+from economist.recommendations.endpoints import router as recommendations_router
+from economist.recommendations.endpoints import utilization_router
+from economist.recommendations.lifespan import recommendations_lifespan
 from economist.settings import EconomistSettings
 from oco.app import make_service_app
 from oco.settings import PlatformSettings
@@ -48,6 +51,6 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
 
     # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
     routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
-    return make_service_app(
-        SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
-    )
+    routers += [recommendations_router, utilization_router]
+    hooks = [ingestion_lifespan, recommendations_lifespan(economist_settings)]
+    return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)

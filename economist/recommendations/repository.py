@@ -1,0 +1,370 @@
+"""SQL of recommendations: the per-resource and per-day aggregates the rules read (computed in the database,
+never the ledger's rows in Python), the recommendation rows' upsert, list and status, and utilization."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from economist.ledger.tables import EMPTY_TEXT, Quantity, cloud_costs, money_order, money_sum, utc_day
+from economist.recommendations import patterns as p
+from economist.recommendations.tables import (
+    ACTIVE_STATUSES,
+    optimization_recommendations,
+    resource_utilization,
+)
+from oco.pagination import PageParams, paginate
+
+ZERO = Decimal(0)
+recs = optimization_recommendations
+
+
+def _text(*columns: Any) -> Any:
+    """lower(coalesce(a,'') || ' ' || coalesce(b,'') ...): one searchable text of a line."""
+    parts: list[Any] = []
+    for column in columns:
+        if parts:
+            parts.append(sa.literal_column("' '"))
+        parts.append(sa.func.coalesce(column, EMPTY_TEXT))
+    return sa.func.lower(_concat(parts))
+
+
+def _concat(parts: list[Any]) -> Any:
+    expression = parts[0]
+    for part in parts[1:]:
+        expression = expression.op("||")(part)
+    return expression
+
+
+def _like_any(expression: Any, needles: Iterable[str]) -> Any:
+    return sa.or_(*(expression.like(f"%{needle}%") for needle in needles))
+
+
+def _quantity_sum(column: Any, dialect: str) -> Any:
+    return sa.type_coerce(money_sum(column, dialect), Quantity())
+
+
+def _window(start: datetime, end: datetime, billing_account: str | None) -> list[Any]:
+    c = cloud_costs.c
+    where = [c.charge_period_start >= start, c.charge_period_start < end, c.charge_category == "Usage"]
+    if billing_account is not None:
+        where.append(c.billing_account_id == billing_account)
+    return where
+
+
+def _on_demand(c: Any) -> Any:
+    category = sa.func.lower(sa.func.coalesce(c.pricing_category, EMPTY_TEXT))
+    return sa.and_(c.commitment_discount_id.is_(None), category.in_(p.ON_DEMAND_PRICING_CATEGORIES))
+
+
+def _covered(c: Any) -> Any:
+    category = sa.func.lower(sa.func.coalesce(c.pricing_category, EMPTY_TEXT))
+    status = sa.func.lower(sa.func.coalesce(c.commitment_discount_status, EMPTY_TEXT))
+    return sa.and_(sa.or_(c.commitment_discount_id.is_not(None), category == "committed"), status != "unused")
+
+
+def _kind(label: Any) -> Any:
+    """The resource kind from its label text (see patterns.KINDS, first match wins)."""
+    return sa.case(*((_like_any(label, needles), kind) for kind, needles in p.KINDS), else_=None)
+
+
+async def resource_candidates(
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    *,
+    billing_account: str | None,
+    nonprod_values: Sequence[str],
+    max_idle_activity: Decimal,
+    max_storage_requests: Decimal,
+    resource_types: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Per resource over [start, end): its usage spend and the quantities the rules test, for the resources
+    some rule may flag (or that an active recommendation names): one GROUP BY over the window's rows."""
+    dialect = conn.dialect.name
+    c = cloud_costs.c
+    line = _text(c.consumed_unit, c.pricing_unit, c.sku_id, c.charge_description)
+    label = _text(c.service_category, c.service_name, c.resource_type, c.charge_description)
+    env = sa.func.lower(
+        sa.func.coalesce(*(c.tags_normalized[key].as_string() for key in p.ENVIRONMENT_TAG_KEYS))
+    )
+    account = sa.func.coalesce(c.sub_account_id, c.billing_account_id)
+    capacity = sa.and_(_like_any(line, p.CAPACITY), sa.not_(_like_any(line, p.COLD_TIERS)))
+    grouped = (
+        sa.select(
+            c.resource_id,
+            c.provider_name.label("provider"),
+            c.billing_account_id,
+            account.label("account_id"),
+            c.region_id.label("region"),
+            c.billing_currency.label("currency"),
+            money_sum(c.effective_cost, dialect).label("cost"),
+            money_sum(sa.case((_on_demand(c), c.effective_cost)), dialect).label("on_demand_cost"),
+            money_sum(sa.case((_like_any(line, p.IDLE), c.effective_cost)), dialect).label("idle_cost"),
+            money_sum(sa.case((capacity, c.effective_cost)), dialect).label("standard_storage_cost"),
+            _quantity_sum(sa.case((capacity, c.consumed_quantity)), dialect).label(
+                "standard_storage_quantity"
+            ),
+            _quantity_sum(sa.case((_like_any(line, p.ACTIVITY), c.consumed_quantity)), dialect).label(
+                "activity_quantity"
+            ),
+            sa.func.min(c.charge_period_start).label("first_start"),
+            sa.func.max(c.charge_period_end).label("last_end"),
+            sa.func.max(label).label("label"),
+            sa.func.max(c.service_name).label("service_name"),
+            sa.func.max(c.resource_name).label("resource_name"),
+            sa.func.max(c.resource_type).label("resource_type"),
+            sa.func.max(c.sku_id).label("sku_id"),
+            sa.func.max(c.charge_description).label("charge_description"),
+            sa.func.max(env).label("environment"),
+        )
+        .where(*_window(start, end, billing_account), c.resource_id.is_not(None))
+        .group_by(
+            c.resource_id, c.provider_name, c.billing_account_id, account, c.region_id, c.billing_currency
+        )
+        .subquery("per_resource")
+    )
+    g = grouped.c
+    kind = _kind(g.label)
+
+    def num(column: Any) -> Any:
+        return sa.func.coalesce(money_order(column, dialect), 0)
+
+    utilized = sa.select(resource_utilization.c.resource_id)
+    active = sa.select(recs.c.resource_id).where(
+        recs.c.status.in_(ACTIVE_STATUSES), recs.c.type.in_(resource_types)
+    )
+    statement = sa.select(grouped, kind.label("kind")).where(
+        sa.or_(
+            sa.and_(
+                kind.in_(("volume", "database", "load_balancer")),
+                num(g.activity_quantity) <= max_idle_activity,
+            ),
+            sa.and_(kind == "ip", num(g.idle_cost) > 0),
+            sa.and_(
+                kind == "object_storage",
+                num(g.standard_storage_cost) > 0,
+                num(g.activity_quantity) <= max_storage_requests,
+            ),
+            sa.and_(kind == "compute", g.environment.in_(list(nonprod_values)), num(g.on_demand_cost) > 0),
+            g.resource_id.in_(utilized),
+            g.resource_id.in_(active),
+        )
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+
+
+async def daily_compute_spend(
+    conn: AsyncConnection, start: datetime, end: datetime, *, billing_account: str | None
+) -> list[dict[str, Any]]:
+    """Per billing account, currency and UTC day: on-demand and commitment-covered compute usage spend."""
+    dialect = conn.dialect.name
+    c = cloud_costs.c
+    day = utc_day(c.charge_period_start, dialect)
+    account = sa.func.coalesce(c.billing_account_id, EMPTY_TEXT)
+    statement = (
+        sa.select(
+            c.provider_name.label("provider"),
+            account.label("billing_account_id"),
+            c.billing_currency.label("currency"),
+            day.label("day"),
+            money_sum(sa.case((_on_demand(c), c.effective_cost)), dialect).label("on_demand_cost"),
+            money_sum(sa.case((_covered(c), c.effective_cost)), dialect).label("covered_cost"),
+        )
+        .where(
+            *_window(start, end, billing_account),
+            sa.func.lower(sa.func.coalesce(c.service_category, EMPTY_TEXT)) == "compute",
+        )
+        .group_by(c.provider_name, account, c.billing_currency, day)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+
+
+async def commitment_usage(
+    conn: AsyncConnection, start: datetime, end: datetime, *, billing_account: str | None
+) -> list[dict[str, Any]]:
+    """Per commitment (CommitmentDiscountId): the cost it covered (Used) and left unused (Unused)."""
+    dialect = conn.dialect.name
+    c = cloud_costs.c
+    unused = sa.func.lower(sa.func.coalesce(c.commitment_discount_status, EMPTY_TEXT)) == "unused"
+    statement = (
+        sa.select(
+            c.commitment_discount_id,
+            c.provider_name.label("provider"),
+            c.billing_account_id,
+            c.billing_currency.label("currency"),
+            sa.func.max(c.commitment_discount_name).label("name"),
+            sa.func.max(c.commitment_discount_type).label("commitment_type"),
+            sa.func.max(c.commitment_discount_category).label("category"),
+            sa.func.max(c.region_id).label("region"),
+            money_sum(sa.case((sa.not_(unused), c.effective_cost)), dialect).label("used_cost"),
+            money_sum(sa.case((unused, c.effective_cost)), dialect).label("unused_cost"),
+            sa.func.min(c.charge_period_start).label("first_start"),
+            sa.func.max(c.charge_period_end).label("last_end"),
+        )
+        .where(*_window(start, end, billing_account), c.commitment_discount_id.is_not(None))
+        .group_by(c.commitment_discount_id, c.provider_name, c.billing_account_id, c.billing_currency)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+
+
+async def latest_ledger_day(conn: AsyncConnection) -> Any:
+    """The last charge day in the ledger (from the daily rollup's index), or None when it is empty."""
+    from economist.ledger.tables import cloud_costs_daily
+
+    return (await conn.execute(sa.select(sa.func.max(cloud_costs_daily.c.day)))).scalar_one_or_none()
+
+
+# -- recommendation rows --------------------------------------------------------------------------------------
+
+
+async def existing(
+    conn: AsyncConnection, types: Sequence[str], billing_account: str | None
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The recommendations of `types` (in the billing account, when given), by (type, resource_id)."""
+    statement = sa.select(
+        recs.c.id, recs.c.type, recs.c.resource_id, recs.c.status, recs.c.billing_account_id
+    ).where(recs.c.type.in_(types))
+    if billing_account is not None:
+        statement = statement.where(recs.c.billing_account_id == billing_account)
+    rows = (await conn.execute(statement)).mappings()
+    return {(r["type"], r["resource_id"]): dict(r) for r in rows}
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(sa.insert(recs), list(rows))
+
+
+UPDATABLE = (
+    "resource_name", "provider", "billing_account_id", "account_id", "region", "service_name", "currency",
+    "estimated_monthly_saving", "summary", "evidence", "confidence", "effort", "risk", "last_seen_at",
+)  # fmt: skip
+
+
+async def update_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Refresh the findings of existing rows (`row_id` + UPDATABLE; `status` etc. when present)."""
+    if not rows:
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(k for k in row if k != "row_id")), []).append(row)
+    for keys, members in groups.items():
+        statement = (
+            sa.update(recs)
+            .where(recs.c.id == sa.bindparam("row_id"))
+            .values({k: sa.bindparam(k) for k in keys})
+        )
+        await conn.execute(statement, members)
+
+
+async def close_many(conn: AsyncConnection, ids: Sequence[int], values: dict[str, Any]) -> None:
+    for chunk in range(0, len(ids), 1000):
+        await conn.execute(sa.update(recs).where(recs.c.id.in_(ids[chunk : chunk + 1000])).values(values))
+
+
+def _filtered(filters: dict[str, Any]) -> list[Any]:
+    where: list[Any] = []
+    if filters.get("type"):
+        where.append(recs.c.type == filters["type"])
+    if filters.get("status"):
+        where.append(recs.c.status == filters["status"])
+    if filters.get("provider"):
+        where.append(sa.func.lower(recs.c.provider) == filters["provider"].lower())
+    if filters.get("account"):
+        where.append(
+            sa.or_(recs.c.account_id == filters["account"], recs.c.billing_account_id == filters["account"])
+        )
+    return where
+
+
+async def list_recommendations(
+    conn: AsyncConnection, filters: dict[str, Any], *, descending: bool, page: PageParams
+) -> tuple[list[dict[str, Any]], int, dict[str, Decimal]]:
+    """A page of recommendations sorted by saving, the count matching, and their saving by currency."""
+    dialect = conn.dialect.name
+    where = _filtered(filters)
+    saving = money_order(recs.c.estimated_monthly_saving, dialect)
+    if filters.get("min_saving") is not None:
+        where.append(saving >= filters["min_saving"])
+    order = saving.desc() if descending else saving.asc()
+    statement = sa.select(recs).where(*where).order_by(order, recs.c.id)
+    rows, total = await paginate(conn, statement, page)
+    totals = await conn.execute(
+        sa.select(recs.c.currency, money_sum(recs.c.estimated_monthly_saving, dialect))
+        .where(*where)
+        .group_by(recs.c.currency)
+    )
+    return rows, total, {currency: amount or ZERO for currency, amount in totals}
+
+
+async def get_recommendation(conn: AsyncConnection, recommendation_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(recs).where(recs.c.id == recommendation_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def set_status(conn: AsyncConnection, recommendation_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(sa.update(recs).where(recs.c.id == recommendation_id).values(values))
+
+
+async def open_totals(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Open recommendations by type and currency: how many and their monthly saving."""
+    dialect = conn.dialect.name
+    statement = (
+        sa.select(
+            recs.c.type,
+            recs.c.currency,
+            sa.func.count().label("count"),
+            money_sum(recs.c.estimated_monthly_saving, dialect).label("saving"),
+        )
+        .where(recs.c.status == "open")
+        .group_by(recs.c.type, recs.c.currency)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings()]
+
+
+# -- utilization -----------------------------------------------------------------------------------------------
+
+
+async def upsert_utilization(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:
+    """Store the latest utilization of (resource_id, metric), replacing an earlier one."""
+    insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(resource_utilization)
+    updated = {k: insert.excluded[k] for k in values if k not in ("resource_id", "metric")}
+    await conn.execute(
+        insert.values(values).on_conflict_do_update(index_elements=["resource_id", "metric"], set_=updated)
+    )
+    u = resource_utilization.c
+    row = (
+        (
+            await conn.execute(
+                sa.select(resource_utilization).where(
+                    u.resource_id == values["resource_id"], u.metric == values["metric"]
+                )
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
+async def utilization_for(conn: AsyncConnection, resource_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """{resource_id: {metric: row}} for the given resources."""
+    found: dict[str, dict[str, Any]] = {}
+    ids = list(resource_ids)
+    for chunk in range(0, len(ids), 1000):
+        rows = await conn.execute(
+            sa.select(resource_utilization).where(
+                resource_utilization.c.resource_id.in_(ids[chunk : chunk + 1000])
+            )
+        )
+        for row in rows.mappings():
+            found.setdefault(row["resource_id"], {})[row["metric"]] = dict(row)
+    return found
