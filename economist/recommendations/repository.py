@@ -75,6 +75,13 @@ def _kind(label: Any) -> Any:
     return sa.case(*((_like_any(label, needles), kind) for kind, needles in p.KINDS), else_=None)
 
 
+async def tune_for_aggregates(conn: AsyncConnection) -> None:
+    """PostgreSQL: enough work_mem, for this transaction only, that grouping the window's rows by resource
+    and line kind (tens of thousands of groups) is one in-memory hash aggregate, not an external sort."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+
+
 async def resource_candidates(
     conn: AsyncConnection,
     start: datetime,
@@ -87,52 +94,84 @@ async def resource_candidates(
     resource_types: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Per resource over [start, end): its usage spend and the quantities the rules test, for the resources
-    some rule may flag (or that an active recommendation names): one GROUP BY over the window's rows."""
+    some rule may flag (or that an active recommendation names).
+
+    One scan of the window's rows groups them by resource and *kind of line* (units, SKU, description): a
+    resource has a handful of those, so the text matching of the rules runs on those groups, not on every
+    row; a second, small GROUP BY folds them per resource."""
     dialect = conn.dialect.name
     c = cloud_costs.c
-    line = _text(c.consumed_unit, c.pricing_unit, c.sku_id, c.charge_description)
-    label = _text(c.service_category, c.service_name, c.resource_type, c.charge_description)
     env = sa.func.lower(
         sa.func.coalesce(*(c.tags_normalized[key].as_string() for key in p.ENVIRONMENT_TAG_KEYS))
     )
     account = sa.func.coalesce(c.sub_account_id, c.billing_account_id)
-    capacity = sa.and_(_like_any(line, p.CAPACITY), sa.not_(_like_any(line, p.COLD_TIERS)))
-    grouped = (
+    resource_keys = (
+        c.resource_id,
+        c.provider_name.label("provider"),
+        c.billing_account_id,
+        account.label("account_id"),
+        c.region_id.label("region"),
+        c.billing_currency.label("currency"),
+    )
+    line_keys = (
+        c.service_category, c.service_name, c.resource_type, c.consumed_unit, c.pricing_unit, c.sku_id,
+        c.charge_description,
+    )  # fmt: skip
+    lines = (
         sa.select(
-            c.resource_id,
-            c.provider_name.label("provider"),
-            c.billing_account_id,
-            account.label("account_id"),
-            c.region_id.label("region"),
-            c.billing_currency.label("currency"),
+            *resource_keys,
+            *line_keys,
             money_sum(c.effective_cost, dialect).label("cost"),
             money_sum(sa.case((_on_demand(c), c.effective_cost)), dialect).label("on_demand_cost"),
-            money_sum(sa.case((_like_any(line, p.IDLE), c.effective_cost)), dialect).label("idle_cost"),
-            money_sum(sa.case((capacity, c.effective_cost)), dialect).label("standard_storage_cost"),
-            _quantity_sum(sa.case((capacity, c.consumed_quantity)), dialect).label(
-                "standard_storage_quantity"
-            ),
-            _quantity_sum(sa.case((_like_any(line, p.ACTIVITY), c.consumed_quantity)), dialect).label(
-                "activity_quantity"
-            ),
+            _quantity_sum(c.consumed_quantity, dialect).label("quantity"),
             sa.func.min(c.charge_period_start).label("first_start"),
             sa.func.max(c.charge_period_end).label("last_end"),
-            sa.func.max(label).label("label"),
-            sa.func.max(c.service_name).label("service_name"),
             sa.func.max(c.resource_name).label("resource_name"),
-            sa.func.max(c.resource_type).label("resource_type"),
-            sa.func.max(c.sku_id).label("sku_id"),
-            sa.func.max(c.charge_description).label("charge_description"),
             sa.func.max(env).label("environment"),
         )
         .where(*_window(start, end, billing_account), c.resource_id.is_not(None))
         .group_by(
-            c.resource_id, c.provider_name, c.billing_account_id, account, c.region_id, c.billing_currency
+            c.resource_id, c.provider_name, c.billing_account_id, account, c.region_id, c.billing_currency,
+            *line_keys,
+        )  # fmt: skip
+        .subquery("per_line_kind")
+    )
+    # the line texts once per line kind (OFFSET 0 keeps PostgreSQL from inlining them into every LIKE)
+    k = lines.c
+    texts = sa.select(
+        lines,
+        _text(k.consumed_unit, k.pricing_unit, k.sku_id, k.charge_description).label("line"),
+        _text(k.service_category, k.service_name, k.resource_type, k.charge_description).label("label"),
+    ).offset(0).subquery("texts")
+    t = texts.c
+    capacity = sa.and_(_like_any(t.line, p.CAPACITY), sa.not_(_like_any(t.line, p.COLD_TIERS)))
+    keys = [t.resource_id, t.provider, t.billing_account_id, t.account_id, t.region, t.currency]
+    grouped = (
+        sa.select(
+            *keys,
+            money_sum(t.cost, dialect).label("cost"),
+            money_sum(t.on_demand_cost, dialect).label("on_demand_cost"),
+            money_sum(sa.case((_like_any(t.line, p.IDLE), t.cost)), dialect).label("idle_cost"),
+            money_sum(sa.case((capacity, t.cost)), dialect).label("standard_storage_cost"),
+            _quantity_sum(sa.case((capacity, t.quantity)), dialect).label("standard_storage_quantity"),
+            _quantity_sum(sa.case((_like_any(t.line, p.ACTIVITY), t.quantity)), dialect).label(
+                "activity_quantity"
+            ),
+            sa.func.min(t.first_start).label("first_start"),
+            sa.func.max(t.last_end).label("last_end"),
+            _kind(sa.func.max(t.label)).label("kind"),
+            sa.func.max(t.service_name).label("service_name"),
+            sa.func.max(t.resource_name).label("resource_name"),
+            sa.func.max(t.resource_type).label("resource_type"),
+            sa.func.max(t.sku_id).label("sku_id"),
+            sa.func.max(t.charge_description).label("charge_description"),
+            sa.func.max(t.environment).label("environment"),
         )
+        .group_by(*keys)
         .subquery("per_resource")
     )
     g = grouped.c
-    kind = _kind(g.label)
+    kind = g.kind
 
     def num(column: Any) -> Any:
         return sa.func.coalesce(money_order(column, dialect), 0)
@@ -141,11 +180,10 @@ async def resource_candidates(
     active = sa.select(recs.c.resource_id).where(
         recs.c.status.in_(ACTIVE_STATUSES), recs.c.type.in_(resource_types)
     )
-    statement = sa.select(grouped, kind.label("kind")).where(
+    statement = sa.select(grouped).where(
         sa.or_(
             sa.and_(
-                kind.in_(("volume", "database", "load_balancer")),
-                num(g.activity_quantity) <= max_idle_activity,
+                kind.in_(("volume", "database", "load_balancer")), num(g.activity_quantity) <= max_idle_activity
             ),
             sa.and_(kind == "ip", num(g.idle_cost) > 0),
             sa.and_(

@@ -147,6 +147,7 @@ class RecommendationService:
         config = self.config
         async with self.database.engine.begin() as conn:
             await prepare_connection(conn)
+            await repo.tune_for_aggregates(conn)
             if as_of is None:
                 last = await repo.latest_ledger_day(conn)
                 as_of = (_as_date(last) if last is not None else utcnow().date()) + timedelta(days=1)
