@@ -95,7 +95,14 @@ FROM generate_series(0, 19999) AS r WHERE r % 20 < 10 AND r % 100 < 10
 
 def psql(url: str, *args: str) -> str:
     return subprocess.run(
-        ["psql", url.replace("postgresql+asyncpg://", "postgresql://"), "-v", "ON_ERROR_STOP=1", "-qAt", *args],
+        [
+            "psql",
+            url.replace("postgresql+asyncpg://", "postgresql://"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            *args,
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -131,18 +131,27 @@ async def resource_candidates(
         )
         .where(*_window(start, end, billing_account), c.resource_id.is_not(None))
         .group_by(
-            c.resource_id, c.provider_name, c.billing_account_id, account, c.region_id, c.billing_currency,
+            c.resource_id,
+            c.provider_name,
+            c.billing_account_id,
+            account,
+            c.region_id,
+            c.billing_currency,
             *line_keys,
         )  # fmt: skip
         .subquery("per_line_kind")
     )
     # the line texts once per line kind (OFFSET 0 keeps PostgreSQL from inlining them into every LIKE)
     k = lines.c
-    texts = sa.select(
-        lines,
-        _text(k.consumed_unit, k.pricing_unit, k.sku_id, k.charge_description).label("line"),
-        _text(k.service_category, k.service_name, k.resource_type, k.charge_description).label("label"),
-    ).offset(0).subquery("texts")
+    texts = (
+        sa.select(
+            lines,
+            _text(k.consumed_unit, k.pricing_unit, k.sku_id, k.charge_description).label("line"),
+            _text(k.service_category, k.service_name, k.resource_type, k.charge_description).label("label"),
+        )
+        .offset(0)
+        .subquery("texts")
+    )
     t = texts.c
     capacity = sa.and_(_like_any(t.line, p.CAPACITY), sa.not_(_like_any(t.line, p.COLD_TIERS)))
     keys = [t.resource_id, t.provider, t.billing_account_id, t.account_id, t.region, t.currency]
@@ -183,7 +192,8 @@ async def resource_candidates(
     statement = sa.select(grouped).where(
         sa.or_(
             sa.and_(
-                kind.in_(("volume", "database", "load_balancer")), num(g.activity_quantity) <= max_idle_activity
+                kind.in_(("volume", "database", "load_balancer")),
+                num(g.activity_quantity) <= max_idle_activity,
             ),
             sa.and_(kind == "ip", num(g.idle_cost) > 0),
             sa.and_(
@@ -264,16 +274,26 @@ async def latest_ledger_day(conn: AsyncConnection) -> Any:
 
 
 async def existing(
-    conn: AsyncConnection, types: Sequence[str], billing_account: str | None
+    conn: AsyncConnection, types: Sequence[str], billing_account: str | None, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The recommendations of `types` (in the billing account, when given), by (type, resource_id)."""
-    statement = sa.select(
-        recs.c.id, recs.c.type, recs.c.resource_id, recs.c.status, recs.c.billing_account_id
-    ).where(recs.c.type.in_(types))
+    """By (type, resource_id): the recommendations of `types` in the billing account (all when None), and
+    those of `keys` wherever they are (a type + resource is one row whichever account it was seen in)."""
+    columns = (recs.c.id, recs.c.type, recs.c.resource_id, recs.c.status, recs.c.billing_account_id)
+    statement = sa.select(*columns).where(recs.c.type.in_(types))
     if billing_account is not None:
         statement = statement.where(recs.c.billing_account_id == billing_account)
-    rows = (await conn.execute(statement)).mappings()
-    return {(r["type"], r["resource_id"]): dict(r) for r in rows}
+    found = {(r["type"], r["resource_id"]): dict(r) for r in (await conn.execute(statement)).mappings()}
+    if billing_account is not None:
+        wanted = {key for key in keys if key not in found}
+        resources = sorted({resource for _, resource in wanted})
+        for chunk in range(0, len(resources), 1000):
+            rows = await conn.execute(
+                sa.select(*columns).where(recs.c.resource_id.in_(resources[chunk : chunk + 1000]))
+            )
+            for r in rows.mappings():
+                if (r["type"], r["resource_id"]) in wanted:
+                    found[(r["type"], r["resource_id"])] = dict(r)
+    return found
 
 
 async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -219,8 +219,8 @@ class RecommendationService:
         """Insert new findings, refresh known ones (a dismissed one stays dismissed, an implemented one reopens)
         and close active ones no rule found again as implemented."""
         now = utcnow()
-        known = await repo.existing(conn, TYPES, billing_account)
         kept = [f for f in findings if f.saving >= self.config.min_saving]
+        known = await repo.existing(conn, TYPES, billing_account, [(f.type, f.resource_id) for f in kept])
         new_rows, updates = [], []
         reopened = 0
         seen: set[tuple[str, str]] = set()
@@ -252,6 +252,8 @@ class RecommendationService:
         gone, no_longer = [], []
         for key, row in known.items():
             if key in seen or row["status"] not in ACTIVE_STATUSES:
+                continue
+            if billing_account is not None and row["billing_account_id"] != billing_account:
                 continue
             if key[0] in RESOURCE_TYPES and key[1] in costing:
                 no_longer.append(row["id"])
