@@ -73,7 +73,7 @@ SELECT cost, cost, 'USD', '2026-06-01', '2026-07-01', at, at + interval '1 hour'
   (random() * 100)::numeric(38, 6),
   CASE WHEN kind < 10 OR kind IN (13, 14, 15, 19) THEN 'Hrs' WHEN kind IN (16, 17) THEN 'GB-Mo' ELSE 'GB' END,
   CASE WHEN kind = 19 THEN 'sp-' || (r % 5) ELSE NULL END,
-  CASE WHEN kind = 19 AND g % 10 = 0 THEN 'Unused' WHEN kind = 19 THEN 'Used' ELSE NULL END,
+  CASE WHEN kind = 19 AND (g / 20000) % 10 = 0 THEN 'Unused' WHEN kind = 19 THEN 'Used' ELSE NULL END,
   jsonb_build_object('environment', env, 'team', 'team-' || (r % 8)),
   jsonb_build_object('environment', env, 'team', 'team-' || (r % 8)),
   'bench', :ingestion_id

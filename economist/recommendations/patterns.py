@@ -48,8 +48,16 @@ COLD_TIERS: tuple[str, ...] = (
     "cool", "cold", "nearline", "deep", "intelligent", "-ia", "_ia",
 )  # fmt: skip
 
-#: FOCUS PricingCategory values that are on-demand ('' = not given); "Committed" and "Dynamic" (spot) are not
-ON_DEMAND_PRICING_CATEGORIES: tuple[str, ...] = ("", "standard", "on-demand", "ondemand", "on demand")
+#: PricingCategory values that are on-demand (FOCUS 1.x "Standard", 1.0-preview "On-Demand"; NULL counts
+#: too); "Committed" and "Dynamic" (spot) are not. Compared as stored, so each spelling is listed.
+ON_DEMAND_PRICING_CATEGORIES: tuple[str, ...] = (
+    "", "Standard", "standard", "STANDARD", "On-Demand", "on-demand", "OnDemand", "On Demand", "ON_DEMAND",
+)  # fmt: skip
+COMMITTED_PRICING_CATEGORIES: tuple[str, ...] = ("Committed", "committed", "COMMITTED")
+#: CommitmentDiscountStatus of a commitment's unused part
+UNUSED_COMMITMENT_STATUSES: tuple[str, ...] = ("Unused", "unused", "UNUSED")
+#: ServiceCategory of compute (FOCUS: "Compute")
+COMPUTE_CATEGORIES: tuple[str, ...] = ("Compute", "compute", "COMPUTE")
 
 #: normalized tag keys that say a resource's environment, first present wins
 ENVIRONMENT_TAG_KEYS: tuple[str, ...] = ("environment", "env", "stage")

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from economist.ledger.tables import EMPTY_TEXT, Quantity, cloud_costs, money_order, money_sum, utc_day
+from economist.ledger.tables import EMPTY_TEXT, Quantity, cloud_costs, money_order, money_sum
 from economist.recommendations import patterns as p
 from economist.recommendations.tables import (
     ACTIVE_STATUSES,
@@ -60,14 +60,22 @@ def _window(start: datetime, end: datetime, billing_account: str | None) -> list
 
 
 def _on_demand(c: Any) -> Any:
-    category = sa.func.lower(sa.func.coalesce(c.pricing_category, EMPTY_TEXT))
-    return sa.and_(c.commitment_discount_id.is_(None), category.in_(p.ON_DEMAND_PRICING_CATEGORIES))
+    """No commitment and an on-demand PricingCategory (FOCUS spellings, compared as stored: no per-row lower())."""
+    return sa.and_(
+        c.commitment_discount_id.is_(None),
+        sa.or_(c.pricing_category.is_(None), c.pricing_category.in_(p.ON_DEMAND_PRICING_CATEGORIES)),
+    )
 
 
 def _covered(c: Any) -> Any:
-    category = sa.func.lower(sa.func.coalesce(c.pricing_category, EMPTY_TEXT))
-    status = sa.func.lower(sa.func.coalesce(c.commitment_discount_status, EMPTY_TEXT))
-    return sa.and_(sa.or_(c.commitment_discount_id.is_not(None), category == "committed"), status != "unused")
+    """Covered by a commitment (an id, or PricingCategory Committed) and not its unused part."""
+    return sa.and_(
+        sa.or_(c.commitment_discount_id.is_not(None), c.pricing_category.in_(p.COMMITTED_PRICING_CATEGORIES)),
+        sa.or_(
+            c.commitment_discount_status.is_(None),
+            c.commitment_discount_status.not_in(p.UNUSED_COMMITMENT_STATUSES),
+        ),
+    )
 
 
 def _kind(label: Any) -> Any:
@@ -101,9 +109,7 @@ async def resource_candidates(
     row; a second, small GROUP BY folds them per resource."""
     dialect = conn.dialect.name
     c = cloud_costs.c
-    env = sa.func.lower(
-        sa.func.coalesce(*(c.tags_normalized[key].as_string() for key in p.ENVIRONMENT_TAG_KEYS))
-    )
+    env = sa.func.coalesce(*(c.tags_normalized[key].as_string() for key in p.ENVIRONMENT_TAG_KEYS))
     account = sa.func.coalesce(c.sub_account_id, c.billing_account_id)
     resource_keys = (
         c.resource_id,
@@ -174,7 +180,7 @@ async def resource_candidates(
             sa.func.max(t.resource_type).label("resource_type"),
             sa.func.max(t.sku_id).label("sku_id"),
             sa.func.max(t.charge_description).label("charge_description"),
-            sa.func.max(t.environment).label("environment"),
+            sa.func.lower(sa.func.max(t.environment)).label("environment"),
         )
         .group_by(*keys)
         .subquery("per_resource")
@@ -209,28 +215,26 @@ async def resource_candidates(
     return [dict(r) for r in (await conn.execute(statement)).mappings()]
 
 
-async def daily_compute_spend(
+async def compute_spend_by_start(
     conn: AsyncConnection, start: datetime, end: datetime, *, billing_account: str | None
 ) -> list[dict[str, Any]]:
-    """Per billing account, currency and UTC day: on-demand and commitment-covered compute usage spend."""
+    """Per provider, billing account, currency and charge start (an hour, or a day, as the source bills):
+    on-demand and commitment-covered compute usage spend; the caller folds the starts into UTC days (no
+    per-row time-zone arithmetic in SQL)."""
     dialect = conn.dialect.name
     c = cloud_costs.c
-    day = utc_day(c.charge_period_start, dialect)
     account = sa.func.coalesce(c.billing_account_id, EMPTY_TEXT)
     statement = (
         sa.select(
             c.provider_name.label("provider"),
             account.label("billing_account_id"),
             c.billing_currency.label("currency"),
-            day.label("day"),
+            c.charge_period_start.label("charge_start"),
             money_sum(sa.case((_on_demand(c), c.effective_cost)), dialect).label("on_demand_cost"),
             money_sum(sa.case((_covered(c), c.effective_cost)), dialect).label("covered_cost"),
         )
-        .where(
-            *_window(start, end, billing_account),
-            sa.func.lower(sa.func.coalesce(c.service_category, EMPTY_TEXT)) == "compute",
-        )
-        .group_by(c.provider_name, account, c.billing_currency, day)
+        .where(*_window(start, end, billing_account), c.service_category.in_(p.COMPUTE_CATEGORIES))
+        .group_by(c.provider_name, account, c.billing_currency, c.charge_period_start)
     )
     return [dict(r) for r in (await conn.execute(statement)).mappings()]
 
@@ -241,7 +245,7 @@ async def commitment_usage(
     """Per commitment (CommitmentDiscountId): the cost it covered (Used) and left unused (Unused)."""
     dialect = conn.dialect.name
     c = cloud_costs.c
-    unused = sa.func.lower(sa.func.coalesce(c.commitment_discount_status, EMPTY_TEXT)) == "unused"
+    unused = sa.func.coalesce(c.commitment_discount_status.in_(p.UNUSED_COMMITMENT_STATUSES), sa.false())
     statement = (
         sa.select(
             c.commitment_discount_id,

@@ -166,9 +166,10 @@ class RecommendationService:
             utilization = await repo.utilization_for(conn, sorted({r["resource_id"] for r in rows}))
             findings = self._resource_findings(rows, utilization, start, end)
             lookback_start = as_of - timedelta(days=config.commitment_lookback_days)
-            daily = await repo.daily_compute_spend(
+            by_start = await repo.compute_spend_by_start(
                 conn, day_start(lookback_start), end, billing_account=billing_account
             )
+            daily = commitments.by_day(by_start)
             findings += commitments.purchase_findings(daily, self.discounts, config, lookback_start, as_of)
             used = await repo.commitment_usage(conn, start, end, billing_account=billing_account)
             findings += commitments.underused_findings(used, config, start, end)

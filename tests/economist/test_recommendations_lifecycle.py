@@ -219,3 +219,22 @@ async def test_ingestion_refreshes_the_recommendations(settings, serve_app, keys
         Decimal("20.00") * 730 / 240
     )
     assert recs[("unattached_volume", volume)]["status"] == "open"
+
+
+async def test_metrics_show_open_recommendations_and_savings_by_type(
+    settings, serve_app, keystore, unique
+) -> None:  # type: ignore[no-untyped-def]
+    client = await economist_client(settings, serve_app, keystore, unique)
+    account = unique("metrics-acct")
+    await upload(client, ledger(), account, unique("metrics"))
+    await refresh(client, AS_OF, account)
+
+    everywhere = (
+        await client.get("/api/v1/recommendations", params={"type": "idle_ip", "status": "open"})
+    ).json()
+    text = (await client.get("/metrics")).text
+    assert f'oco_economist_recommendations_open{{type="idle_ip"}} {float(everywhere["total"])}' in text
+    saving = float(Decimal(everywhere["savings_by_currency"]["USD"]))
+    gauge = 'oco_economist_recommendations_monthly_savings{currency="USD",type="idle_ip"} '
+    value = next(row for row in text.splitlines() if row.startswith(gauge)).removeprefix(gauge)
+    assert abs(float(value) - saving) < 1e-6

@@ -40,7 +40,9 @@ from economist.recommendations.rules.common import (
     monthly,
     number,
     observed_hours,
+    parse_datetime,
 )
+from oco.timeutil import as_utc
 
 TYPES = ("commitment_purchase", "commitment_underused")
 HOURS_PER_DAY = Decimal(24)
@@ -60,6 +62,30 @@ def _day(value: Any) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+def by_day(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold spend per charge start into UTC days (rows: provider, billing_account_id, currency,
+    charge_start, on_demand_cost, covered_cost)."""
+    days: dict[tuple[str, str, str, date], list[Decimal]] = {}
+    for row in rows:
+        start = as_utc(parse_datetime(row["charge_start"]))
+        assert start is not None
+        key = (row["provider"], row["billing_account_id"], row["currency"], start.date())
+        sums = days.setdefault(key, [ZERO, ZERO])
+        sums[0] += dec(row["on_demand_cost"])
+        sums[1] += dec(row["covered_cost"])
+    return [
+        {
+            "provider": provider,
+            "billing_account_id": account,
+            "currency": currency,
+            "day": day,
+            "on_demand_cost": sums[0],
+            "covered_cost": sums[1],
+        }
+        for (provider, account, currency, day), sums in days.items()
+    ]
 
 
 def _plan(offer: Commitment, baseline: Decimal) -> dict[str, Any]:

@@ -58,13 +58,13 @@ class RuleConfig:
 
 def observed_hours(first: Any, last: Any, start: datetime, end: datetime) -> Decimal:
     """Hours between a resource's first charge start and last charge end, clipped to [start, end) (>= 1)."""
-    first_at = max(as_utc(_datetime(first)) or start, start)
-    last_at = min(as_utc(_datetime(last)) or end, end)
+    first_at = max(as_utc(parse_datetime(first)) or start, start)
+    last_at = min(as_utc(parse_datetime(last)) or end, end)
     seconds = Decimal(int((last_at - first_at).total_seconds()))
     return max(seconds / 3600, Decimal(1))
 
 
-def _datetime(value: Any) -> datetime | None:
+def parse_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
