@@ -1,7 +1,7 @@
 """Routes of /api/v1/recommendations (list, get, status change, refresh) and /api/v1/utilization."""
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -26,7 +26,7 @@ from oco.pagination import Pagination
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
 utilization_router = APIRouter(prefix="/api/v1/utilization", tags=["recommendations"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
-NOT_FOUND = {404: {"description": "no such recommendation"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such recommendation"}}
 
 
 def recommendation_service(request: Request) -> RecommendationService:

@@ -87,7 +87,7 @@ async def tune_for_aggregates(conn: AsyncConnection) -> None:
     """PostgreSQL: enough work_mem, for this transaction only, that grouping the window's rows by resource
     and line kind (tens of thousands of groups) is one in-memory hash aggregate, not an external sort."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+        await conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
 
 
 async def resource_candidates(

@@ -136,5 +136,5 @@ class UtilizationOut(BaseModel):
             p50=text(row["p50"]),
             p95=text(row["p95"]) or "0",
             max=text(row["max"]),
-            recorded_at=as_utc(row["recorded_at"]),
+            recorded_at=as_utc(row["recorded_at"]) or row["recorded_at"],
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from economist.app import create_app
+from economist.settings import EconomistSettings
 from tests.economist.test_recommendations_support import (
     days,
     economist_client,
@@ -203,22 +205,30 @@ async def test_utilization_input_errors_name_the_field(settings, serve_app, keys
 
 async def test_ingestion_refreshes_the_recommendations(settings, serve_app, keystore, unique) -> None:  # type: ignore[no-untyped-def]
     # the year 2199: the latest charge day of the shared test ledger, so the default window ends after it
-    client = await economist_client(
-        settings, serve_app, keystore, unique, oco_economist_recommendations_after_ingestion=True
-    )
+    values = {**settings.model_dump(), "oco_economist_recommendations_after_ingestion": True}
+    app = create_app(EconomistSettings(_env_file=None, **values))
+    client = await serve_app(app)
+    client.headers["X-API-Key"] = (await keystore.create(unique("hook"), ["economist"])).plaintext
     account = unique("hook-acct")
     volume = unique("vol-hook")
-    lines = [
-        line(d, volume, "2.00", description="GB-Mo of gp3 provisioned storage", unit="GB-Mo", **EBS)
-        for d in days(date(2199, 1, 1), 10)
-    ]
+    description = "GB-Mo of gp3 provisioned storage"
+    lines = [line(d, volume, "2.00", description=description, **EBS) for d in days(date(2199, 1, 1), 10)]
     await upload(client, lines, account, unique("hook"))
+    await app.state.recommendations_refresher.wait()  # the refresh runs in the background
 
     recs = await found(client, account)
     assert recs[("unattached_volume", volume)]["estimated_monthly_saving"] == money(
         Decimal("20.00") * 730 / 240
     )
     assert recs[("unattached_volume", volume)]["status"] == "open"
+
+    # two more ingestions while nothing waits: one refresh runs, one more is queued after it, none is lost
+    second = unique("vol-hook")
+    more = [line(d, second, "1.00", description=description, **EBS) for d in days(date(2199, 1, 1), 10)]
+    await upload(client, more, account, unique("hook"))
+    await upload(client, lines, account, unique("hook"))
+    await app.state.recommendations_refresher.wait()
+    assert ("unattached_volume", second) in await found(client, account)
 
 
 async def test_metrics_show_open_recommendations_and_savings_by_type(
