@@ -166,12 +166,12 @@ class RecommendationService:
             utilization = await repo.utilization_for(conn, sorted({r["resource_id"] for r in rows}))
             findings = self._resource_findings(rows, utilization, start, end)
             lookback_start = as_of - timedelta(days=config.commitment_lookback_days)
-            by_start = await repo.compute_spend_by_start(
-                conn, day_start(lookback_start), end, billing_account=billing_account
+            spend = await repo.compute_and_commitment_spend(
+                conn, min(day_start(lookback_start), start), end, billing_account=billing_account
             )
-            daily = commitments.by_day(by_start)
+            daily = commitments.by_day(spend, since=day_start(lookback_start))
             findings += commitments.purchase_findings(daily, self.discounts, config, lookback_start, as_of)
-            used = await repo.commitment_usage(conn, start, end, billing_account=billing_account)
+            used = commitments.by_commitment(spend, since=start)
             findings += commitments.underused_findings(used, config, start, end)
             costing = {r["resource_id"] for r in rows if r["cost"] is not None and Decimal(r["cost"]) > 0}
             changes = await self._store(conn, findings, costing, billing_account)

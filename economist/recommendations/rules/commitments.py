@@ -64,13 +64,14 @@ def _day(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def by_day(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold spend per charge start into UTC days (rows: provider, billing_account_id, currency,
-    charge_start, on_demand_cost, covered_cost)."""
+def by_day(rows: list[dict[str, Any]], since: datetime) -> list[dict[str, Any]]:
+    """Compute spend per provider, billing account, currency and UTC day from the rows of
+    repository.compute_and_commitment_spend that start at or after `since`."""
     days: dict[tuple[str, str, str, date], list[Decimal]] = {}
     for row in rows:
         start = as_utc(parse_datetime(row["charge_start"]))
-        assert start is not None
+        if not row["compute"] or start is None or start < since:
+            continue
         key = (row["provider"], row["billing_account_id"], row["currency"], start.date())
         sums = days.setdefault(key, [ZERO, ZERO])
         sums[0] += dec(row["on_demand_cost"])
@@ -86,6 +87,40 @@ def by_day(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for (provider, account, currency, day), sums in days.items()
     ]
+
+
+def by_commitment(rows: list[dict[str, Any]], since: datetime) -> list[dict[str, Any]]:
+    """Used and unused cost per commitment (and provider, billing account, currency) from the rows of
+    repository.compute_and_commitment_spend that start at or after `since`."""
+    found: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for row in rows:
+        start = as_utc(parse_datetime(row["charge_start"]))
+        if row["commitment_discount_id"] is None or start is None or start < since:
+            continue
+        key = (row["commitment_discount_id"], row["provider"], row["billing_account_id"], row["currency"])
+        entry = found.setdefault(
+            key,
+            {
+                "commitment_discount_id": key[0],
+                "provider": key[1],
+                "billing_account_id": key[2] or None,
+                "currency": key[3],
+                "used_cost": ZERO,
+                "unused_cost": ZERO,
+                "first_start": start,
+                "last_end": None,
+            },
+        )
+        entry["unused_cost" if row["unused"] else "used_cost"] += dec(row["cost"])
+        entry["first_start"] = min(entry["first_start"], start)
+        end = as_utc(parse_datetime(row["last_end"]))
+        entry["last_end"] = (
+            end if entry["last_end"] is None or (end and end > entry["last_end"]) else entry["last_end"]
+        )
+        for name in ("name", "commitment_type", "category", "region"):
+            if row.get(name) is not None and (entry.get(name) is None or row[name] > entry[name]):
+                entry[name] = row[name]
+    return list(found.values())
 
 
 def _plan(offer: Commitment, baseline: Decimal) -> dict[str, Any]:
