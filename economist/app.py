@@ -19,6 +19,9 @@ from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
 from economist.ledger.repository import count_rows_up_to
+from economist.recommendations.endpoints import router as recommendations_router
+from economist.recommendations.endpoints import utilization_router
+from economist.recommendations.lifespan import recommendations_lifespan
 from economist.settings import EconomistSettings
 from oco.app import ServingDetails, make_service_app
 from oco.db import Database
@@ -65,14 +68,9 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
 
     # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
     routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
-    routers += [budgets_router, allocation_router]
-    return make_service_app(
-        SERVICE,
-        "economist",
-        routers,
-        settings=economist_settings,
-        lifespan_hooks=[ingestion_lifespan, budgets_lifespan],
-    )
+    routers += [budgets_router, allocation_router, recommendations_router, utilization_router]
+    hooks = [ingestion_lifespan, budgets_lifespan, recommendations_lifespan(economist_settings)]
+    return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)
 
 
 async def describe_ledger(database: Database, settings: EconomistSettings, details: ServingDetails) -> None:

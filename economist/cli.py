@@ -570,3 +570,166 @@ def allocation(
         markup=False,
         soft_wrap=True,
     )
+
+
+# -- recommendations (GET/PATCH /api/v1/recommendations, POST .../refresh) ------------------------------------
+
+recommendations_app = typer.Typer(
+    help="Savings recommendations: list (the default), show, refresh, set-status.", no_args_is_help=False
+)
+app.add_typer(recommendations_app, name="recommendations")
+
+
+class RecommendationStatus(str, Enum):
+    open = "open"
+    accepted = "accepted"
+    dismissed = "dismissed"
+    implemented = "implemented"
+
+
+def recommendations_table(page: dict[str, Any]) -> Table:
+    """One row per recommendation, largest saving first, as the API sorted them."""
+    table = Table("id", "type", "resource", "account", "saving/month", "confidence", "status", "summary")
+    for r in page["items"]:
+        table.add_row(
+            str(r["id"]),
+            r["type"],
+            r["resource_id"],
+            cell(r["account_id"]),
+            f"{r['estimated_monthly_saving']} {r['currency']}",
+            r["confidence"],
+            r["status"],
+            r["summary"],
+        )
+    return table
+
+
+@recommendations_app.callback(invoke_without_command=True)
+def recommendations(
+    ctx: typer.Context,
+    type_: Annotated[str | None, typer.Option("--type", help="only this type, e.g. idle_ip")] = None,
+    status: Annotated[RecommendationStatus | None, typer.Option(help="only this status")] = None,
+    provider: Annotated[str | None, typer.Option(help="only this provider")] = None,
+    account: Annotated[str | None, typer.Option(help="only this sub account or billing account")] = None,
+    min_saving: Annotated[
+        str | None, typer.Option("--min-saving", help="only those saving at least this")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List recommendations, largest monthly saving first, with the total saving of all that match."""
+    if ctx.invoked_subcommand is not None:
+        return
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    for key, value in (
+        ("type", type_),
+        ("status", status.value if status else None),
+        ("provider", provider),
+        ("account", account),
+        ("min_saving", min_saving),
+    ):
+        if value is not None:
+            params[key] = value
+    with ServiceClient("economist", url, api_key) as api:
+        page = api.call("GET", "/api/v1/recommendations", params=params)
+    if as_json:
+        print_json(page)
+        return
+    print_table(recommendations_table(page))
+    totals = ", ".join(f"{amount} {code}" for code, amount in page["savings_by_currency"].items())
+    console.print(
+        f"{len(page['items'])} of {page['total']} recommendations, saving {totals or 'nothing'} a month",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@recommendations_app.command("show")
+def recommendation_show(
+    recommendation_id: Annotated[int, typer.Argument(help="the recommendation's id")],
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """One recommendation with the evidence its saving was computed from."""
+    with ServiceClient("economist", url, api_key) as api:
+        record = api.call("GET", f"/api/v1/recommendations/{recommendation_id}")
+    if as_json:
+        print_json(record)
+        return
+    console.print(
+        f"{record['id']} {record['type']} {record['resource_id']}: {record['summary']}\n"
+        f"saving {record['estimated_monthly_saving']} {record['currency']} a month, confidence "
+        f"{record['confidence']}, effort {record['effort']}, risk {record['risk']}; {record['status']}"
+        + (f" ({record['status_reason']})" if record["status_reason"] else ""),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    for key, value in record["evidence"].items():
+        if not isinstance(value, list | dict):
+            console.print(f"  {key}: {cell(value)}", markup=False, highlight=False, soft_wrap=True)
+
+
+@recommendations_app.command("refresh")
+def recommendations_refresh(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="the window ends at this day (default: after the ledger)"
+        ),
+    ] = None,
+    billing_account: Annotated[str | None, typer.Option(help="only this billing account")] = None,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Run every rule over the ledger now; prints what was created, updated, reopened and closed."""
+    body: dict[str, Any] = {}
+    if as_of:
+        body["as_of"] = as_of.date().isoformat()
+    if billing_account:
+        body["billing_account"] = billing_account
+    with ServiceClient("economist", url, api_key) as api:
+        result = api.call("POST", "/api/v1/recommendations/refresh", json=body)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"refreshed {result['window_start']} to {result['window_end']}: created {result['created']}, "
+        f"updated {result['updated']}, reopened {result['reopened']}, closed {result['closed']} "
+        f"in {result['duration_ms'] / 1000:.1f} s",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@recommendations_app.command("set-status")
+def recommendation_set_status(
+    recommendation_id: Annotated[int, typer.Argument(help="the recommendation's id")],
+    status: Annotated[RecommendationStatus, typer.Argument(help="the new status")],
+    reason: Annotated[str | None, typer.Option(help="why (required to dismiss)")] = None,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Accept, dismiss (--reason), mark implemented or reopen a recommendation."""
+    body: dict[str, Any] = {"status": status.value}
+    if reason is not None:
+        body["reason"] = reason
+    with ServiceClient("economist", url, api_key) as api:
+        record = api.call("PATCH", f"/api/v1/recommendations/{recommendation_id}", json=body)
+    if as_json:
+        print_json(record)
+        return
+    console.print(
+        f"{record['id']} is {record['status']} (by {record['status_by']} at {record['status_at']})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

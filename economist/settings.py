@@ -49,6 +49,40 @@ class EconomistSettings(PlatformSettings):
     oco_economist_bigquery_endpoint: str | None = None
     oco_economist_gcp_catalog_endpoint: str | None = None
 
+    # -- recommendations (economist/recommendations) ---------------------------------------------------------
+    #: the window the resource rules read (idle, rightsizing, storage, spot, unused commitments), in days
+    #: before the refresh's as-of day (default: the day after the ledger's last charge day)
+    oco_economist_recommendations_window_days: int = 30
+    #: usage below this (ConsumedQuantity of I/O, request, LCU, data-processed lines) over the window is not
+    #: meaningful: volumes, load balancers and databases under it are idle
+    oco_economist_recommendations_idle_max_activity: Decimal = Decimal("1")
+    #: a database whose posted cpu max is at or above this percent is never idle
+    oco_economist_recommendations_idle_cpu_percent: Decimal = Decimal("5")
+    #: object storage with at most this many requests over the window moves to infrequent access
+    oco_economist_recommendations_storage_max_requests: Decimal = Decimal("0")
+    #: rightsizing: the p95 utilization (fraction) the target size should run at
+    oco_economist_recommendations_target_utilization: Decimal = Decimal("0.6")
+    #: spot: comma list of environment tag values that are not production
+    oco_economist_recommendations_nonprod_values: str = "dev,development,test,testing,qa,staging,sandbox"
+    #: spot: the share of the window a resource must be billed in (steady-ish)
+    oco_economist_recommendations_spot_min_coverage: Decimal = Decimal("0.8")
+    #: commitments: days of on-demand history, the percentile of daily spend taken as the baseline, and
+    #: the offering (term in months, payment no_upfront|partial_upfront|all_upfront) to size
+    oco_economist_recommendations_commitment_lookback_days: int = 30
+    oco_economist_recommendations_commitment_percentile: int = 10
+    oco_economist_recommendations_commitment_term_months: int = 12
+    oco_economist_recommendations_commitment_payment: str = "no_upfront"
+    #: commitments already bought: flag those used less than this fraction
+    oco_economist_recommendations_commitment_min_utilization: Decimal = Decimal("0.95")
+    #: findings saving less than this per month are not recorded
+    oco_economist_recommendations_min_saving: Decimal = Decimal("0.01")
+    #: a YAML discount table (commitments, spot, storage tiers) replacing the shipped one
+    oco_economist_recommendations_discounts: Path | None = None
+    #: a CSV size/price table (provider,family,size,vcpu,memory_gib,hourly_price) replacing the shipped one
+    oco_economist_recommendations_sizes: Path | None = None
+    #: refresh the recommendations after every ingestion this process runs
+    oco_economist_recommendations_after_ingestion: bool = True
+
     @property
     def ingest_dirs(self) -> list[Path]:
         """The allow-listed folders, resolved (symlinks followed)."""

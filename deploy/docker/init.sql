@@ -363,7 +363,56 @@ ALTER TABLE ingestions ADD COLUMN heartbeat_at TIMESTAMP WITH TIME ZONE;
 
 UPDATE alembic_version SET version_num='0006_ingestion_owner' WHERE alembic_version.version_num = '0005_economist_bulk_indexes';
 
--- Running upgrade 0006_ingestion_owner -> 0009_economist_budgets
+-- Running upgrade 0006_ingestion_owner -> 0008_economist_recommendations
+
+CREATE TABLE optimization_recommendations (
+    id SERIAL NOT NULL, 
+    type VARCHAR(40) NOT NULL, 
+    resource_id TEXT NOT NULL, 
+    resource_name TEXT, 
+    provider TEXT, 
+    billing_account_id TEXT, 
+    account_id TEXT, 
+    region TEXT, 
+    service_name TEXT, 
+    currency VARCHAR(8) NOT NULL, 
+    estimated_monthly_saving NUMERIC(30, 12) NOT NULL, 
+    summary TEXT NOT NULL, 
+    evidence JSONB NOT NULL, 
+    confidence VARCHAR(8) NOT NULL, 
+    effort VARCHAR(8) NOT NULL, 
+    risk VARCHAR(8) NOT NULL, 
+    status VARCHAR(16) NOT NULL, 
+    status_reason TEXT, 
+    status_by VARCHAR(200), 
+    status_at TIMESTAMP WITH TIME ZONE, 
+    first_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_optimization_recommendations_type_resource UNIQUE (type, resource_id)
+);
+
+CREATE INDEX ix_optimization_recommendations_status ON optimization_recommendations (status, type);
+
+CREATE TABLE resource_utilization (
+    id SERIAL NOT NULL, 
+    resource_id TEXT NOT NULL, 
+    metric VARCHAR(16) NOT NULL, 
+    size TEXT, 
+    window_start TIMESTAMP WITH TIME ZONE, 
+    window_end TIMESTAMP WITH TIME ZONE, 
+    sample_count INTEGER, 
+    p50 NUMERIC(38, 18), 
+    p95 NUMERIC(38, 18) NOT NULL, 
+    max NUMERIC(38, 18), 
+    recorded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_resource_utilization_resource_metric UNIQUE (resource_id, metric)
+);
+
+UPDATE alembic_version SET version_num='0008_economist_recommendations' WHERE alembic_version.version_num = '0006_ingestion_owner';
+
+-- Running upgrade 0008_economist_recommendations -> 0009_economist_budgets
 
 CREATE TABLE cost_budgets (
     id SERIAL NOT NULL, 
@@ -399,7 +448,7 @@ CREATE TABLE cost_budget_alerts (
     FOREIGN KEY(budget_id) REFERENCES cost_budgets (id) ON DELETE CASCADE
 );
 
-UPDATE alembic_version SET version_num='0009_economist_budgets' WHERE alembic_version.version_num = '0006_ingestion_owner';
+UPDATE alembic_version SET version_num='0009_economist_budgets' WHERE alembic_version.version_num = '0008_economist_recommendations';
 
 COMMIT;
 

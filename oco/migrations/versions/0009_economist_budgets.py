@@ -2,7 +2,7 @@
 (each threshold crossed, once per budget and period: the record that makes it alert once).
 
 Revision ID: 0009_economist_budgets
-Revises: 0006_ingestion_owner
+Revises: 0008_economist_recommendations
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0009_economist_budgets"
-down_revision = "0006_ingestion_owner"
+down_revision = "0008_economist_recommendations"
 branch_labels = None
 depends_on = None
 

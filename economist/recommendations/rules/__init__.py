@@ -1,0 +1,1 @@
+"""One module per recommendation type family; each turns aggregated ledger numbers into Findings."""
