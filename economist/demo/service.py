@@ -11,9 +11,11 @@ from economist.costs.params import CostQuery, Dimension
 from economist.costs.service import CostService
 from economist.demo import SAMPLE_NAME, sample_path
 from economist.ingestion.runner import LedgerIngestor
+from economist.ingestion.service import command_ingestion
 from economist.settings import EconomistSettings
 from economist.sources import open_focus_source
 from oco.db import Database
+from oco.kv import MemoryKV
 from oco.migrations import upgrade_engine
 
 #: the metric GET /api/v1/costs reports when none is asked for
@@ -56,15 +58,17 @@ async def _load(database: Database, settings: EconomistSettings) -> DemoLoad:
         progress_interval_s=settings.oco_economist_progress_interval_s,
     )
     options = {"path": str(path)}
-    ingestion_id = await ingestor.create_record(
+    async with command_ingestion(
+        database,
+        settings,
+        MemoryKV(),
         source="focus",
-        status="pending",
         period=None,
         options=options,
         filename=SAMPLE_NAME,
         created_by="demo",
-    )
-    record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind="focus", window=None)
+    ) as ingestion_id:
+        record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind="focus", window=None)
     start, end = record["period_start"], record["period_end"]
     if start is None or end is None:
         raise RuntimeError(f"ingestion {ingestion_id} recorded no charge period")
