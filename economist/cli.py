@@ -24,7 +24,7 @@ from rich.table import Table
 from economist.fx.service import FxService, parse_rates_csv
 from economist.ingestion.factory import SourceFactory, SourceRequestError
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
-from economist.ingestion.service import command_ingestion
+from economist.ingestion.service import command_ingestion, with_member_files
 from economist.settings import EconomistSettings
 from oco.cli_client import ApiKeyOption, JsonOption, ServiceClient, cell, print_json, print_table
 from oco.db import Database
@@ -81,6 +81,7 @@ async def _ingest(
         if settings.is_embedded_database:
             await upgrade_engine(database.engine)
         source = await asyncio.to_thread(SourceFactory(settings).build, kind, period, options, trusted=True)
+        options = with_member_files(options, source)  # a folder or manifest: the files it loaded
         ingestor = LedgerIngestor(
             database,
             normalizer=settings.tag_normalizer,

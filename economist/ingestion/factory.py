@@ -29,8 +29,10 @@ from economist.sources import (
 )
 from economist.sources.aws_cost_explorer import make_cost_explorer_client
 from economist.sources.azure_cost import make_cost_management_client
+from economist.sources.files import ExportFilesError, export_files
 from economist.sources.gcp_bigquery import make_bigquery_client
 from economist.sources.gcp_catalog import make_catalog_client
+from economist.sources.multi import MultiFileSource
 from economist.sources.s3files import make_s3_client
 from oco.errors import BadRequest
 
@@ -109,12 +111,19 @@ def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
             "path_not_allowed",
         )
     try:
-        is_file = path.is_file()
+        is_file = path.is_file() or path.is_dir()
     except OSError:  # e.g. a name too long for the file system
         is_file = False
     if not is_file:
         raise SourceRequestError(f"no such file: {raw}", "options.path", "file_not_found")
     return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file() or path.is_dir()
+    except OSError:
+        return False
 
 
 def _check_path_text(raw: Any) -> None:
@@ -182,7 +191,7 @@ class SourceFactory:
             if "path" in options:
                 if not trusted:
                     allowed_path(options["path"], self.settings)
-                elif _check_path_text(options["path"]) or not Path(str(options["path"])).is_file():
+                elif _check_path_text(options["path"]) or not _exists(Path(str(options["path"]))):
                     raise SourceRequestError(
                         f"no such file: {options['path']}", "options.path", "file_not_found"
                     )
@@ -208,7 +217,7 @@ class SourceFactory:
             "focus": lambda: self._file(kind, options, trusted, open_focus_source, open_focus_source_s3),
             "aws_cur": lambda: self._file(kind, options, trusted, AwsCurSource, AwsCurSource.from_s3),
             "azure_export": lambda: AzureExportSource(
-                self._path(options, trusted), cost_type=options.get("cost_type")
+                self._single_file(options, trusted), cost_type=options.get("cost_type")
             ),
             "aws_cost_explorer": lambda: self._cost_explorer(_require_period(kind, period), options),
             "azure_cost": lambda: self._azure(_require_period(kind, period), options),
@@ -221,6 +230,12 @@ class SourceFactory:
         except ValueError as exc:  # the adapters check their arguments (e.g. at most two groupings)
             raise SourceRequestError(str(exc), "options") from None
 
+    def _single_file(self, options: dict[str, Any], trusted: bool) -> Path:
+        path = self._path(options, trusted)
+        if path.is_dir():
+            raise SourceRequestError("options.path must be a file for this source", "options.path")
+        return path
+
     def _path(self, options: dict[str, Any], trusted: bool) -> Path:
         raw = options.get("path")
         return Path(str(raw)).expanduser() if trusted else allowed_path(raw, self.settings)
@@ -228,7 +243,15 @@ class SourceFactory:
     def _file(self, kind: str, options: dict[str, Any], trusted: bool, local: Any, s3: Any) -> BillingSource:
         if "path" in options:
             path = self._path(options, trusted)
-            return local(path, filename=path.name)
+            try:
+                parts = export_files(path)
+            except ExportFilesError as exc:
+                raise SourceRequestError(str(exc), "options.path", "no_export_files") from None
+            if parts is None:
+                return local(path, filename=path.name)
+            return MultiFileSource(
+                kind, [local(p, filename=p.name) for p in parts], names=[p.name for p in parts]
+            )
         return s3(str(options["bucket"]), str(options["key"]), s3_client=self.clients.s3())
 
     def _cost_explorer(self, period: tuple[date, date], options: dict[str, Any]) -> BillingSource:

@@ -103,6 +103,7 @@ class IngestionService:
         """Validate, build the source, record a pending ingestion and run it in the background.
         Raises SourceRequestError for a request that cannot run."""
         source = await asyncio.to_thread(self.factory.build, kind, period, options, trusted=False)
+        options = with_member_files(options, source)
         ingestion_id = await self._create_record(
             source=kind,
             status="pending",
@@ -152,7 +153,11 @@ class IngestionService:
             options["files"] = [filename for _stream, filename in files]
         if replace_key:
             options["replace_key"] = replace_key
-        source: Any = sources[0] if len(sources) == 1 else MultiFileSource(kind, sources)
+        source: Any = (
+            sources[0]
+            if len(sources) == 1
+            else MultiFileSource(kind, sources, names=[name for _stream, name in files])
+        )
         ingestion_id = await self._create_record(
             source=kind,
             status="running",
@@ -230,6 +235,14 @@ class IngestionService:
         await self.tracker.stop(0)
         with contextlib.suppress(Exception):  # expires by itself
             await self.lease.release()
+
+
+def with_member_files(options: dict[str, Any], source: Any) -> dict[str, Any]:
+    """The options a record keeps: for a folder or manifest, also the names of the files loaded (`files`),
+    which make its origin and members (slices.py)."""
+    if isinstance(source, MultiFileSource) and "files" not in options:
+        return {**options, "files": list(source.names)}
+    return options
 
 
 def _upload_source(kind: str, stream: IO[bytes], filename: str) -> Any:

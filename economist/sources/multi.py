@@ -11,9 +11,18 @@ from economist.sources.base import DEFAULT_BATCH_SIZE, BillingSource, SourceBatc
 class MultiFileSource:
     """The parts of one export, in order, as a single BillingSource."""
 
-    def __init__(self, name: str, parts: Sequence[BillingSource], *, bytes_total: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        parts: Sequence[BillingSource],
+        *,
+        names: Sequence[str] = (),
+        bytes_total: int | None = None,
+    ) -> None:
         self.name = name
         self.parts = list(parts)
+        #: the parts' file names, in order
+        self.names = list(names)
         self._bytes_total = bytes_total
 
     def batches(self, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[SourceBatch]:
