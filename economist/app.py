@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from economist.anomalies.endpoints import router as anomalies_router
 from economist.costs.endpoints import router as costs_router
+from economist.export.endpoints import router as export_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
 from economist.ingestion.endpoints import router as ingestion_router
@@ -46,8 +47,8 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
         finally:
             await app.state.ingestion.stop()
 
-    # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
-    routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
+    # forecast and export before costs: /costs/forecast must not be taken for a /costs/{...} route
+    routers = [ingestion_router, forecast_router, export_router, costs_router, anomalies_router, fx_router]
     return make_service_app(
         SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
     )
