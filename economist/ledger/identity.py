@@ -29,6 +29,7 @@ _SCALE = 18  # numbers hash by their value times 10**18 when that is an integer 
 _LIMIT = 10**38
 _EXACT = pa.decimal128(38, _SCALE)
 _MEMO_LIMIT = 200_000
+_PENDING_ROWS = 16_384
 #: the hashed columns, in order, with an odd multiplier each (the position of a value matters)
 HASHED: tuple[tuple[str, str, int], ...] = tuple(
     (c.name, c.kind, ((i + 1) * 0xA24BAED4963EE407) & MASK64 | 1) for i, c in enumerate(LEDGER_COLUMNS)
@@ -113,9 +114,13 @@ class RowDigest:
         self.rows = 0
         self._a = [0, 0]  # lane A: sums of the low and high 32 bits of the row hashes
         self._b = [0, 0]
-        self._memo: dict[tuple[int, Any], int] = {}
+        self._memo: list[dict[Any, int]] = [{} for _ in HASHED]  # per column: value -> hash
+        self._memo_size = 0
+        self._pending: list[pa.Table] = []  # small tables wait to be hashed together (fewer Arrow calls)
+        self._pending_rows = 0
 
     def hexdigest(self) -> str:
+        self.flush()
         a = (self._a[0] + (self._a[1] << 32)) & MASK64
         b = (self._b[0] + (self._b[1] << 32)) & MASK64
         return f"{self.rows}:{a:016x}{b:016x}"
@@ -123,12 +128,15 @@ class RowDigest:
     # -- shared --
 
     def _memoized(self, position: int, value: Any, compute: Any) -> int:
-        key = (position, value)
-        found = self._memo.get(key)
+        memo = self._memo[position]
+        found = memo.get(value)
         if found is None:
-            if len(self._memo) >= _MEMO_LIMIT:
-                self._memo.clear()
-            found = self._memo[key] = compute(value)
+            if self._memo_size >= _MEMO_LIMIT:
+                for each in self._memo:
+                    each.clear()
+                self._memo_size = 0
+            found = memo[value] = compute(value)
+            self._memo_size += 1
         return found
 
     def _combine(self, columns: list[tuple[int, pa.Array]], constant: int, rows: int) -> None:
@@ -174,9 +182,23 @@ class RowDigest:
     def add_table(self, table: pa.Table) -> None:
         """Add rows of a table in COPY layout: every ledger column as text (numbers as their source text,
         datetimes as ISO 8601 with offset, tags as JSON), nulls where absent."""
-        rows = table.num_rows
-        if rows == 0:
+        if table.num_rows == 0:
             return
+        self._pending.append(table.select([name for name, _kind, _m in HASHED]))
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= _PENDING_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hash the tables that wait."""
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
+        self._add_arrow(table)
+
+    def _add_arrow(self, table: pa.Table) -> None:
+        rows = table.num_rows
         columns: list[tuple[int, pa.Array]] = []
         constant = 0
         for position, (name, kind, multiplier) in enumerate(HASHED):
@@ -200,7 +222,11 @@ class RowDigest:
     def _by_value(self, position: int, column: pa.Array, compute: Any) -> pa.Array:
         encoded = pc.dictionary_encode(column)
         values = encoded.dictionary.to_pylist()
-        mapped = pa.array([self._memoized(position, v, compute) for v in values] + [_NULL_HASH], _U64)
+        if len(values) * 2 > len(column):  # mostly distinct: a memo would not pay for itself
+            hashes = [compute(v) for v in values]
+        else:
+            hashes = [self._memoized(position, v, compute) for v in values]
+        mapped = pa.array(hashes + [_NULL_HASH], _U64)
         return pc.take(mapped, pc.fill_null(encoded.indices, len(values)))
 
     def _number_hashes(self, position: int, column: pa.Array) -> pa.Array:
