@@ -12,6 +12,7 @@ from economist.costs.endpoints import router as costs_router
 from economist.export.endpoints import router as export_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
+from economist.ingestion.cerebra_schedule import CerebraSchedule
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
@@ -42,9 +43,15 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
             app.state.database, economist_settings, factory, kv=app.state.kv
         )
         await app.state.ingestion.open()  # marks ingestions left by a dead process failed "interrupted"
+        pulls = CerebraSchedule(
+            app.state.ingestion, app.state.kv, economist_settings.oco_economist_cerebra_interval_s
+        )
+        if economist_settings.oco_economist_cerebra_url:
+            pulls.start()  # a no-op unless OCO_ECONOMIST_CEREBRA_INTERVAL_S > 0
         try:
             yield
         finally:
+            await pulls.stop()
             await app.state.ingestion.stop()
 
     # forecast and export before costs: /costs/forecast must not be taken for a /costs/{...} route

@@ -29,6 +29,7 @@ from economist.sources import (
 )
 from economist.sources.aws_cost_explorer import make_cost_explorer_client
 from economist.sources.azure_cost import make_cost_management_client
+from economist.sources.cerebra import CerebraSource
 from economist.sources.files import ExportFilesError, export_files
 from economist.sources.gcp_bigquery import make_bigquery_client
 from economist.sources.gcp_catalog import make_catalog_client
@@ -36,9 +37,17 @@ from economist.sources.multi import MultiFileSource
 from economist.sources.s3files import make_s3_client
 from oco.errors import BadRequest
 
-SOURCE_KINDS = ("focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery")
+SOURCE_KINDS = (
+    "focus",
+    "aws_cost_explorer",
+    "aws_cur",
+    "azure_cost",
+    "azure_export",
+    "gcp_bigquery",
+    "cerebra",
+)
 FILE_SOURCES = ("focus", "aws_cur", "azure_export")
-API_SOURCES = ("aws_cost_explorer", "azure_cost", "gcp_bigquery")
+API_SOURCES = ("aws_cost_explorer", "azure_cost", "gcp_bigquery", "cerebra")
 
 #: the options each source accepts (anything else is refused, so a typo never passes silently)
 #: (`replace_key`, accepted by all, overrides the origin that decides what a load replaces: slices.py)
@@ -51,6 +60,7 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "gcp_bigquery": frozenset(
         {"table", "detailed", "project", "list_prices", "list_price_currency", "replace_key"}
     ),
+    "cerebra": frozenset({"replace_key"}),
 }
 MAX_REPLACE_KEY = 300
 
@@ -203,6 +213,12 @@ class SourceFactory:
             raise SourceRequestError(
                 "source azure_cost needs options.scope (e.g. /subscriptions/<id>)", "options.scope"
             )
+        if kind == "cerebra" and not self.settings.oco_economist_cerebra_url:
+            raise SourceRequestError(
+                "source cerebra needs OCO_ECONOMIST_CEREBRA_URL (cerebra's base URL)",
+                "source",
+                "not_configured",
+            )
         if kind == "gcp_bigquery" and not options.get("table"):
             raise SourceRequestError(
                 "source gcp_bigquery needs options.table (project.dataset.table)", "options.table"
@@ -222,6 +238,7 @@ class SourceFactory:
             "aws_cost_explorer": lambda: self._cost_explorer(_require_period(kind, period), options),
             "azure_cost": lambda: self._azure(_require_period(kind, period), options),
             "gcp_bigquery": lambda: self._bigquery(_require_period(kind, period), options),
+            "cerebra": lambda: self._cerebra(_require_period(kind, period)),
         }
         try:
             return builders[kind]()
@@ -280,6 +297,17 @@ class SourceFactory:
             cost_type=options.get("cost_type", "ActualCost"),
             group_by=_string_list(options, "group_by", ["ServiceName", "ResourceLocation"]),
             tag_key=options.get("tag_key"),
+        )
+
+    def _cerebra(self, period: tuple[date, date]) -> BillingSource:
+        settings = self.settings
+        key = settings.oco_economist_cerebra_api_key
+        return CerebraSource(
+            str(settings.oco_economist_cerebra_url),
+            key.get_secret_value() if key is not None else "",
+            period[0],
+            period[1],
+            timeout_s=settings.oco_economist_cerebra_timeout_s,
         )
 
     def _bigquery(self, period: tuple[date, date], options: dict[str, Any]) -> BillingSource:

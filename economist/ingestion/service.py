@@ -25,6 +25,7 @@ from economist.settings import EconomistSettings
 from economist.sources import SourceProgress
 from economist.sources.aws_cur import AwsCurSource
 from economist.sources.azure_exports import AzureExportSource
+from economist.sources.cerebra import CerebraSource
 from economist.sources.focus import open_focus_source
 from economist.sources.multi import MultiFileSource
 from oco.db import Database
@@ -103,7 +104,7 @@ class IngestionService:
         """Validate, build the source, record a pending ingestion and run it in the background.
         Raises SourceRequestError for a request that cannot run."""
         source = await asyncio.to_thread(self.factory.build, kind, period, options, trusted=False)
-        options = with_member_files(options, source)
+        options = recorded_options(options, source)
         ingestion_id = await self._create_record(
             source=kind,
             status="pending",
@@ -237,11 +238,13 @@ class IngestionService:
             await self.lease.release()
 
 
-def with_member_files(options: dict[str, Any], source: Any) -> dict[str, Any]:
+def recorded_options(options: dict[str, Any], source: Any) -> dict[str, Any]:
     """The options a record keeps: for a folder or manifest, also the names of the files loaded (`files`),
-    which make its origin and members (slices.py)."""
+    for cerebra its base URL (`url`, never the key): they make the load's origin and members (slices.py)."""
     if isinstance(source, MultiFileSource) and "files" not in options:
         return {**options, "files": list(source.names)}
+    if isinstance(source, CerebraSource):
+        return {**options, "url": source.base_url}
     return options
 
 
