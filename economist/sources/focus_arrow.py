@@ -211,6 +211,8 @@ class FocusArrowReader:
     window: keep only rows whose ChargePeriodStart falls in [start, end), like the strict ingestion.
     on_table: called (in the reading thread) with each converted table, as text in COPY_COLUMNS, before it
     becomes a chunk (the ingestion builds its daily rollup from them).
+    digest: where the kept rows' content identity accumulates (economist.ledger.identity; one is made if none
+    is given), equal to the strict parser's for the same rows.
     """
 
     def __init__(

@@ -206,3 +206,17 @@ async def test_the_sample_from_s3_replaces_its_upload(api) -> None:  # type: ign
         record = await finished(api, started.json()["id"])
     assert record["status"] == "succeeded" and record["replaced_rows"] == 1000
     assert await total(api, "|".join(sorted(accounts))) == SAMPLE_TOTAL
+
+
+def test_part_naming_rules() -> None:
+    from economist.ingestion.slices import part_of, parts_of_one_export
+
+    assert part_of("name:part-00001.csv") == ("part-#", (1,))
+    assert part_of("name:my-export-00002.snappy.parquet") == ("my-export-#", (2,))
+    assert part_of("name:part_0_0001.csv.gz") == ("part_#_#", (0, 1))
+    assert part_of("name:focus.csv") is None and part_of("name:bill-v2.csv") is None
+    assert part_of("files:2024-09") is None and part_of("aws_cost_explorer:*") is None
+    assert parts_of_one_export(("name:part-00002.csv",), ("name:part-00001.csv",))
+    assert not parts_of_one_export(("name:part-00001.csv.gz",), ("name:part-00001.csv",))  # the same part
+    assert not parts_of_one_export(("name:other-00002.csv",), ("name:part-00001.csv",))
+    assert parts_of_one_export(("name:part-00003.csv",), ("name:part-00001.csv", "name:part-00002.csv"))
