@@ -141,6 +141,12 @@ async def test_parts_in_one_upload_are_one_load(api, unique) -> None:  # type: i
     assert again["replaced_rows"] == 3
     assert await total(api, account) == "7.000000"
     # one upload of a single file keeps working (and, as a newer export of the month, replaces both parts)
+    named = await api.post(
+        "/api/v1/ingestions/upload",
+        params={"filename": "x.csv"},
+        files=[("file", ("a.csv", first, "text/csv")), ("file", ("b.csv", first, "text/csv"))],
+    )
+    assert named.status_code == 400 and named.json()["error"]["param"] == "filename"
     whole = joined(first, focus_file("AWS", account, ["3.00"], day=10))
     single = await upload(api, ("whole.csv", whole))
     assert single["replaced_rows"] == 3 and single["options"] == {"upload": True}
