@@ -207,9 +207,11 @@ def copy_ceiling(url: str, path: Path) -> float:
 
 async def child_ingest(path: str, url: str) -> dict:
     from economist.ingestion.runner import LedgerIngestor
+    from economist.ingestion.service import command_ingestion
     from economist.settings import EconomistSettings
     from economist.sources import open_focus_source
     from oco.db import Database
+    from oco.kv import MemoryKV
 
     settings = EconomistSettings(_env_file=None, oco_database_url=url)
     database = Database(url, pool_size=2)
@@ -217,17 +219,21 @@ async def child_ingest(path: str, url: str) -> dict:
         ingestor = LedgerIngestor(
             database, normalizer=settings.tag_normalizer, batch_size=settings.oco_economist_batch_size
         )
-        ingestion_id = await ingestor.create_record(
+        async with command_ingestion(
+            database,
+            settings,
+            MemoryKV(),
             source="focus",
-            status="pending",
             period=None,
             options={"bench": True},
             filename=path,
             created_by="bench",
-        )
-        started, cpu = time.perf_counter(), cpu_seconds()
-        record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind="focus", window=None)
-        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        ) as ingestion_id:
+            started, cpu = time.perf_counter(), cpu_seconds()
+            record = await ingestor.run(
+                ingestion_id, open_focus_source(path), source_kind="focus", window=None
+            )
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     finally:
         await database.dispose()
     return {

@@ -13,8 +13,10 @@ from economist.anomalies.endpoints import router as anomalies_router
 from economist.budgets.endpoints import router as budgets_router
 from economist.budgets.service import BudgetService
 from economist.costs.endpoints import router as costs_router
+from economist.export.endpoints import router as export_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
+from economist.ingestion.cerebra_schedule import CerebraSchedule
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
@@ -55,9 +57,15 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
         )
         await app.state.ingestion.open()  # marks ingestions left by a dead process failed "interrupted"
         await describe_ledger(app.state.database, economist_settings, app.state.serving_details)
+        pulls = CerebraSchedule(
+            app.state.ingestion, app.state.kv, economist_settings.oco_economist_cerebra_interval_s
+        )
+        if economist_settings.oco_economist_cerebra_url:
+            pulls.start()  # a no-op unless OCO_ECONOMIST_CEREBRA_INTERVAL_S > 0
         try:
             yield
         finally:
+            await pulls.stop()
             await app.state.ingestion.stop()
 
     @asynccontextmanager
@@ -66,8 +74,8 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
         app.state.ingestion.after_success.append(app.state.budgets.after_ingestion)
         yield
 
-    # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
-    routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
+    # forecast and export before costs: /costs/forecast must not be taken for a /costs/{...} route
+    routers = [ingestion_router, forecast_router, export_router, costs_router, anomalies_router, fx_router]
     routers += [budgets_router, allocation_router, recommendations_router, utilization_router]
     hooks = [ingestion_lifespan, budgets_lifespan, recommendations_lifespan(economist_settings)]
     return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)

@@ -24,7 +24,7 @@ from rich.table import Table
 from economist.fx.service import FxService, parse_rates_csv
 from economist.ingestion.factory import SourceFactory, SourceRequestError
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
-from economist.ingestion.service import command_ingestion
+from economist.ingestion.service import command_ingestion, recorded_options
 from economist.settings import EconomistSettings
 from oco.cli_client import ApiKeyOption, JsonOption, ServiceClient, cell, print_json, print_table
 from oco.db import Database
@@ -46,6 +46,7 @@ class SourceKind(str, Enum):
     azure_cost = "azure_cost"
     azure_export = "azure_export"
     gcp_bigquery = "gcp_bigquery"
+    cerebra = "cerebra"
 
 
 def _settings() -> EconomistSettings:
@@ -81,6 +82,7 @@ async def _ingest(
         if settings.is_embedded_database:
             await upgrade_engine(database.engine)
         source = await asyncio.to_thread(SourceFactory(settings).build, kind, period, options, trusted=True)
+        options = recorded_options(options, source)  # + the files of a folder, cerebra's URL
         ingestor = LedgerIngestor(
             database,
             normalizer=settings.tag_normalizer,

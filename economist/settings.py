@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from economist.ledger.tags import TagNormalizer
 from oco.settings import PlatformSettings
 
@@ -82,6 +84,15 @@ class EconomistSettings(PlatformSettings):
     oco_economist_recommendations_sizes: Path | None = None
     #: refresh the recommendations after every ingestion this process runs
     oco_economist_recommendations_after_ingestion: bool = True
+    # -- cerebra source (LLM spend from cerebra's FOCUS export; issue 13) --
+    #: cerebra's base URL (e.g. http://cerebra:8080); empty: the `cerebra` source is off
+    oco_economist_cerebra_url: str | None = None
+    #: the API key sent as X-API-Key to cerebra's FOCUS export (never logged or stored)
+    oco_economist_cerebra_api_key: SecretStr | None = None
+    #: pull cerebra's export every this many seconds (yesterday and today, one replica at a time); 0: off
+    oco_economist_cerebra_interval_s: float = 0.0
+    #: timeout of one pull of cerebra's export
+    oco_economist_cerebra_timeout_s: float = 60.0
 
     @property
     def ingest_dirs(self) -> list[Path]:

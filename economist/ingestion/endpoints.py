@@ -18,6 +18,8 @@ from oco.pagination import Pagination
 from oco.params import RowIdPath
 
 router = APIRouter(prefix="/api/v1/ingestions", tags=["ingestions"])
+#: file parts accepted in one multipart upload (the parts of one export)
+MAX_UPLOAD_FILES = 1000
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
 
 
@@ -81,31 +83,35 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
-async def _spool_body(request: Request, settings: EconomistSettings) -> tuple[IO[bytes], str | None]:
-    """The uploaded file (multipart `file` part, or the raw body) spooled to memory/disk, and its name."""
+async def _spool_body(request: Request, settings: EconomistSettings) -> list[tuple[IO[bytes], str | None]]:
+    """The uploaded files (every file part of a multipart body, or the raw body) spooled to memory/disk, and
+    their names."""
     limit = settings.oco_economist_max_upload_bytes
     stream = _limited(request.stream(), limit)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         try:
-            form = await MultiPartParser(request.headers, stream, max_files=1, max_fields=10).parse()
+            form = await MultiPartParser(
+                request.headers, stream, max_files=MAX_UPLOAD_FILES, max_fields=10
+            ).parse()
         except MultiPartException as exc:
             raise BadRequest(f"malformed multipart body: {exc.message}", code="bad_multipart") from None
-        uploads = [v for v in form.values() if isinstance(v, UploadFile)]
+        uploads = [v for _k, v in form.multi_items() if isinstance(v, UploadFile)]
         if not uploads:
             raise BadRequest("the multipart body has no file part", code="no_file", param="file")
-        return uploads[0].file, uploads[0].filename
+        return [(upload.file, upload.filename) for upload in uploads]
     spooled = tempfile.SpooledTemporaryFile(max_size=settings.oco_economist_upload_spool_bytes)  # noqa: SIM115
     async for chunk in stream:
         spooled.write(chunk)
     spooled.seek(0)
-    return spooled, None
+    return [(spooled, None)]
 
 
 @router.post(
     "/upload",
     status_code=201,
     response_model=Ingestion,
-    summary="Upload a billing file (multipart `file` or the raw body) and ingest it now",
+    summary="Upload a billing file, or the parts of one export (multipart `file` parts, or the raw body), and "
+    "ingest it now as one load",
     responses={
         **AUTH_ERRORS,
         400: {
@@ -121,7 +127,9 @@ async def _spool_body(request: Request, settings: EconomistSettings) -> tuple[IO
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                        },
                     }
                 },
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
@@ -146,8 +154,8 @@ async def upload(
         Query(
             min_length=1,
             max_length=300,
-            description="what this upload replaces: earlier loads with the same key (default: the file "
-            "name; an earlier load with identical content is replaced in any case)",
+            description="what this upload replaces: only earlier loads with the same key or the same rows "
+            "(default: see README, 'What replaces what')",
         ),
     ] = None,
 ) -> Ingestion:
@@ -156,15 +164,22 @@ async def upload(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    fileobj, sent_name = await _spool_body(request, settings)
+    sent = await _spool_body(request, settings)
+    if filename and len(sent) > 1:
+        raise BadRequest(
+            "`filename` names a single file; several files carry their own names", param="filename"
+        )
     try:
         record = await service.upload(
-            fileobj,
-            filename or sent_name or "upload",
+            [
+                (fileobj, filename or sent_name or (f"upload-{index + 1}" if len(sent) > 1 else "upload"))
+                for index, (fileobj, sent_name) in enumerate(sent)
+            ],
             kind=source,
             created_by=principal.name,
             replace_key=replace_key,
         )
     finally:
-        fileobj.close()
+        for fileobj, _name in sent:
+            fileobj.close()
     return Ingestion.from_record(record)

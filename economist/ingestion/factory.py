@@ -29,14 +29,25 @@ from economist.sources import (
 )
 from economist.sources.aws_cost_explorer import make_cost_explorer_client
 from economist.sources.azure_cost import make_cost_management_client
+from economist.sources.cerebra import CerebraSource
+from economist.sources.files import ExportFilesError, export_files
 from economist.sources.gcp_bigquery import make_bigquery_client
 from economist.sources.gcp_catalog import make_catalog_client
+from economist.sources.multi import MultiFileSource
 from economist.sources.s3files import make_s3_client
 from oco.errors import BadRequest
 
-SOURCE_KINDS = ("focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery")
+SOURCE_KINDS = (
+    "focus",
+    "aws_cost_explorer",
+    "aws_cur",
+    "azure_cost",
+    "azure_export",
+    "gcp_bigquery",
+    "cerebra",
+)
 FILE_SOURCES = ("focus", "aws_cur", "azure_export")
-API_SOURCES = ("aws_cost_explorer", "azure_cost", "gcp_bigquery")
+API_SOURCES = ("aws_cost_explorer", "azure_cost", "gcp_bigquery", "cerebra")
 
 #: the options each source accepts (anything else is refused, so a typo never passes silently)
 #: (`replace_key`, accepted by all, overrides the origin that decides what a load replaces: slices.py)
@@ -49,6 +60,7 @@ SOURCE_OPTIONS: dict[str, frozenset[str]] = {
     "gcp_bigquery": frozenset(
         {"table", "detailed", "project", "list_prices", "list_price_currency", "replace_key"}
     ),
+    "cerebra": frozenset({"replace_key"}),
 }
 MAX_REPLACE_KEY = 300
 
@@ -109,12 +121,19 @@ def allowed_path(raw: Any, settings: EconomistSettings) -> Path:
             "path_not_allowed",
         )
     try:
-        is_file = path.is_file()
+        is_file = path.is_file() or path.is_dir()
     except OSError:  # e.g. a name too long for the file system
         is_file = False
     if not is_file:
         raise SourceRequestError(f"no such file: {raw}", "options.path", "file_not_found")
     return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.is_file() or path.is_dir()
+    except OSError:
+        return False
 
 
 def _check_path_text(raw: Any) -> str:
@@ -183,7 +202,7 @@ class SourceFactory:
             if "path" in options:
                 if not trusted:
                     allowed_path(options["path"], self.settings)
-                elif not Path(_check_path_text(options["path"])).is_file():
+                elif not _exists(Path(_check_path_text(options["path"]))):
                     raise SourceRequestError(
                         f"no such file: {options['path']}", "options.path", "file_not_found"
                     )
@@ -194,6 +213,12 @@ class SourceFactory:
         if kind == "azure_cost" and not options.get("scope"):
             raise SourceRequestError(
                 "source azure_cost needs options.scope (e.g. /subscriptions/<id>)", "options.scope"
+            )
+        if kind == "cerebra" and not self.settings.oco_economist_cerebra_url:
+            raise SourceRequestError(
+                "source cerebra needs OCO_ECONOMIST_CEREBRA_URL (cerebra's base URL)",
+                "source",
+                "not_configured",
             )
         if kind == "gcp_bigquery" and not options.get("table"):
             raise SourceRequestError(
@@ -209,11 +234,12 @@ class SourceFactory:
             "focus": lambda: self._file(kind, options, trusted, open_focus_source, open_focus_source_s3),
             "aws_cur": lambda: self._file(kind, options, trusted, AwsCurSource, AwsCurSource.from_s3),
             "azure_export": lambda: AzureExportSource(
-                self._path(options, trusted), cost_type=options.get("cost_type")
+                self._single_file(options, trusted), cost_type=options.get("cost_type")
             ),
             "aws_cost_explorer": lambda: self._cost_explorer(_require_period(kind, period), options),
             "azure_cost": lambda: self._azure(_require_period(kind, period), options),
             "gcp_bigquery": lambda: self._bigquery(_require_period(kind, period), options),
+            "cerebra": lambda: self._cerebra(_require_period(kind, period)),
         }
         try:
             return builders[kind]()
@@ -222,6 +248,12 @@ class SourceFactory:
         except ValueError as exc:  # the adapters check their arguments (e.g. at most two groupings)
             raise SourceRequestError(str(exc), "options") from None
 
+    def _single_file(self, options: dict[str, Any], trusted: bool) -> Path:
+        path = self._path(options, trusted)
+        if path.is_dir():
+            raise SourceRequestError("options.path must be a file for this source", "options.path")
+        return path
+
     def _path(self, options: dict[str, Any], trusted: bool) -> Path:
         raw = options.get("path")
         return Path(str(raw)).expanduser() if trusted else allowed_path(raw, self.settings)
@@ -229,7 +261,15 @@ class SourceFactory:
     def _file(self, kind: str, options: dict[str, Any], trusted: bool, local: Any, s3: Any) -> BillingSource:
         if "path" in options:
             path = self._path(options, trusted)
-            return local(path, filename=path.name)
+            try:
+                parts = export_files(path)
+            except ExportFilesError as exc:
+                raise SourceRequestError(str(exc), "options.path", "no_export_files") from None
+            if parts is None:
+                return local(path, filename=path.name)
+            return MultiFileSource(
+                kind, [local(p, filename=p.name) for p in parts], names=[p.name for p in parts]
+            )
         return s3(str(options["bucket"]), str(options["key"]), s3_client=self.clients.s3())
 
     def _cost_explorer(self, period: tuple[date, date], options: dict[str, Any]) -> BillingSource:
@@ -258,6 +298,17 @@ class SourceFactory:
             cost_type=options.get("cost_type", "ActualCost"),
             group_by=_string_list(options, "group_by", ["ServiceName", "ResourceLocation"]),
             tag_key=options.get("tag_key"),
+        )
+
+    def _cerebra(self, period: tuple[date, date]) -> BillingSource:
+        settings = self.settings
+        key = settings.oco_economist_cerebra_api_key
+        return CerebraSource(
+            str(settings.oco_economist_cerebra_url),
+            key.get_secret_value() if key is not None else "",
+            period[0],
+            period[1],
+            timeout_s=settings.oco_economist_cerebra_timeout_s,
         )
 
     def _bigquery(self, period: tuple[date, date], options: dict[str, Any]) -> BillingSource:

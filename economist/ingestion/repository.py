@@ -12,7 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from economist.ingestion.slices import LedgerSlice
+from economist.ingestion.slices import LedgerSlice, day_start
 from economist.ledger.tables import (
     EMPTY_TEXT,
     INSERT_COLUMNS,
@@ -74,6 +74,18 @@ async def create_ingestion(
 async def update_ingestion(conn: AsyncConnection, ingestion_id: int, **values: Any) -> None:
     """Set columns of one ingestion record."""
     await conn.execute(sa.update(ingestions).where(ingestions.c.id == ingestion_id).values(**values))
+
+
+async def hold_running(conn: AsyncConnection, ingestion_id: int, owner: str | None) -> bool:
+    """Lock the record for the caller's transaction if it is still running under `owner`; False when it is
+    not (another process marked it finished, e.g. reaped as interrupted): the caller must not publish."""
+    mine = ingestions.c.owner.is_(None) if owner is None else ingestions.c.owner == owner
+    result = await conn.execute(
+        sa.update(ingestions)
+        .where(ingestions.c.id == ingestion_id, ingestions.c.status == "running", mine)
+        .values(status="running")
+    )
+    return int(result.rowcount or 0) == 1
 
 
 async def get_ingestion(conn: AsyncConnection, ingestion_id: int) -> dict[str, Any] | None:
@@ -191,8 +203,10 @@ async def lock_ledger(conn: AsyncConnection) -> None:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LEDGER_LOCK_KEY)))
 
 
-async def overlapping_ingestions(conn: AsyncConnection, new_id: int, ledger_slice: LedgerSlice) -> list[int]:
-    """Ids of earlier succeeded ingestions of the same source whose slice shares a cell with this one."""
+async def overlapping_ingestions(
+    conn: AsyncConnection, new_id: int, ledger_slice: LedgerSlice
+) -> dict[str, list[int]]:
+    """Ids of earlier succeeded ingestions this slice replaces part of, by how (LedgerSlice.replacement)."""
     rows = await conn.execute(
         sa.select(ingestions.c.id, ingestions.c.slice).where(
             ingestions.c.source == ledger_slice.source,
@@ -201,7 +215,12 @@ async def overlapping_ingestions(conn: AsyncConnection, new_id: int, ledger_slic
             ingestions.c.slice.is_not(None),
         )
     )
-    return [row.id for row in rows if LedgerSlice.from_json(row.slice).overlaps(ledger_slice)]
+    found: dict[str, list[int]] = {"same": [], "newer": []}
+    for row in rows:
+        how = ledger_slice.replacement(LedgerSlice.from_json(row.slice))
+        if how is not None:
+            found[how].append(row.id)
+    return found
 
 
 def _cells_clause(table: sa.Table, ledger_slice: LedgerSlice, account: Any) -> Any:
@@ -218,32 +237,41 @@ def _cells_clause(table: sa.Table, ledger_slice: LedgerSlice, account: Any) -> A
 
 
 async def replace_slice(conn: AsyncConnection, new_id: int, ledger_slice: LedgerSlice) -> int:
-    """Delete what earlier ingestions hold inside this slice (ledger rows and their rollup rows);
+    """Delete what earlier ingestions hold inside this slice (ledger rows and their rollup rows): the same
+    data again in its cells and window, a newer export only in the charge days it covers (slices.py);
     returns the number of ledger rows removed."""
     if not ledger_slice.cells:
         return 0
     earlier = await overlapping_ingestions(conn, new_id, ledger_slice)
-    if not earlier:
-        return 0
+    removed = 0
+    for ids, days in (
+        (earlier["same"], ledger_slice.window),
+        (earlier["newer"], ledger_slice.replaced_days()),
+    ):
+        if ids:
+            removed += await _delete_rows(conn, ids, ledger_slice, days)
+    return removed
+
+
+async def _delete_rows(
+    conn: AsyncConnection, ids: list[int], ledger_slice: LedgerSlice, days: tuple[Any, Any] | None
+) -> int:
     raw_where = [
-        cloud_costs.c.ingestion_id.in_(earlier),
+        cloud_costs.c.ingestion_id.in_(ids),
         _cells_clause(
             cloud_costs, ledger_slice, sa.func.coalesce(cloud_costs.c.billing_account_id, EMPTY_TEXT)
         ),
     ]
     daily_where = [
-        cloud_costs_daily.c.ingestion_id.in_(earlier),
+        cloud_costs_daily.c.ingestion_id.in_(ids),
         _cells_clause(cloud_costs_daily, ledger_slice, cloud_costs_daily.c.billing_account_id),
     ]
-    if ledger_slice.window:
+    if days:
         raw_where += [
-            cloud_costs.c.charge_period_start >= ledger_slice.window_start,
-            cloud_costs.c.charge_period_start < ledger_slice.window_end,
+            cloud_costs.c.charge_period_start >= day_start(days[0]),
+            cloud_costs.c.charge_period_start < day_start(days[1]),
         ]
-        daily_where += [
-            cloud_costs_daily.c.day >= ledger_slice.window[0],
-            cloud_costs_daily.c.day < ledger_slice.window[1],
-        ]
+        daily_where += [cloud_costs_daily.c.day >= days[0], cloud_costs_daily.c.day < days[1]]
     removed = await conn.execute(sa.delete(cloud_costs).where(*raw_where))
     await conn.execute(sa.delete(cloud_costs_daily).where(*daily_where))
     return int(removed.rowcount or 0)

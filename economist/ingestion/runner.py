@@ -19,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from economist.ingestion import fast_copy
 from economist.ingestion import repository as repo
 from economist.ingestion.arrow_rollup import ArrowRollup
-from economist.ingestion.slices import Cell, LedgerSlice, covered_days, day_start, digest_file, origin_of
+from economist.ingestion.slices import Cell, LedgerSlice, covered_days, day_start, members_of, origin_of
+from economist.ledger.identity import RowDigest
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
 from economist.sources import BillingSource, SourceBatch, SourceProgress, SourceRowError
-from economist.sources.focus_arrow import FastInput, FastPathUnsupported, FocusArrowReader, fast_path_input
+from economist.sources.focus_arrow import FastInput, FastPathUnsupported, FocusArrowReader, fast_path_inputs
 from oco.db import Database
 from oco.errors import ApiError, database_error
 from oco.money import exact_sum
@@ -34,8 +35,11 @@ log = logging.getLogger("economist.ingestion")
 ProgressCallback = Callable[[int, SourceProgress], None]  # (rows written so far, source progress)
 _TAG_MEMO_LIMIT = 50_000
 T = TypeVar("T")
-#: source kinds that read a file (their local `options.path` is digested)
-FILE_SOURCE_KINDS = frozenset({"focus", "aws_cur", "azure_export"})
+
+
+class RunSuperseded(Exception):
+    """The record stopped being this run's (reaped as interrupted, or finished elsewhere) before it published:
+    the publishing transaction rolls back and the record is left as the other process wrote it."""
 
 
 class IngestionFailed(ApiError):
@@ -127,12 +131,14 @@ class _RunState:
         source: str,
         window: tuple[date, date] | None,
         normalizer: TagNormalizer,
-        identity: tuple[str | None, str | None] = (None, None),
+        identity: tuple[str | None, tuple[str, ...]] = (None, ()),
     ):
         self.ingestion_id = ingestion_id
         self.source = source
         self.window = window
-        self.identity = identity  # (origin, content SHA-256): what the slice replaces, see slices.py
+        self.identity = identity  # (origin, member files): what the slice replaces, see slices.py
+        self.digest = RowDigest()  # the rows' content identity
+        self.owner: str | None = None  # the record's owner when the run started (checked at publish)
         self.window_bounds = (day_start(window[0]), day_start(window[1])) if window else None
         self.normalizer = normalizer
         self.totals: dict[str, Decimal] = {}
@@ -172,6 +178,7 @@ class _RunState:
             cells.add((row["provider_name"], row["billing_account_id"] or "", row["billing_period_start"]))
             out.append(row)
         if out:
+            self.digest.add_rows(out)
             self.cover(
                 min(row["charge_period_start"] for row in out), max(row["charge_period_end"] for row in out)
             )
@@ -191,8 +198,16 @@ class _RunState:
         return self.window or covered_days(self.first_start, self.last_end)
 
     def ledger_slice(self) -> LedgerSlice:
-        origin, digest = self.identity
-        return LedgerSlice(self.source, frozenset(self.cells), self.window, origin, digest)
+        origin, members = self.identity
+        return LedgerSlice(
+            self.source,
+            frozenset(self.cells),
+            self.window,
+            origin,
+            self.digest.hexdigest(),
+            members,
+            covered_days(self.first_start, self.last_end),
+        )
 
     def progress_values(self) -> dict[str, Any]:
         return {
@@ -224,28 +239,6 @@ class LedgerIngestor:
         self.stats = {"fast": 0, "strict": 0, "fallback": 0}
         self._sqlite_writer = asyncio.Lock()
 
-    async def create_record(
-        self,
-        *,
-        source: str,
-        status: str,
-        period: tuple[date, date] | None,
-        options: dict[str, Any],
-        filename: str | None,
-        created_by: str | None,
-    ) -> int:
-        """Insert the ingestion's record (its own transaction, so it is visible at once)."""
-        async with self.database.engine.begin() as conn:
-            return await repo.create_ingestion(
-                conn,
-                source=source,
-                status=status,
-                period=period,
-                options=options,
-                filename=filename,
-                created_by=created_by,
-            )
-
     async def run(
         self,
         ingestion_id: int,
@@ -255,31 +248,39 @@ class LedgerIngestor:
         window: tuple[date, date] | None,
         on_progress: ProgressCallback | None = None,
         origin: str | None = None,
-        content_sha256: str | None = None,
     ) -> dict[str, Any]:
         """Ingest; return the succeeded record, or raise IngestionFailed after recording the failure.
-        `origin` (default: derived from the record's options and filename, see slices.origin_of) and
-        `content_sha256` (default: the digest of `options.path` for a local file) decide what it replaces."""
+        `origin` (default: derived from the record's options and filename, see slices.origin_of) and the
+        rows' digest decide what it replaces. The record must exist (IngestionService or command_ingestion
+        creates it with its owner); it is published only while it is still this run's (running, same owner)."""
         started = time.monotonic()
         state = _RunState(ingestion_id, source_kind, window, self.normalizer)
         async with self.database.engine.begin() as conn:
             await repo.update_ingestion(conn, ingestion_id, status="running", started_at=utcnow())
+            record = await repo.get_ingestion(conn, ingestion_id)
         try:
-            identity = await self._identity(ingestion_id, source_kind, origin, content_sha256)
-            state = _RunState(ingestion_id, source_kind, window, self.normalizer, identity)
-            fast = self._fast_input(source)
+            if record is None:
+                raise RuntimeError(f"ingestion {ingestion_id} has no record")
+            identity = self._identity(record, source_kind, origin)
+            fresh = lambda: self._state(ingestion_id, source_kind, window, identity, record)  # noqa: E731
+            state = fresh()
+            fast = self._fast_inputs(source)
             if fast is not None:
                 try:
-                    record = await self._write_fast(state, fast, started, on_progress)
+                    result = await self._write_fast(state, fast, started, on_progress)
                     self.stats["fast"] += 1
-                    return record
+                    return result
                 except FastPathUnsupported as exc:
                     self.stats["fallback"] += 1
                     log.info("ingestion %s: fast path gave up (%s); strict parser", ingestion_id, exc)
-                    await asyncio.to_thread(fast.rewind)
-                    state = _RunState(ingestion_id, source_kind, window, self.normalizer, identity)
+                    for item in fast:
+                        await asyncio.to_thread(item.rewind)
+                    state = fresh()
             self.stats["strict"] += 1
             return await self._write(state, source, started, on_progress)
+        except RunSuperseded as exc:  # the record is someone else's now: leave it as it is
+            log.warning("ingestion %s: %s", ingestion_id, exc)
+            raise IngestionFailed(ingestion_id, [{"message": str(exc)}]) from None
         except SourceRowError as exc:
             errors = [row_error_json(exc)]
             await self._record_failure(state, errors, started)
@@ -295,21 +296,27 @@ class LedgerIngestor:
             await self._record_failure(state, errors, started)
             raise IngestionFailed(ingestion_id, errors, cause=exc) from exc
 
-    async def _identity(
-        self, ingestion_id: int, source_kind: str, origin: str | None, digest: str | None
-    ) -> tuple[str, str | None]:
-        """(origin, content SHA-256) of the ingestion: given, or derived from its record."""
-        if origin is not None and digest is not None:
-            return origin, digest
-        async with self.database.engine.connect() as conn:
-            record = await repo.get_ingestion(conn, ingestion_id)
-        options = (record or {}).get("options") or {}
+    def _state(
+        self,
+        ingestion_id: int,
+        source_kind: str,
+        window: tuple[date, date] | None,
+        identity: tuple[str, tuple[str, ...]],
+        record: dict[str, Any],
+    ) -> _RunState:
+        state = _RunState(ingestion_id, source_kind, window, self.normalizer, identity)
+        state.owner = record.get("owner")
+        return state
+
+    @staticmethod
+    def _identity(
+        record: dict[str, Any], source_kind: str, origin: str | None
+    ) -> tuple[str, tuple[str, ...]]:
+        """(origin, member files) of the ingestion: given, or derived from its record."""
+        options = record.get("options") or {}
         if origin is None:
-            origin = origin_of(source_kind, options, (record or {}).get("filename"))
-        path = options.get("path")
-        if digest is None and source_kind in FILE_SOURCE_KINDS and isinstance(path, str) and path:
-            digest = await asyncio.to_thread(digest_file, path)
-        return origin, digest
+            origin = origin_of(source_kind, options, record.get("filename"))
+        return origin, members_of(options, origin)
 
     async def _write(
         self, state: _RunState, source: BillingSource, started: float, on_progress: ProgressCallback | None
@@ -339,34 +346,49 @@ class LedgerIngestor:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(writer.discard())
 
-    def _fast_input(self, source: BillingSource) -> FastInput | None:
-        """The file to read with the vectorized path: FOCUS files on PostgreSQL (SQLite keeps the strict one)."""
+    def _fast_inputs(self, source: BillingSource) -> list[FastInput] | None:
+        """The files to read with the vectorized path: FOCUS files on PostgreSQL (SQLite keeps the strict one)."""
         if not self.fast_path or self.database.dialect != "postgresql":
             return None
-        return fast_path_input(source)
+        return fast_path_inputs(source)
 
     async def _write_fast(
-        self, state: _RunState, fast: FastInput, started: float, on_progress: ProgressCallback | None
+        self, state: _RunState, fast: list[FastInput], started: float, on_progress: ProgressCallback | None
     ) -> dict[str, Any]:
-        """pyarrow reads and converts the file in a worker thread; its CSV chunks stream into one COPY;
+        """pyarrow reads and converts the files in a worker thread; their CSV chunks stream into one COPY;
         totals and slice cells come back from the rollup. FastPathUnsupported: nothing was kept."""
         import asyncpg
 
         rollup = ArrowRollup(state.ingestion_id)
-        reader = FocusArrowReader(
-            fast.target,
-            filename=fast.filename,
-            ingestion_id=state.ingestion_id,
-            source_kind=state.source,
-            normalizer=self.normalizer,
-            window=state.window,
-            on_table=rollup.add,
-        )
+        readers = [
+            FocusArrowReader(
+                item.target,
+                filename=item.filename,
+                ingestion_id=state.ingestion_id,
+                source_kind=state.source,
+                normalizer=self.normalizer,
+                window=state.window,
+                on_table=rollup.add,
+                digest=state.digest,
+            )
+            for item in fast
+        ]
         last_saved = time.monotonic()
+
+        def all_chunks() -> Iterator[Any]:
+            rows = read = 0
+            for reader in readers:
+                for chunk in reader.chunks():
+                    chunk.progress.rows_read += rows
+                    chunk.progress.bytes_read += read
+                    if len(readers) > 1:
+                        chunk.progress.bytes_total = None
+                    yield chunk
+                rows, read = rows + reader.progress.rows_read, read + reader.progress.bytes_read
 
         async def data() -> AsyncIterator[bytes]:
             nonlocal last_saved
-            async with contextlib.aclosing(iterate_in_thread(reader.chunks())) as chunks:
+            async with contextlib.aclosing(iterate_in_thread(all_chunks())) as chunks:
                 async for chunk in chunks:
                     state.rows += chunk.rows
                     state.progress = chunk.progress
@@ -394,11 +416,15 @@ class LedgerIngestor:
                     log.info("ingestion %s: rollup in SQL (%s)", state.ingestion_id, rollup.failed)
                     await repo.build_rollup(conn, state.ingestion_id)  # reads this ingestion's rows only
                 totals, state.cells, _rows = await fast_copy.rollup_summary(conn, state.ingestion_id)
-                if set(totals) != set(reader.totals):
-                    raise RuntimeError("the rollup's currencies differ from the file's")
-                # the file's exact totals (the ledger's NUMERIC(30,12) rounding would change digits past 12)
-                state.totals = {c: Decimal(fast_copy.total_text(t)) for c, t in reader.totals.items()}
-                state.cover(*reader.charge_range)
+                file_totals: dict[str, Decimal] = {}
+                for reader in readers:
+                    for currency, total in reader.totals.items():
+                        file_totals[currency] = exact_sum(file_totals.get(currency, Decimal(0)), total)
+                    state.cover(*reader.charge_range)
+                if set(totals) != set(file_totals):
+                    raise RuntimeError("the rollup's currencies differ from the files'")
+                # the files' exact totals (the ledger's NUMERIC(30,12) rounding would change digits past 12)
+                state.totals = {c: Decimal(fast_copy.total_text(t)) for c, t in file_totals.items()}
                 log.info("ingestion %s: %s rows through the fast path", state.ingestion_id, copied)
                 return await self._publish(conn, None, state, started)
 
@@ -413,6 +439,11 @@ class LedgerIngestor:
         """Make the rows the ledger's: replace the slice, add the rollup, record success (same transaction).
         writer None: the fast path, which already built the rollup (it only reads this ingestion's rows)."""
         ingestion_id = state.ingestion_id
+        if not await repo.hold_running(conn, ingestion_id, state.owner):
+            raise RunSuperseded(
+                f"ingestion {ingestion_id} was marked finished by another process while it ran; "
+                "nothing was published"
+            )
         if writer is not None:
             await writer.publish()
         await repo.lock_ledger(conn)

@@ -12,7 +12,9 @@ from oco.money import money_str
 from oco.pagination import Page
 from oco.timeutil import as_utc
 
-SourceKind = Literal["focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery"]
+SourceKind = Literal[
+    "focus", "aws_cost_explorer", "aws_cur", "azure_cost", "azure_export", "gcp_bigquery", "cerebra"
+]
 Status = Literal["pending", "running", "succeeded", "failed"]
 
 
@@ -37,17 +39,16 @@ class IngestionRequest(BaseModel):
     `effective_metric`, `filter` (a Cost Explorer filter expression); azure_cost: `scope` (required),
     `cost_type`, `group_by`, `tag_key`; gcp_bigquery: `table` (required), `detailed`, `project`,
     `list_prices` (true: ListCost from the Cloud Billing Catalog where the export has no list price) and
-    `list_price_currency` (USD).
-    API sources need a `period`. Every source accepts `replace_key` (a string, see below).
+    `list_price_currency` (USD); cerebra: none (cerebra's FOCUS export at OCO_ECONOMIST_CEREBRA_URL).
+    API sources (and cerebra) need a `period`. Every source accepts `replace_key` (a string, see below).
 
-    What a load replaces (re-ingesting never doubles a total): an earlier succeeded load of the same source
-    with the same *origin*, inside the billing periods (per provider and billing account) of the new rows,
-    and inside `period` when one is given. The origin is the file's name (the path's basename, the
-    upload's filename) or S3 bucket/key for files, and the scope for API sources (Cost Explorer's filter,
-    Azure's scope, the BigQuery table); `replace_key` overrides it. So split exports (part-00001.csv,
-    part-00002.csv) and other scopes add up, while the same file again, or a corrected re-export under
-    the same name, replaces. A file whose content (SHA-256) equals an earlier load's replaces that load
-    whatever its name."""
+    What a load replaces (the same bill never counts twice; README "What replaces what"), inside the billing
+    periods (per provider and billing account) of its rows and inside `period` when one is given: an
+    earlier load of the same source with the same *origin* (file name, S3 key, API scope, `replace_key`) or
+    the same rows (any name, compression or format); and, between file loads without a replace_key, an
+    earlier export of the same cells over the charge days the new one covers (a corrected re-export),
+    unless both are numbered parts of one export (part-00001.csv, part-00002.csv add up). `path` may name a
+    folder or an export manifest (`*manifest.json`): all its files are one load."""
 
     source: SourceKind
     period: Period | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import IO, Any
@@ -20,13 +20,14 @@ from typing import IO, Any
 from economist.ingestion import repository as repo
 from economist.ingestion.factory import SourceFactory
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
-from economist.ingestion.slices import digest_stream
 from economist.ledger.tables import ingestions
 from economist.settings import EconomistSettings
 from economist.sources import SourceProgress
 from economist.sources.aws_cur import AwsCurSource
 from economist.sources.azure_exports import AzureExportSource
+from economist.sources.cerebra import CerebraSource
 from economist.sources.focus import open_focus_source
+from economist.sources.multi import MultiFileSource
 from oco.db import Database
 from oco.kv import KV, MemoryKV
 from oco.pagination import PageParams
@@ -103,6 +104,7 @@ class IngestionService:
         """Validate, build the source, record a pending ingestion and run it in the background.
         Raises SourceRequestError for a request that cannot run."""
         source = await asyncio.to_thread(self.factory.build, kind, period, options, trusted=False)
+        options = recorded_options(options, source)
         ingestion_id = await self._create_record(
             source=kind,
             status="pending",
@@ -133,33 +135,36 @@ class IngestionService:
 
     async def upload(
         self,
-        stream: IO[bytes],
-        filename: str,
+        files: Sequence[tuple[IO[bytes], str]],
         *,
         kind: str = "focus",
         created_by: str | None,
         replace_key: str | None = None,
     ) -> dict[str, Any]:
-        """Ingest an uploaded file (a seekable stream) now; return the succeeded record or raise
-        IngestionFailed. Its origin is `filename` (or `replace_key`), see slices.py."""
+        """Ingest uploaded files (seekable streams and their names) now, as ONE load (the parts of one export);
+        return the succeeded record or raise IngestionFailed. Its origin is the filename of a single file,
+        `files:upload` for several (or `replace_key`), see slices.py."""
         if kind not in UPLOAD_SOURCES:
             raise ValueError(f"uploads accept {', '.join(UPLOAD_SOURCES)}")
-        digest = await asyncio.to_thread(digest_stream, stream)
-        if kind == "focus":
-            source: Any = open_focus_source(stream, filename=filename)
-        elif kind == "aws_cur":
-            source = AwsCurSource(stream, filename=filename)
-        else:
-            source = AzureExportSource(stream, filename=filename)
+        if not files:
+            raise ValueError("no file to ingest")
+        sources = [_upload_source(kind, stream, filename) for stream, filename in files]
         options: dict[str, Any] = {"upload": True}
+        if len(files) > 1:
+            options["files"] = [filename for _stream, filename in files]
         if replace_key:
             options["replace_key"] = replace_key
+        source: Any = (
+            sources[0]
+            if len(sources) == 1
+            else MultiFileSource(kind, sources, names=[name for _stream, name in files])
+        )
         ingestion_id = await self._create_record(
             source=kind,
             status="running",
             period=None,
             options=options,
-            filename=filename,
+            filename=files[0][1] if len(files) == 1 else ", ".join(name for _s, name in files)[:1000],
             created_by=created_by,
         )
         async with self.tracker.hold(ingestion_id) as progress, self.tracker.slots:
@@ -169,7 +174,6 @@ class IngestionService:
                 source_kind=kind,
                 window=None,
                 on_progress=lambda _rows, read: progress(read),
-                content_sha256=digest,
             )
         await self._after_success(record)
         return record
@@ -232,6 +236,24 @@ class IngestionService:
         await self.tracker.stop(0)
         with contextlib.suppress(Exception):  # expires by itself
             await self.lease.release()
+
+
+def recorded_options(options: dict[str, Any], source: Any) -> dict[str, Any]:
+    """The options a record keeps: for a folder or manifest, also the names of the files loaded (`files`),
+    for cerebra its base URL (`url`, never the key): they make the load's origin and members (slices.py)."""
+    if isinstance(source, MultiFileSource) and "files" not in options:
+        return {**options, "files": list(source.names)}
+    if isinstance(source, CerebraSource):
+        return {**options, "url": source.base_url}
+    return options
+
+
+def _upload_source(kind: str, stream: IO[bytes], filename: str) -> Any:
+    if kind == "focus":
+        return open_focus_source(stream, filename=filename)
+    if kind == "aws_cur":
+        return AwsCurSource(stream, filename=filename)
+    return AzureExportSource(stream, filename=filename)
 
 
 def _ingestor(database: Database, settings: EconomistSettings) -> LedgerIngestor:

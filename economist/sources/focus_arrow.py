@@ -23,10 +23,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from economist.ledger.columns import COLUMNS_BY_NAME
+from economist.ledger.identity import RowDigest
 from economist.ledger.tables import INSERT_COLUMNS
 from economist.ledger.tags import TagNormalizer
 from economist.sources.base import SourceProgress
 from economist.sources.focus import FocusSource, focus_plans
+from economist.sources.multi import MultiFileSource
 from economist.sources.rows import FieldPlan
 from economist.sources.tabular import _GZIP_MAGIC, _PARQUET_MAGIC, _CountingReader, display_name
 from economist.sources.values import (
@@ -209,6 +211,8 @@ class FocusArrowReader:
     window: keep only rows whose ChargePeriodStart falls in [start, end), like the strict ingestion.
     on_table: called (in the reading thread) with each converted table, as text in COPY_COLUMNS, before it
     becomes a chunk (the ingestion builds its daily rollup from them).
+    digest: where the kept rows' content identity accumulates (economist.ledger.identity; one is made if none
+    is given), equal to the strict parser's for the same rows.
     """
 
     def __init__(
@@ -221,6 +225,7 @@ class FocusArrowReader:
         normalizer: TagNormalizer,
         window: tuple[date, date] | None = None,
         on_table: Callable[[pa.Table], None] | None = None,
+        digest: RowDigest | None = None,
     ) -> None:
         self.name = display_name(source, filename)
         self._source = source
@@ -231,6 +236,8 @@ class FocusArrowReader:
         self.progress = SourceProgress()
         self.format = "csv"
         self._on_table = on_table
+        #: the content identity of the rows kept (economist.ledger.identity)
+        self.digest = digest if digest is not None else RowDigest()
         #: exact BilledCost per BillingCurrency of the rows kept (the source's digits, before NUMERIC rounding)
         self.totals: dict[str, Decimal] = {}
         #: (earliest ChargePeriodStart, latest ChargePeriodEnd) of the rows kept, None before any row
@@ -375,6 +382,7 @@ class FocusArrowReader:
             table = table.filter(self._in_window(table.column("charge_period_start")))
         self._add_totals(table)
         self._add_charge_range(table)
+        self.digest.add_table(table)
         if self._on_table is not None:
             self._on_table(table)
         self.progress.rows_read += rows
@@ -452,3 +460,13 @@ def fast_path_input(source: Any) -> FastInput | None:
         return None
     start = target.tell()
     return FastInput(target, filename, lambda: target.seek(start) and None)
+
+
+def fast_path_inputs(source: Any) -> list[FastInput] | None:
+    """The files behind a FocusSource, or behind every part of a MultiFileSource of them; None when one of
+    them cannot be read by FocusArrowReader."""
+    parts = source.parts if isinstance(source, MultiFileSource) else [source]
+    found = [fast_path_input(part) for part in parts]
+    if not found or any(item is None for item in found):
+        return None
+    return [item for item in found if item is not None]

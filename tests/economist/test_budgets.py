@@ -45,8 +45,11 @@ def daily(prov: str, first: date, days: int, cost: str, tags: dict[str, str], **
 
 
 async def upload(api, rows: list[dict]) -> None:  # type: ignore[no-untyped-def]
+    """One load of new costs: its own replace_key, so it adds to earlier loads of the same days (a file
+    load without one would be taken for a re-export of those days and replace them)."""
     name = f"budget-{uuid.uuid4().hex[:8]}.csv"
-    response = await api.post("/api/v1/ingestions/upload", content=focus_csv(rows), params={"filename": name})
+    params = {"filename": name, "replace_key": name}
+    response = await api.post("/api/v1/ingestions/upload", content=focus_csv(rows), params=params)
     assert response.status_code == 201, response.text
 
 

@@ -19,11 +19,14 @@ import pytest
 import sqlalchemy as sa
 
 from economist.ingestion.runner import IngestionFailed, LedgerIngestor
+from economist.ingestion.service import command_ingestion
 from economist.ledger.columns import COLUMNS_BY_NAME
 from economist.ledger.tables import INSERT_COLUMNS, cloud_costs, cloud_costs_daily, ingestions
 from economist.ledger.tags import DEFAULT_TAG_NORMALIZER
+from economist.settings import EconomistSettings
 from economist.sources import open_focus_source
 from economist.sources.focus_arrow import COPY_COLUMNS, FastPathUnsupported, FocusArrowReader
+from oco.kv import MemoryKV
 from tests.economist.test_source_focus import QUIRKY, SAMPLE, write_with
 from tests.economist.test_source_focus import toolkit_files as toolkit_files_fixture
 
@@ -135,18 +138,25 @@ async def forget_ingestions(database):  # type: ignore[no-untyped-def]
         CREATED.clear()
 
 
-async def new_record(ingestor: LedgerIngestor, kind: str, filename: str, window=None) -> int:  # type: ignore[no-untyped-def]
-    ingestion_id = await ingestor.create_record(
-        source=kind, status="pending", period=window, options={}, filename=filename, created_by="test"
-    )
-    CREATED.append(ingestion_id)
-    return ingestion_id
+async def run_recorded(ingestor: LedgerIngestor, source, kind: str, filename: str, window=None) -> dict:  # type: ignore[no-untyped-def]
+    """Run a source through the ingestor under a record owned as a command's (command_ingestion)."""
+    async with command_ingestion(
+        ingestor.database,
+        EconomistSettings(_env_file=None),
+        MemoryKV(),
+        source=kind,
+        period=window,
+        options={},
+        filename=filename,
+        created_by="test",
+    ) as ingestion_id:
+        CREATED.append(ingestion_id)
+        return await ingestor.run(ingestion_id, source, source_kind=kind, window=window)
 
 
 async def ingest(database, path: Path, kind: str, *, fast: bool, window=None) -> tuple[LedgerIngestor, dict]:  # type: ignore[no-untyped-def]
     ingestor = LedgerIngestor(database, normalizer=DEFAULT_TAG_NORMALIZER, fast_path=fast)
-    ingestion_id = await new_record(ingestor, kind, str(path), window)
-    record = await ingestor.run(ingestion_id, open_focus_source(path), source_kind=kind, window=window)
+    record = await run_recorded(ingestor, open_focus_source(path), kind, str(path), window)
     return ingestor, record
 
 
@@ -259,11 +269,9 @@ async def test_bad_value_falls_back_to_line_and_column(
     write_with(bad, toolkit_files[("aws", "1.3")], change)
     ingestor = LedgerIngestor(postgresql, normalizer=DEFAULT_TAG_NORMALIZER)
     kind = unique("fast")[:40]
-    ingestion_id = await new_record(ingestor, kind, "bad.csv")
     with pytest.raises(IngestionFailed) as caught:
-        await ingestor.run(
-            ingestion_id, open_focus_source(bad, filename="bad.csv"), source_kind=kind, window=None
-        )
+        await run_recorded(ingestor, open_focus_source(bad, filename="bad.csv"), kind, "bad.csv")
+    ingestion_id = caught.value.ingestion_id
     error = caught.value.row_error
     assert error is not None and (error.file, error.line, error.column) == (
         "bad.csv",
@@ -281,10 +289,7 @@ async def test_fallback_then_success_on_an_upload(postgresql, unique, tmp_path: 
     with io.BytesIO(b"\n".join(lines)) as upload:
         ingestor = LedgerIngestor(postgresql, normalizer=DEFAULT_TAG_NORMALIZER)
         kind = unique("fast")[:40]
-        ingestion_id = await new_record(ingestor, kind, "up.csv")
-        record = await ingestor.run(
-            ingestion_id, open_focus_source(upload, filename="up.csv"), source_kind=kind, window=None
-        )
+        record = await run_recorded(ingestor, open_focus_source(upload, filename="up.csv"), kind, "up.csv")
     assert ingestor.stats == {"fast": 0, "strict": 1, "fallback": 1}
     assert record["row_count"] == 1000
     assert covered(record) == (date(2024, 9, 1), date(2024, 10, 1))
