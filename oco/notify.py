@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from oco.db import Database
 from oco.pagination import PageParams, paginate
@@ -167,15 +168,23 @@ class Notifier:
 
     # -- enqueueing --------------------------------------------------------------------------------------
 
-    async def send(self, url: str, event: str, payload: dict[str, Any]) -> int:
+    async def send(
+        self, url: str, event: str, payload: dict[str, Any], *, once_key: str | None = None
+    ) -> int:
         """Record a delivery of `payload` (a JSON object: pass `slack_body(text)` for Slack) to `url` as
-        `event`, and return its id; the worker sends it. Without a secret it is recorded failed at once."""
+        `event`, and return its id; the worker sends it. Without a secret it is recorded failed at once.
+        With `once_key`, a second send of the same key returns the first delivery's id and sends nothing."""
+        if once_key is not None:
+            existing = await self._by_key(once_key)
+            if existing is not None:
+                return existing
         now = self.clock()
         values: dict[str, Any] = {
             "service": self.service,
             "url": url,
             "event": event,
             "body": _body_bytes(payload),
+            "dedupe_key": once_key,
             "status": PENDING,
             "attempts": 0,
             "max_attempts": self.retry.max_attempts,
@@ -186,15 +195,34 @@ class Notifier:
         }
         if self._secret is None:
             values.update(status=FAILED, next_attempt_at=None, last_error=NO_SECRET)
-        async with self.database.session() as session:
-            result = await session.execute(sa.insert(deliveries).values(**values).returning(deliveries.c.id))
-            delivery_id = int(result.scalar_one())
+        try:
+            async with self.database.session() as session:
+                result = await session.execute(
+                    sa.insert(deliveries).values(**values).returning(deliveries.c.id)
+                )
+                delivery_id = int(result.scalar_one())
+        except IntegrityError:
+            existing = await self._by_key(once_key) if once_key is not None else None
+            if existing is None:
+                raise
+            return existing  # another process sent the same key first
         if self._secret is None:
             log.warning("webhook delivery %s (%s) failed: %s", delivery_id, event, NO_SECRET)
             self._failed({**values, "id": delivery_id})
         else:
             self._wake.set()
         return delivery_id
+
+    async def _by_key(self, once_key: str) -> int | None:
+        async with self.database.engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(deliveries.c.id).where(
+                        deliveries.c.service == self.service, deliveries.c.dedupe_key == once_key
+                    )
+                )
+            ).scalar_one_or_none()
+        return int(found) if found is not None else None
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -413,5 +441,6 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
         if row.get(key) is not None:
             row[key] = as_utc(row[key])
     row["payload"] = json.loads(row.pop("body"))
+    row.pop("dedupe_key", None)
     row["attempt_log"] = list(row.get("attempt_log") or [])
     return row

@@ -30,6 +30,7 @@ notification_deliveries = sa.Table(
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("event", sa.String(100), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    sa.Column("dedupe_key", sa.Text, nullable=True),  # one delivery per (service, key): "send once"
     sa.Column("status", sa.String(16), nullable=False),  # pending | succeeded | failed
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("max_attempts", sa.Integer, nullable=False),

@@ -418,6 +418,7 @@ CREATE TABLE notification_deliveries (
     url TEXT NOT NULL, 
     event VARCHAR(100) NOT NULL, 
     body TEXT NOT NULL, 
+    dedupe_key TEXT, 
     status VARCHAR(16) NOT NULL, 
     attempts INTEGER NOT NULL, 
     max_attempts INTEGER NOT NULL, 
@@ -434,6 +435,8 @@ CREATE TABLE notification_deliveries (
 CREATE INDEX ix_notification_deliveries_due ON notification_deliveries (status, next_attempt_at);
 
 CREATE INDEX ix_notification_deliveries_created ON notification_deliveries (created_at);
+
+CREATE UNIQUE INDEX uq_notification_deliveries_dedupe ON notification_deliveries (service, dedupe_key);
 
 UPDATE alembic_version SET version_num='0010_economist_governance' WHERE alembic_version.version_num = '0006_ingestion_owner';
 

@@ -191,3 +191,13 @@ async def test_allow_list_takes_names_addresses_and_networks() -> None:
     with pytest.raises(Refused):
         await AddressPolicy.parse("10.0.0.0/8").check("http://192.168.0.1/")
     await AddressPolicy().check("http://93.184.216.34/")  # a public address needs no allow-list entry
+
+
+async def test_a_once_key_sends_once(database: Database, receiver: Receiver, unique) -> None:  # type: ignore[no-untyped-def]
+    notifier = Notifier(database, SECRET, service=unique("svc"), addresses=LOOPBACK, retry=FAST)
+    key = unique("anomaly")
+    first = await notifier.send(receiver.url, "anomaly.detected", {"n": 1}, once_key=key)
+    second = await notifier.send(receiver.url, "anomaly.detected", {"n": 1}, once_key=key)
+    assert first == second
+    await notifier.deliver_due()
+    assert len(receiver.received) == 1

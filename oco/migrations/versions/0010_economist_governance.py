@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("event", sa.String(100), nullable=False),
         sa.Column("body", sa.Text, nullable=False),
+        sa.Column("dedupe_key", sa.Text, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("max_attempts", sa.Integer, nullable=False),
@@ -88,9 +89,16 @@ def upgrade() -> None:
         "ix_notification_deliveries_due", "notification_deliveries", ["status", "next_attempt_at"]
     )
     op.create_index("ix_notification_deliveries_created", "notification_deliveries", ["created_at"])
+    op.create_index(
+        "uq_notification_deliveries_dedupe",
+        "notification_deliveries",
+        ["service", "dedupe_key"],
+        unique=True,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_notification_deliveries_dedupe", table_name="notification_deliveries")
     op.drop_index("ix_notification_deliveries_created", table_name="notification_deliveries")
     op.drop_index("ix_notification_deliveries_due", table_name="notification_deliveries")
     op.drop_table("notification_deliveries")
