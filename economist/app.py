@@ -11,9 +11,13 @@ from economist.anomalies.endpoints import router as anomalies_router
 from economist.costs.endpoints import router as costs_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
+from economist.governance.endpoints import router as governance_router
+from economist.governance.scheduler import governance_lifespan
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
+from economist.notifications.endpoints import router as notifications_router
+from economist.notifications.service import notifications_lifespan
 from economist.settings import EconomistSettings
 from oco.app import make_service_app
 from oco.settings import PlatformSettings
@@ -48,6 +52,10 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
 
     # forecast before costs: /costs/forecast must not be taken for a /costs/{...} route
     routers = [ingestion_router, forecast_router, costs_router, anomalies_router, fx_router]
-    return make_service_app(
-        SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=[ingestion_lifespan]
-    )
+    routers += [governance_router, notifications_router]
+    hooks = [
+        ingestion_lifespan,
+        notifications_lifespan(economist_settings),
+        governance_lifespan(economist_settings),
+    ]
+    return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)

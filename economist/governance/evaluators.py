@@ -1,0 +1,238 @@
+"""How each policy type finds its violations on a day (`as_of`): the window it reads, the aggregation it
+asks the repository for, and the findings (resource or scope, evidence, cost at stake) it draws from them.
+Boundaries: an amount is exceeded only when above it; a coverage fails only when below the minimum."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from economist.governance import repository as repo
+from economist.governance.rules import (
+    BudgetLimitParams,
+    MaxResourceCostParams,
+    RegionRestrictionParams,
+    Scope,
+    ServiceListParams,
+    TagComplianceParams,
+)
+from economist.ledger.tables import cloud_costs
+from economist.ledger.tags import TagNormalizer
+from oco.money import money_str, quantize_money
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+PERCENT_PLACES = Decimal("0.01")
+
+#: the spend of a scope over [start, end) in a currency (the cost service: rollup and FX conversion)
+SpendReader = Callable[[Scope, date, date, str], Awaitable[Decimal]]
+
+
+@dataclass
+class Finding:
+    """What a policy flags: one resource (or the scope), the numbers behind it, and the cost at stake."""
+
+    resource: str
+    cost_at_stake: Decimal
+    currency: str | None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def period_bounds(period: str, day: date) -> tuple[date, date]:
+    """The calendar period (daily, monthly, quarterly, yearly) holding `day`: [start, end)."""
+    if period == "daily":
+        return day, day + timedelta(days=1)
+    if period == "yearly":
+        return date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    months = 3 if period == "quarterly" else 1
+    first_month = (day.month - 1) // months * months + 1
+    start = date(day.year, first_month, 1)
+    end_month = first_month + months
+    end = date(day.year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1)
+    return start, end
+
+
+def trailing(as_of: date, days: int) -> tuple[date, date]:
+    """The `days` days ending with `as_of` (inclusive)."""
+    return as_of - timedelta(days=days - 1), as_of + timedelta(days=1)
+
+
+def window(scope: Scope, bounds: tuple[date, date], normalizer: TagNormalizer) -> repo.Window:
+    tags = tuple(sorted((normalizer.key(k), v) for k, v in (scope.tag or {}).items()))
+    return repo.Window(bounds[0], bounds[1], scope.provider, scope.account, scope.service, scope.region, tags)
+
+
+def _money(value: Decimal) -> str:
+    return money_str(value) or "0"
+
+
+async def budget_limit(
+    params: BudgetLimitParams, scope: Scope, as_of: date, spend: SpendReader
+) -> list[Finding]:
+    start, end = period_bounds(params.period, as_of)
+    spent = await spend(scope, start, end, params.currency)
+    if spent <= params.amount:
+        return []
+    evidence = {
+        "spent": _money(spent),
+        "amount": _money(params.amount),
+        "percent_of_amount": str((spent * HUNDRED / params.amount).quantize(PERCENT_PLACES)),
+        "period": params.period,
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+    }
+    return [Finding("scope", quantize_money(spent - params.amount), params.currency, evidence)]
+
+
+def _tag_compliant(params: TagComplianceParams, normalizer: TagNormalizer) -> Any:
+    tags = cloud_costs.c.tags_normalized
+    terms = [tags[normalizer.key(k)].as_string().isnot(None) for k in params.required_tags]
+    for key, allowed in params.allowed_values.items():
+        value = tags[normalizer.key(key)].as_string()
+        terms.append(sa.or_(value.is_(None), value.in_(allowed)))
+    return sa.and_(*terms)
+
+
+async def tag_compliance(
+    conn: AsyncConnection, params: TagComplianceParams, scope: Scope, as_of: date, normalizer: TagNormalizer
+) -> list[Finding]:
+    bounds = trailing(as_of, params.lookback_days)
+    rows = await repo.coverage(conn, window(scope, bounds, normalizer), _tag_compliant(params, normalizer))
+    findings = []
+    for row in rows:
+        total = row["total"] or ZERO
+        covered = row["covered"] or ZERO
+        if total <= 0:
+            continue
+        coverage = covered * HUNDRED / total
+        if coverage >= params.min_coverage_percent:
+            continue
+        evidence = {
+            "total_cost": _money(total),
+            "compliant_cost": _money(covered),
+            "coverage_percent": str(coverage.quantize(PERCENT_PLACES)),
+            "min_coverage_percent": str(params.min_coverage_percent),
+            "required_tags": params.required_tags,
+            "from": bounds[0].isoformat(),
+            "to": bounds[1].isoformat(),
+            "top_non_compliant": [
+                {"resource": w["resource"], "cost": _money(w["cost"])} for w in row["worst"]
+            ],
+        }
+        findings.append(
+            Finding(f"scope:{row['currency']}", quantize_money(total - covered), row["currency"], evidence)
+        )
+    return findings
+
+
+async def region_restriction(
+    conn: AsyncConnection,
+    params: RegionRestrictionParams,
+    scope: Scope,
+    as_of: date,
+    normalizer: TagNormalizer,
+) -> list[Finding]:
+    bounds = trailing(as_of, params.lookback_days)
+    allowed = params.allowed_regions
+    rows = await repo.grouped_over(
+        conn,
+        window(scope, bounds, normalizer),
+        ["resource_id", "region_id"],
+        condition=lambda c: sa.and_(c.region_id.isnot(None), c.region_id.not_in(allowed)),
+        threshold=params.min_cost,
+    )
+    return [
+        Finding(
+            r["resource_id"] or f"region:{r['region_id']}",
+            quantize_money(r["cost"]),
+            r["billing_currency"],
+            {
+                "region": r["region_id"],
+                "cost": _money(r["cost"]),
+                "allowed_regions": allowed,
+                "from": bounds[0].isoformat(),
+                "to": bounds[1].isoformat(),
+            },
+        )
+        for r in rows
+    ]
+
+
+async def service_list(
+    conn: AsyncConnection,
+    params: ServiceListParams,
+    scope: Scope,
+    as_of: date,
+    normalizer: TagNormalizer,
+    *,
+    allow: bool,
+) -> list[Finding]:
+    bounds = trailing(as_of, params.lookback_days)
+    listed = params.services
+
+    def refused(c: Any) -> Any:
+        if allow:
+            return sa.or_(c.service_name.is_(None), c.service_name.not_in(listed))
+        return c.service_name.in_(listed)
+
+    rows = await repo.grouped_over(
+        conn,
+        window(scope, bounds, normalizer),
+        ["service_name"],
+        condition=refused,
+        threshold=params.min_cost,
+    )
+    seen: dict[str | None, int] = {}
+    for r in rows:
+        seen[r["service_name"]] = seen.get(r["service_name"], 0) + 1
+    return [
+        Finding(
+            f"service:{r['service_name']}"
+            + (f":{r['billing_currency']}" if seen[r["service_name"]] > 1 else ""),
+            quantize_money(r["cost"]),
+            r["billing_currency"],
+            {
+                "service": r["service_name"],
+                "cost": _money(r["cost"]),
+                ("allowed_services" if allow else "denied_services"): listed,
+                "from": bounds[0].isoformat(),
+                "to": bounds[1].isoformat(),
+            },
+        )
+        for r in rows
+    ]
+
+
+async def max_resource_cost(
+    conn: AsyncConnection, params: MaxResourceCostParams, scope: Scope, as_of: date, normalizer: TagNormalizer
+) -> list[Finding]:
+    bounds = trailing(as_of, params.lookback_days)
+    rows = await repo.grouped_over(
+        conn,
+        window(scope, bounds, normalizer),
+        ["resource_id"],
+        condition=lambda c: c.resource_id.isnot(None),
+        threshold=params.amount,
+        currency=params.currency,
+    )
+    return [
+        Finding(
+            r["resource_id"],
+            quantize_money(r["cost"] - params.amount),
+            params.currency,
+            {
+                "cost": _money(r["cost"]),
+                "amount": _money(params.amount),
+                "lookback_days": params.lookback_days,
+                "from": bounds[0].isoformat(),
+                "to": bounds[1].isoformat(),
+            },
+        )
+        for r in rows
+    ]

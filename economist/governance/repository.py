@@ -1,0 +1,257 @@
+"""Governance SQL: policies and violations, and the aggregations policies are judged on (one grouped scan of
+the ledger's window per policy, or of the daily rollup when the scope allows; never the rows in memory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from economist.governance.tables import governance_policies as policies
+from economist.governance.tables import policy_violations as violations
+from economist.ingestion.slices import day_start
+from economist.ledger.tables import cloud_costs, cloud_costs_daily, money_order, money_sum
+from oco.pagination import PageParams, paginate
+
+UNRESOLVED = ("open", "acknowledged", "suppressed")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Ledger rows charged in [start, end) matching the scope (`tags` keys already normalized)."""
+
+    start: date
+    end: date
+    provider: str | None = None
+    account: str | None = None
+    service: str | None = None
+    region: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def rollup_ok(self) -> bool:
+        return not self.tags
+
+
+class _View:
+    """The window's table (raw ledger or daily rollup), its columns and WHERE clauses."""
+
+    def __init__(self, window: Window, *, rollup: bool) -> None:
+        if rollup:
+            t = cloud_costs_daily
+            self.table: Any = t
+            self.account: Any = t.c.account_id
+            self.where: list[Any] = [t.c.day >= window.start, t.c.day < window.end]
+        else:
+            t = cloud_costs
+            self.table = t
+            self.account = sa.func.coalesce(t.c.sub_account_id, t.c.billing_account_id)
+            self.where = [
+                t.c.charge_period_start >= day_start(window.start),
+                t.c.charge_period_start < day_start(window.end),
+            ]
+        c = self.table.c
+        self.c = c
+        for column, value in (
+            (c.provider_name, window.provider),
+            (self.account, window.account),
+            (c.service_name, window.service),
+            (c.region_id, window.region),
+        ):
+            if value is not None:
+                self.where.append(column == value)
+        for key, value in window.tags:
+            self.where.append(cloud_costs.c.tags_normalized[key].as_string() == value)
+
+
+def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
+    """HAVING cost > threshold: exact on PostgreSQL; on SQLite (TEXT money) a float pre-filter with a margin
+    that the caller completes with an exact Decimal comparison."""
+    if dialect == "sqlite":
+        return money_order(cost, dialect) >= float(threshold) * (1 - 1e-9) - 1e-9
+    return cost > threshold
+
+
+async def coverage(
+    conn: AsyncConnection, window: Window, compliant: Any, *, top: int = 10
+) -> list[dict[str, Any]]:
+    """Per currency: the total cost, the cost of rows `compliant` holds for, and the costliest resources
+    (at most `top`) with non-compliant cost."""
+    dialect = conn.dialect.name
+    view = _View(window, rollup=False)
+    amount = view.c.billed_cost
+    totals = (
+        await conn.execute(
+            sa.select(
+                view.c.billing_currency.label("currency"),
+                money_sum(amount, dialect).label("total"),
+                money_sum(sa.case((compliant, amount), else_=None), dialect).label("covered"),
+            )
+            .where(*view.where)
+            .group_by(view.c.billing_currency)
+        )
+    ).mappings()
+    result = [dict(r) for r in totals]
+    for row in result:
+        cost = money_sum(amount, dialect)
+        worst = await conn.execute(
+            sa.select(view.c.resource_id, cost.label("cost"))
+            .where(*view.where, view.c.billing_currency == row["currency"], sa.not_(compliant))
+            .group_by(view.c.resource_id)
+            .order_by(money_order(cost, dialect).desc(), view.c.resource_id)
+            .limit(top)
+        )
+        row["worst"] = [{"resource": r.resource_id, "cost": r.cost} for r in worst]
+    return result
+
+
+async def grouped_over(
+    conn: AsyncConnection,
+    window: Window,
+    keys: list[str],
+    *,
+    condition: Any | None,
+    threshold: Decimal,
+    currency: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cost grouped by `keys` (ledger column names) and currency over the window, where `condition(view)`
+    holds, keeping groups whose cost is above `threshold` (exactly)."""
+    dialect = conn.dialect.name
+    rollup = window.rollup_ok and all(k in ("provider_name", "service_name", "region_id") for k in keys)
+    view = _View(window, rollup=rollup)
+    where = list(view.where)
+    if condition is not None:
+        where.append(condition(view.c))
+    if currency is not None:
+        where.append(view.c.billing_currency == currency)
+    group = [view.c[k] for k in keys] + [view.c.billing_currency]
+    cost = money_sum(view.c.billed_cost, dialect)
+    statement = (
+        sa.select(*group, cost.label("cost"))
+        .where(*where)
+        .group_by(*group)
+        .having(_over(cost, threshold, dialect))
+        .order_by(*group)
+    )
+    rows = [dict(r) for r in (await conn.execute(statement)).mappings()]
+    return [r for r in rows if r["cost"] is not None and r["cost"] > threshold]
+
+
+# -- policies ---------------------------------------------------------------------------------------------
+
+
+async def insert_policy(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    return int(
+        (await conn.execute(sa.insert(policies).values(**values).returning(policies.c.id))).scalar_one()
+    )
+
+
+async def get_policy(conn: AsyncConnection, policy_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(policies).where(policies.c.id == policy_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def policy_by_name(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(policies).where(policies.c.name == name))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_policies(
+    conn: AsyncConnection, page: PageParams, *, type_: str | None, enabled: bool | None
+) -> tuple[list[dict[str, Any]], int]:
+    statement = sa.select(policies).order_by(policies.c.id)
+    if type_ is not None:
+        statement = statement.where(policies.c.type == type_)
+    if enabled is not None:
+        statement = statement.where(policies.c.enabled == enabled)
+    return await paginate(conn, statement, page)
+
+
+async def enabled_policies(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(sa.select(policies).where(policies.c.enabled.is_(True)).order_by(policies.c.id))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def update_policy(conn: AsyncConnection, policy_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(sa.update(policies).where(policies.c.id == policy_id).values(**values))
+
+
+async def delete_policy(conn: AsyncConnection, policy_id: int) -> bool:
+    await conn.execute(
+        sa.delete(violations).where(violations.c.policy_id == policy_id)
+    )  # SQLite: no FK cascade
+    result = await conn.execute(sa.delete(policies).where(policies.c.id == policy_id))
+    return bool(result.rowcount)
+
+
+# -- violations -------------------------------------------------------------------------------------------
+
+
+async def unresolved(conn: AsyncConnection, policy_id: int) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        sa.select(violations).where(violations.c.policy_id == policy_id, violations.c.status.in_(UNRESOLVED))
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def insert_violation(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    statement = sa.insert(violations).values(**values).returning(violations.c.id)
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def update_violation(conn: AsyncConnection, violation_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(sa.update(violations).where(violations.c.id == violation_id).values(**values))
+
+
+def _violation_select() -> sa.Select[Any]:
+    return sa.select(
+        violations, policies.c.name.label("policy_name"), policies.c.type.label("policy_type")
+    ).join(policies, policies.c.id == violations.c.policy_id)
+
+
+async def get_violation(conn: AsyncConnection, violation_id: int) -> dict[str, Any] | None:
+    row = (await conn.execute(_violation_select().where(violations.c.id == violation_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_violations(
+    conn: AsyncConnection,
+    page: PageParams,
+    *,
+    policy_id: int | None,
+    status: str | None,
+    severity: str | None,
+    resource: str | None,
+    since: datetime | None,
+) -> tuple[list[dict[str, Any]], int]:
+    statement = _violation_select().order_by(violations.c.id.desc())
+    if policy_id is not None:
+        statement = statement.where(violations.c.policy_id == policy_id)
+    if status is not None:
+        statement = statement.where(violations.c.status == status)
+    if severity is not None:
+        statement = statement.where(violations.c.severity == severity)
+    if resource is not None:
+        statement = statement.where(violations.c.resource == resource)
+    if since is not None:
+        statement = statement.where(violations.c.last_seen_at >= since)
+    return await paginate(conn, statement, page)
+
+
+async def open_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Open violations per policy name (every policy, zero included)."""
+    count = sa.func.count(violations.c.id)
+    statement = (
+        sa.select(policies.c.name, count)
+        .select_from(
+            policies.outerjoin(
+                violations, sa.and_(violations.c.policy_id == policies.c.id, violations.c.status == "open")
+            )
+        )
+        .group_by(policies.c.name)
+    )
+    return {name: int(n) for name, n in (await conn.execute(statement)).all()}
