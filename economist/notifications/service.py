@@ -142,3 +142,43 @@ def notifications_lifespan(
             await notifier.stop()
 
     return hook
+
+
+BUDGET_EVENT = "budget.threshold.crossed"
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+async def send_threshold_crossings(
+    notifier: Notifier, crossings: list[Any], *, slack: bool = False
+) -> list[int]:
+    """Send the budget thresholds crossed (budgets' `evaluate_thresholds(...)` result: objects or dicts with
+    budget_id, name, percent, on, spent, forecast, amount, currency, period_start, period_end, webhook_url)
+    to each one's webhook_url, once per budget, period, percent and basis; the delivery ids."""
+    ids = []
+    for crossing in crossings:
+        url = _field(crossing, "webhook_url")
+        if not url:
+            continue
+        values = {
+            name: _field(crossing, name)
+            for name in ("budget_id", "name", "percent", "on", "spent", "forecast", "amount", "currency")
+        }
+        for money in ("spent", "forecast", "amount"):
+            if isinstance(values[money], Decimal):
+                values[money] = money_str(values[money])
+        start, end = _field(crossing, "period_start"), _field(crossing, "period_end")
+        values["period_start"] = start.isoformat() if hasattr(start, "isoformat") else start
+        values["period_end"] = end.isoformat() if hasattr(end, "isoformat") else end
+        if slack:
+            payload = slack_body(
+                f"budget {values['name']} crossed {values['percent']}% ({values['on']}): "
+                f"{values['spent']} of {values['amount']} {values['currency']} spent"
+            )
+        else:
+            payload = {"event": BUDGET_EVENT, "budget": values}
+        key = f"budget:{values['budget_id']}:{values['period_start']}:{values['percent']}:{values['on']}"
+        ids.append(await notifier.send(url, BUDGET_EVENT, payload, once_key=key))
+    return ids

@@ -175,3 +175,42 @@ async def test_deliveries_list_filters_and_pages(settings, serve_app, keystore, 
     page = (await api.get("/api/v1/notifications/deliveries", params={"url": url, "limit": 2})).json()
     assert page["total"] == 3 and [d["id"] for d in page["items"]] == ids[::-1][:2]
     assert (await api.get("/api/v1/notifications/deliveries", params={"status": "bogus"})).status_code == 422
+
+
+async def test_budget_threshold_crossings_are_sent_once_each(settings, serve_app, keystore, unique) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import dataclass
+    from datetime import date
+    from decimal import Decimal
+
+    from economist.notifications.service import send_threshold_crossings
+
+    @dataclass
+    class Crossed:  # the shape budgets' evaluate_thresholds returns
+        budget_id: int
+        name: str
+        percent: int
+        on: str
+        spent: Decimal
+        forecast: Decimal | None
+        amount: Decimal
+        currency: str
+        period_start: date
+        period_end: date
+        webhook_url: str | None
+
+    async with receiver() as hook:
+        app, api = await economist_api(settings, serve_app, keystore, unique, **FAST)
+        crossed = Crossed(7, unique("team"), 80, "actual", Decimal("812.5"), None, Decimal("1000"), "USD",
+                          date(2026, 12, 1), date(2027, 1, 1), hook.url)  # fmt: skip
+        first = await send_threshold_crossings(
+            app.state.notifier, [crossed, Crossed(**{**crossed.__dict__, "webhook_url": None})]
+        )
+        again = await send_threshold_crossings(app.state.notifier, [crossed])
+        assert len(first) == 1 and first == again
+        await wait_for(lambda: deliveries(api, url=hook.url, status="succeeded"), "the budget delivery")
+    [(body, headers)] = hook.received
+    assert verify(SECRET, body, headers["X-OCO-Signature"])
+    budget = json.loads(body)["budget"]
+    assert (budget["spent"], budget["amount"], budget["percent"], budget["period_start"]) == (
+        "812.500000", "1000.000000", 80, "2026-12-01"
+    )  # fmt: skip
