@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from economist.governance import repository as repo
@@ -22,7 +21,6 @@ from economist.governance.rules import (
     ServiceListParams,
     TagComplianceParams,
 )
-from economist.ledger.tables import cloud_costs
 from economist.ledger.tags import TagNormalizer
 from oco.money import money_str, quantize_money
 
@@ -90,20 +88,13 @@ async def budget_limit(
     return [Finding("scope", quantize_money(spent - params.amount), params.currency, evidence)]
 
 
-def _tag_compliant(params: TagComplianceParams, normalizer: TagNormalizer) -> Any:
-    tags = cloud_costs.c.tags_normalized
-    terms = [tags[normalizer.key(k)].as_string().isnot(None) for k in params.required_tags]
-    for key, allowed in params.allowed_values.items():
-        value = tags[normalizer.key(key)].as_string()
-        terms.append(sa.or_(value.is_(None), value.in_(allowed)))
-    return sa.and_(*terms)
-
-
 async def tag_compliance(
     conn: AsyncConnection, params: TagComplianceParams, scope: Scope, as_of: date, normalizer: TagNormalizer
 ) -> list[Finding]:
     bounds = trailing(as_of, params.lookback_days)
-    rows = await repo.coverage(conn, window(scope, bounds, normalizer), _tag_compliant(params, normalizer))
+    required = [normalizer.key(k) for k in params.required_tags]
+    allowed = {normalizer.key(k): v for k, v in params.allowed_values.items()}
+    rows = await repo.tag_coverage(conn, window(scope, bounds, normalizer), required, allowed)
     findings = []
     for row in rows:
         total = row["total"] or ZERO
@@ -140,13 +131,7 @@ async def region_restriction(
 ) -> list[Finding]:
     bounds = trailing(as_of, params.lookback_days)
     allowed = params.allowed_regions
-    rows = await repo.grouped_over(
-        conn,
-        window(scope, bounds, normalizer),
-        ["resource_id", "region_id"],
-        condition=lambda c: sa.and_(c.region_id.isnot(None), c.region_id.not_in(allowed)),
-        threshold=params.min_cost,
-    )
+    rows = await repo.outside_regions(conn, window(scope, bounds, normalizer), allowed, params.min_cost)
     return [
         Finding(
             r["resource_id"] or f"region:{r['region_id']}",
@@ -176,17 +161,8 @@ async def service_list(
     bounds = trailing(as_of, params.lookback_days)
     listed = params.services
 
-    def refused(c: Any) -> Any:
-        if allow:
-            return sa.or_(c.service_name.is_(None), c.service_name.not_in(listed))
-        return c.service_name.in_(listed)
-
-    rows = await repo.grouped_over(
-        conn,
-        window(scope, bounds, normalizer),
-        ["service_name"],
-        condition=refused,
-        threshold=params.min_cost,
+    rows = await repo.refused_services(
+        conn, window(scope, bounds, normalizer), listed, allow=allow, min_cost=params.min_cost
     )
     seen: dict[str | None, int] = {}
     for r in rows:
@@ -213,14 +189,7 @@ async def max_resource_cost(
     conn: AsyncConnection, params: MaxResourceCostParams, scope: Scope, as_of: date, normalizer: TagNormalizer
 ) -> list[Finding]:
     bounds = trailing(as_of, params.lookback_days)
-    rows = await repo.grouped_over(
-        conn,
-        window(scope, bounds, normalizer),
-        ["resource_id"],
-        condition=lambda c: c.resource_id.isnot(None),
-        threshold=params.amount,
-        currency=params.currency,
-    )
+    rows = await repo.resources_over(conn, window(scope, bounds, normalizer), params.amount, params.currency)
     return [
         Finding(
             r["resource_id"],

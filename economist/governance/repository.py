@@ -76,12 +76,28 @@ def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
     return cost > threshold
 
 
-async def coverage(
-    conn: AsyncConnection, window: Window, compliant: Any, *, top: int = 10
+def _tag_compliant(required: list[str], allowed: dict[str, list[str]]) -> Any:
+    """Rows carrying every required tag, and only allowed values of the tags `allowed` names (keys normalized)."""
+    tags = cloud_costs.c.tags_normalized
+    terms = [tags[key].as_string().isnot(None) for key in required]
+    for key, values in allowed.items():
+        value = tags[key].as_string()
+        terms.append(sa.or_(value.is_(None), value.in_(values)))
+    return sa.and_(*terms)
+
+
+async def tag_coverage(
+    conn: AsyncConnection,
+    window: Window,
+    required: list[str],
+    allowed: dict[str, list[str]],
+    *,
+    top: int = 10,
 ) -> list[dict[str, Any]]:
-    """Per currency: the total cost, the cost of rows `compliant` holds for, and the costliest resources
-    (at most `top`) with non-compliant cost."""
+    """Per currency: the total cost, the cost of tag-compliant rows, and the costliest resources (at most
+    `top`) with non-compliant cost."""
     dialect = conn.dialect.name
+    compliant = _tag_compliant(required, allowed)
     view = _View(window, rollup=False)
     amount = view.c.billed_cost
     totals = (
@@ -109,7 +125,47 @@ async def coverage(
     return result
 
 
-async def grouped_over(
+async def outside_regions(
+    conn: AsyncConnection, window: Window, allowed: list[str], min_cost: Decimal
+) -> list[dict[str, Any]]:
+    """Cost per resource, region and currency outside the allowed regions (rows with a region), above min_cost."""
+    return await _grouped_over(
+        conn,
+        window,
+        ["resource_id", "region_id"],
+        condition=lambda c: sa.and_(c.region_id.isnot(None), c.region_id.not_in(allowed)),
+        threshold=min_cost,
+    )
+
+
+async def refused_services(
+    conn: AsyncConnection, window: Window, services: list[str], *, allow: bool, min_cost: Decimal
+) -> list[dict[str, Any]]:
+    """Cost per service and currency of the services an allow-list omits (or a deny-list names), above min_cost."""
+
+    def refused(c: Any) -> Any:
+        if allow:
+            return sa.or_(c.service_name.is_(None), c.service_name.not_in(services))
+        return c.service_name.in_(services)
+
+    return await _grouped_over(conn, window, ["service_name"], condition=refused, threshold=min_cost)
+
+
+async def resources_over(
+    conn: AsyncConnection, window: Window, amount: Decimal, currency: str
+) -> list[dict[str, Any]]:
+    """Cost per resource in `currency` above `amount`."""
+    return await _grouped_over(
+        conn,
+        window,
+        ["resource_id"],
+        condition=lambda c: c.resource_id.isnot(None),
+        threshold=amount,
+        currency=currency,
+    )
+
+
+async def _grouped_over(
     conn: AsyncConnection,
     window: Window,
     keys: list[str],
