@@ -142,3 +142,29 @@ async def test_never_two_unresolved_for_one_policy_and_resource(app_api, databas
     with pytest.raises(IntegrityError):
         async with database.engine.begin() as conn:
             await conn.execute(sa.insert(policy_violations).values(**row))
+
+
+async def test_the_scheduled_pass_runs_on_one_replica_at_a_time_and_sets_the_open_gauge(
+    app_api, unique
+) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client import REGISTRY
+
+    from economist.governance.scheduler import LOCK, evaluate_once
+
+    app, api = app_api
+    provider = unique("P")
+    await upload(api, [{"provider": provider, "resource": "vol-1", "cost": "12"}], unique("sched") + ".csv")
+    policy = await create_policy(
+        api,
+        name=unique("sched"),
+        type="max_resource_cost",
+        scope={"provider": provider},
+        params={"amount": "10"},
+    )
+    async with app.state.kv.lock(LOCK, ttl_s=30):  # another replica is evaluating
+        assert await evaluate_once(app.state.governance, app.state.kv, ttl_s=30) is None
+    assert await violations(api, policy["id"]) == []
+    summary = await evaluate_once(app.state.governance, app.state.kv, ttl_s=30)
+    assert summary is not None and summary["opened"] >= 1
+    assert [v["resource"] for v in await violations(api, policy["id"], "open")] == ["vol-1"]
+    assert REGISTRY.get_sample_value("oco_economist_violations_open", {"policy": policy["name"]}) == 1
