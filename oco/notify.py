@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -342,7 +342,7 @@ class Notifier:
                 )
                 .values(attempts=attempts + 1, next_attempt_at=hold, updated_at=self.clock())
             )
-            return bool(result.rowcount == 1)
+            return cast("sa.CursorResult[Any]", result).rowcount == 1
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -25,15 +25,15 @@ from oco.pagination import Pagination
 
 router = APIRouter(prefix="/api/v1/governance", tags=["governance"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
-NOT_FOUND = {404: {"description": "no such policy"}}
-INVALID = {
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such policy"}}
+INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "an invalid field (named in `param`)"},
     409: {"description": "the name is taken"},
 }
 
 
 def governance_service(request: Request) -> GovernanceService:
-    return request.app.state.governance  # type: ignore[no-any-return]
+    return request.app.state.governance
 
 
 Service = Annotated[GovernanceService, Depends(governance_service)]
@@ -67,7 +67,7 @@ async def list_policies(
     enabled: bool | None = None,
 ) -> PolicyPage:
     rows, total = await service.list_policies(page, type_=type_, enabled=enabled)
-    return PolicyPage(items=rows, total=total, limit=page.limit, offset=page.offset)  # type: ignore[arg-type]
+    return PolicyPage(items=rows, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(
@@ -140,7 +140,7 @@ async def list_violations(
     rows, total = await service.list_violations(
         page, policy_id=policy_id, status=status, severity=severity, resource=resource, since=since
     )
-    return ViolationPage(items=rows, total=total, limit=page.limit, offset=page.offset)  # type: ignore[arg-type]
+    return ViolationPage(items=rows, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(

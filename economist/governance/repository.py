@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -241,7 +241,7 @@ async def delete_policy(conn: AsyncConnection, policy_id: int) -> bool:
         sa.delete(violations).where(violations.c.policy_id == policy_id)
     )  # SQLite: no FK cascade
     result = await conn.execute(sa.delete(policies).where(policies.c.id == policy_id))
-    return bool(result.rowcount)
+    return cast("sa.CursorResult[Any]", result).rowcount > 0
 
 
 # -- violations -------------------------------------------------------------------------------------------
