@@ -95,15 +95,22 @@ async def tag_compliance(
     required = [normalizer.key(k) for k in params.required_tags]
     allowed = {normalizer.key(k): v for k, v in params.allowed_values.items()}
     rows = await repo.tag_coverage(conn, window(scope, bounds, normalizer), required, allowed)
-    findings = []
+    by_currency: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        total = row["total"] or ZERO
-        covered = row["covered"] or ZERO
+        by_currency.setdefault(row["currency"], []).append(row)
+    findings = []
+    for currency, services in sorted(by_currency.items()):
+        total = sum((r["total"] or ZERO for r in services), ZERO)
+        covered = sum((r["covered"] or ZERO for r in services), ZERO)
         if total <= 0:
             continue
         coverage = covered * HUNDRED / total
         if coverage >= params.min_coverage_percent:
             continue
+        gaps = sorted(
+            ((r["service"], (r["total"] or ZERO) - (r["covered"] or ZERO)) for r in services),
+            key=lambda gap: (-gap[1], gap[0] or ""),
+        )
         evidence = {
             "total_cost": _money(total),
             "compliant_cost": _money(covered),
@@ -112,13 +119,9 @@ async def tag_compliance(
             "required_tags": params.required_tags,
             "from": bounds[0].isoformat(),
             "to": bounds[1].isoformat(),
-            "top_non_compliant": [
-                {"resource": w["resource"], "cost": _money(w["cost"])} for w in row["worst"]
-            ],
+            "non_compliant_by_service": [{"service": s, "cost": _money(c)} for s, c in gaps[:10] if c > 0],
         }
-        findings.append(
-            Finding(f"scope:{row['currency']}", quantize_money(total - covered), row["currency"], evidence)
-        )
+        findings.append(Finding(f"scope:{currency}", quantize_money(total - covered), currency, evidence))
     return findings
 
 

@@ -68,6 +68,16 @@ class _View:
             self.where.append(cloud_costs.c.tags_normalized[key].as_string() == value)
 
 
+#: work_mem of an evaluation's transaction on PostgreSQL: a per-resource aggregation has a group per
+#: resource, which the 4 MB default would spill to disk many times over (server memory, per hash node)
+WORK_MEM = "64MB"
+
+
+async def _roomy(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+
+
 def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
     """HAVING cost > threshold: exact on PostgreSQL; on SQLite (TEXT money) a float pre-filter with a margin
     that the caller completes with an exact Decimal comparison."""
@@ -87,42 +97,25 @@ def _tag_compliant(required: list[str], allowed: dict[str, list[str]]) -> Any:
 
 
 async def tag_coverage(
-    conn: AsyncConnection,
-    window: Window,
-    required: list[str],
-    allowed: dict[str, list[str]],
-    *,
-    top: int = 10,
+    conn: AsyncConnection, window: Window, required: list[str], allowed: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
-    """Per currency: the total cost, the cost of tag-compliant rows, and the costliest resources (at most
-    `top`) with non-compliant cost."""
+    """In one scan, per currency and service: the total cost and the cost of tag-compliant rows."""
     dialect = conn.dialect.name
+    await _roomy(conn)
     compliant = _tag_compliant(required, allowed)
     view = _View(window, rollup=False)
     amount = view.c.billed_cost
-    totals = (
-        await conn.execute(
-            sa.select(
-                view.c.billing_currency.label("currency"),
-                money_sum(amount, dialect).label("total"),
-                money_sum(sa.case((compliant, amount), else_=None), dialect).label("covered"),
-            )
-            .where(*view.where)
-            .group_by(view.c.billing_currency)
+    statement = (
+        sa.select(
+            view.c.billing_currency.label("currency"),
+            view.c.service_name.label("service"),
+            money_sum(amount, dialect).label("total"),
+            money_sum(sa.case((compliant, amount), else_=None), dialect).label("covered"),
         )
-    ).mappings()
-    result = [dict(r) for r in totals]
-    for row in result:
-        cost = money_sum(amount, dialect)
-        worst = await conn.execute(
-            sa.select(view.c.resource_id, cost.label("cost"))
-            .where(*view.where, view.c.billing_currency == row["currency"], sa.not_(compliant))
-            .group_by(view.c.resource_id)
-            .order_by(money_order(cost, dialect).desc(), view.c.resource_id)
-            .limit(top)
-        )
-        row["worst"] = [{"resource": r.resource_id, "cost": r.cost} for r in worst]
-    return result
+        .where(*view.where)
+        .group_by(view.c.billing_currency, view.c.service_name)
+    )
+    return [dict(r) for r in (await conn.execute(statement)).mappings()]
 
 
 async def outside_regions(
@@ -177,6 +170,7 @@ async def _grouped_over(
     """Cost grouped by `keys` (ledger column names) and currency over the window, where `condition(view)`
     holds, keeping groups whose cost is above `threshold` (exactly)."""
     dialect = conn.dialect.name
+    await _roomy(conn)
     rollup = window.rollup_ok and all(k in ("provider_name", "service_name", "region_id") for k in keys)
     view = _View(window, rollup=rollup)
     where = list(view.where)
@@ -254,9 +248,49 @@ async def unresolved(conn: AsyncConnection, policy_id: int) -> list[dict[str, An
     return [dict(r) for r in rows.mappings()]
 
 
-async def insert_violation(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    statement = sa.insert(violations).values(**values).returning(violations.c.id)
-    return int((await conn.execute(statement)).scalar_one())
+async def insert_violations(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert new violations (one statement, batched by the driver); their ids by resource."""
+    if not rows:
+        return {}
+    statement = sa.insert(violations).returning(violations.c.id, violations.c.resource)
+    result = await conn.execute(statement, rows)
+    return {resource: int(violation_id) for violation_id, resource in result.all()}
+
+
+#: what an evaluation refreshes on a violation still found
+_REFRESHED = (
+    "severity",
+    "evidence",
+    "cost_at_stake",
+    "currency",
+    "last_seen_at",
+    "updated_at",
+    "status",
+    "suppressed_until",
+)
+
+
+async def refresh_violations(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Update still-found violations (each row: `id` and the _REFRESHED fields) in one batched statement."""
+    if not rows:
+        return
+    statement = (
+        sa.update(violations)
+        .where(violations.c.id == sa.bindparam("violation_id"))
+        .values({name: sa.bindparam(f"new_{name}") for name in _REFRESHED})
+    )
+    params = [{"violation_id": r["id"], **{f"new_{name}": r[name] for name in _REFRESHED}} for r in rows]
+    await conn.execute(statement, params)
+
+
+async def resolve_violations(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        await conn.execute(
+            sa.update(violations)
+            .where(violations.c.id.in_(chunk))
+            .values(status="resolved", open_key=None, resolved_at=now, updated_at=now)
+        )
 
 
 async def update_violation(conn: AsyncConnection, violation_id: int, values: dict[str, Any]) -> None:

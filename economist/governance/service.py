@@ -267,6 +267,8 @@ class GovernanceService:
         again), resolve those whose condition cleared. Returns (opened, resolved)."""
         opened: list[dict[str, Any]] = []
         resolved: list[dict[str, Any]] = []
+        new_rows: list[dict[str, Any]] = []
+        refreshed: list[dict[str, Any]] = []
         async with self.database.engine.begin() as conn:
             current = {v["resource"]: v for v in await repo.unresolved(conn, policy["id"])}
             for finding in found:
@@ -280,33 +282,37 @@ class GovernanceService:
                 }
                 existing = current.pop(finding.resource, None)
                 if existing is None:
-                    row = {
-                        **values,
-                        "policy_id": policy["id"],
-                        "resource": finding.resource,
-                        "open_key": f"{policy['id']}:{finding.resource}",
-                        "status": "open",
-                        "first_seen_at": now,
-                    }
-                    row["id"] = None if dry_run else await repo.insert_violation(conn, row)
-                    opened.append(row)
+                    new_rows.append(
+                        {
+                            **values,
+                            "policy_id": policy["id"],
+                            "resource": finding.resource,
+                            "open_key": f"{policy['id']}:{finding.resource}",
+                            "status": "open",
+                            "first_seen_at": now,
+                        }
+                    )
                     continue
-                expired = existing["status"] == "suppressed" and (
-                    existing["suppressed_until"] is not None and as_utc(existing["suppressed_until"]) <= now
-                )
+                until = as_utc(existing["suppressed_until"])
+                expired = existing["status"] == "suppressed" and until is not None and until <= now
+                values["status"] = "open" if expired else existing["status"]
+                values["suppressed_until"] = None if expired else until
+                refreshed.append({**values, "id": existing["id"]})
                 if expired:
-                    values.update(status="open", suppressed_until=None)
                     opened.append({**existing, **values})
-                if not dry_run:
-                    await repo.update_violation(conn, existing["id"], values)
-            for stale in current.values():
-                change = {"status": "resolved", "open_key": None, "resolved_at": now, "updated_at": now}
-                resolved.append({**stale, **change})
-                if not dry_run:
-                    await repo.update_violation(conn, stale["id"], change)
+            stale = [
+                {**v, "status": "resolved", "open_key": None, "resolved_at": now} for v in current.values()
+            ]
+            resolved += stale
             if not dry_run:
+                ids = await repo.insert_violations(conn, new_rows)
+                new_rows = [{**row, "id": ids[row["resource"]]} for row in new_rows]
+                await repo.refresh_violations(conn, refreshed)
+                await repo.resolve_violations(conn, [v["id"] for v in stale], now)
                 await repo.update_policy(conn, policy["id"], {"last_evaluated_at": now})
-        return opened, resolved
+            else:
+                new_rows = [{**row, "id": None} for row in new_rows]
+        return new_rows + opened, resolved
 
     async def _notify(self, policy: dict[str, Any], violation: dict[str, Any]) -> None:
         url = policy.get("webhook_url")
