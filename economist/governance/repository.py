@@ -69,13 +69,16 @@ class _View:
 
 
 #: work_mem of an evaluation's transaction on PostgreSQL: a per-resource aggregation has a group per
-#: resource, which the 4 MB default would spill to disk many times over (server memory, per hash node)
-WORK_MEM = "64MB"
+#: resource, which the 4 MB default would spill to disk many times over (server memory, per sort/hash node)
+WORK_MEM = "128MB"
 
 
 async def _roomy(conn: AsyncConnection) -> None:
+    """PostgreSQL settings for the evaluation's transaction only: more work_mem, and no JIT (measured: it
+    spent ~4 s compiling each 5M-row aggregation, more than it saved)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        await conn.execute(sa.text("SET LOCAL jit = off"))
 
 
 def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
