@@ -59,6 +59,7 @@ class GovernanceService:
         *,
         notifier: Notifier | None = None,
         default_currency: str = "USD",
+        parallel: int = 2,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database = database
@@ -66,6 +67,7 @@ class GovernanceService:
         self.notifier = notifier
         self.costs = CostService(database, default_currency)
         self.clock = clock
+        self.parallel = max(1, parallel)
 
     # -- policies ----------------------------------------------------------------------------------------
 
@@ -213,20 +215,28 @@ class GovernanceService:
         return await self._evaluate(policy, dry_run=dry_run)
 
     async def evaluate_all(self) -> dict[str, Any]:
-        """Evaluate every enabled policy; a policy that fails is logged and the others still run."""
+        """Evaluate every enabled policy (on PostgreSQL `parallel` at a time, each on its own connection); a
+        policy that fails is logged and the others still run."""
         async with self.database.engine.connect() as conn:
             enabled = await repo.enabled_policies(conn)
-        opened = resolved = failed = 0
-        for policy in enabled:
-            try:
-                outcome = await self._evaluate(policy, dry_run=False)
-            except Exception:
-                log.exception("policy %s (%s) could not be evaluated", policy["id"], policy["name"])
-                failed += 1
-                continue
-            opened += len(outcome["opened"])
-            resolved += len(outcome["resolved"])
-        return {"policies": len(enabled), "opened": opened, "resolved": resolved, "failed": failed}
+        gate = asyncio.Semaphore(self.parallel if self.database.dialect == "postgresql" else 1)
+
+        async def one(policy: dict[str, Any]) -> dict[str, Any] | None:
+            async with gate:
+                try:
+                    return await self._evaluate(policy, dry_run=False)
+                except Exception:
+                    log.exception("policy %s (%s) could not be evaluated", policy["id"], policy["name"])
+                    return None
+
+        outcomes = await asyncio.gather(*(one(policy) for policy in enabled))
+        done = [o for o in outcomes if o is not None]
+        return {
+            "policies": len(enabled),
+            "opened": sum(len(o["opened"]) for o in done),
+            "resolved": sum(len(o["resolved"]) for o in done),
+            "failed": len(outcomes) - len(done),
+        }
 
     async def _evaluate(self, policy: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
         now = self.clock()
