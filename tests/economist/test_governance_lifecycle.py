@@ -168,3 +168,22 @@ async def test_the_scheduled_pass_runs_on_one_replica_at_a_time_and_sets_the_ope
     assert summary is not None and summary["opened"] >= 1
     assert [v["resource"] for v in await violations(api, policy["id"], "open")] == ["vol-1"]
     assert REGISTRY.get_sample_value("oco_economist_violations_open", {"policy": policy["name"]}) == 1
+
+
+async def test_a_disabled_policy_is_not_evaluated_after_ingestions(app_api, unique) -> None:  # type: ignore[no-untyped-def]
+    _, api = app_api
+    provider = unique("P")
+    policy = await create_policy(
+        api,
+        name=unique("off"),
+        type="max_resource_cost",
+        scope={"provider": provider},
+        params={"amount": "10"},
+        enabled=False,
+    )
+    await upload(api, [{"provider": provider, "resource": "vm-off", "cost": "99"}], unique("off") + ".csv")
+    assert await violations(api, policy["id"]) == []
+    await api.patch(f"/api/v1/governance/policies/{policy['id']}", json={"enabled": True})
+    # any ingestion evaluates every enabled policy (another provider: this one's rows stay as they are)
+    await upload(api, [{"provider": unique("Q"), "resource": "vm-on", "cost": "1"}], unique("on") + ".csv")
+    assert [v["resource"] for v in await violations(api, policy["id"])] == ["vm-off"]

@@ -155,7 +155,7 @@ async def test_each_new_anomaly_is_sent_once_after_ingestions(settings, serve_ap
             return [d for d in found if d["payload"]["anomaly"]["account"] == account]
 
         [delivery] = await wait_for(mine, "the anomaly's delivery")
-        other = [{"provider": provider, "account": unique("other"), "day": today, "cost": "1"}]
+        other = [{"provider": unique("Q"), "account": unique("other"), "day": today, "cost": "1"}]
         await upload(api, other, unique("later") + ".csv")  # the anomaly is found again: not sent again
         assert [d["id"] for d in await mine()] == [delivery["id"]]
     anomaly = delivery["payload"]["anomaly"]
