@@ -301,9 +301,10 @@ class Notifier:
                 ).scalar_one()
         except Exception:
             return self.poll_interval_s
-        if nxt is None:
+        due = as_utc(nxt)
+        if due is None:
             return self.poll_interval_s
-        return max(0.0, min(self.poll_interval_s, (as_utc(nxt) - self.clock()).total_seconds()))
+        return max(0.0, min(self.poll_interval_s, (due - self.clock()).total_seconds()))
 
     async def deliver_due(self) -> int:
         """Attempt every pending delivery that is due, once each; return how many were attempted."""

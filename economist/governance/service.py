@@ -383,7 +383,8 @@ class GovernanceService:
         if status == "suppressed":
             if not (reason or "").strip():
                 raise InvalidRequest("reason: a suppression needs a reason", param="reason")
-            if expires_at is None or as_utc(expires_at) <= now:
+            until = as_utc(expires_at)
+            if until is None or until <= now:
                 raise InvalidRequest(
                     "expires_at: a suppression needs an expiry in the future", param="expires_at"
                 )
