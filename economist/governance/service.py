@@ -224,12 +224,13 @@ class GovernanceService:
         async def one(policy: dict[str, Any]) -> dict[str, Any] | None:
             async with gate:
                 try:
-                    return await self._evaluate(policy, dry_run=False)
+                    return await self._evaluate(policy, dry_run=False, refresh_metrics=False)
                 except Exception:
                     log.exception("policy %s (%s) could not be evaluated", policy["id"], policy["name"])
                     return None
 
         outcomes = await asyncio.gather(*(one(policy) for policy in enabled))
+        await self.refresh_metrics()  # once, after every write (a refresh per task could land out of order)
         done = [o for o in outcomes if o is not None]
         return {
             "policies": len(enabled),
@@ -238,7 +239,9 @@ class GovernanceService:
             "failed": len(outcomes) - len(done),
         }
 
-    async def _evaluate(self, policy: dict[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    async def _evaluate(
+        self, policy: dict[str, Any], *, dry_run: bool, refresh_metrics: bool = True
+    ) -> dict[str, Any]:
         now = self.clock()
         found = await self.findings(policy, now.date())
         for attempt in range(2):  # a concurrent evaluation may open the same violation first: redo once
@@ -249,7 +252,8 @@ class GovernanceService:
                 if attempt:
                     raise
         if not dry_run:
-            await self.refresh_metrics()
+            if refresh_metrics:
+                await self.refresh_metrics()
             for violation in opened:
                 await self._notify(policy, violation)
         return {
