@@ -11,16 +11,20 @@ from fastapi import FastAPI
 from economist.allocation.endpoints import router as allocation_router
 from economist.anomalies.endpoints import router as anomalies_router
 from economist.budgets.endpoints import router as budgets_router
-from economist.budgets.service import BudgetService
+from economist.budgets.service import BudgetService, ThresholdCrossed
 from economist.costs.endpoints import router as costs_router
 from economist.export.endpoints import router as export_router
 from economist.forecast.endpoints import router as forecast_router
 from economist.fx.endpoints import router as fx_router
+from economist.governance.endpoints import router as governance_router
+from economist.governance.scheduler import governance_lifespan
 from economist.ingestion.cerebra_schedule import CerebraSchedule
 from economist.ingestion.endpoints import router as ingestion_router
 from economist.ingestion.factory import CloudClients, SourceFactory
 from economist.ingestion.service import IngestionService
 from economist.ledger.repository import count_rows_up_to
+from economist.notifications.endpoints import router as notifications_router
+from economist.notifications.service import notifications_lifespan, send_threshold_crossings
 from economist.recommendations.endpoints import router as recommendations_router
 from economist.recommendations.endpoints import utilization_router
 from economist.recommendations.lifespan import recommendations_lifespan
@@ -72,12 +76,27 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
     async def budgets_lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.budgets = BudgetService(app.state.database, economist_settings)
         app.state.ingestion.after_success.append(app.state.budgets.after_ingestion)
+
+        async def notify(crossings: list[ThresholdCrossed]) -> None:
+            # the notifier is opened by notifications_lifespan, after this hook
+            notifier = getattr(app.state, "notifier", None)
+            if notifier is not None:
+                await send_threshold_crossings(notifier, crossings)
+
+        app.state.budgets.listeners.append(notify)
         yield
 
     # forecast and export before costs: /costs/forecast must not be taken for a /costs/{...} route
     routers = [ingestion_router, forecast_router, export_router, costs_router, anomalies_router, fx_router]
     routers += [budgets_router, allocation_router, recommendations_router, utilization_router]
-    hooks = [ingestion_lifespan, budgets_lifespan, recommendations_lifespan(economist_settings)]
+    routers += [governance_router, notifications_router]
+    hooks = [
+        ingestion_lifespan,
+        budgets_lifespan,
+        recommendations_lifespan(economist_settings),
+        notifications_lifespan(economist_settings),
+        governance_lifespan(economist_settings),
+    ]
     return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)
 
 

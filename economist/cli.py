@@ -735,3 +735,113 @@ def recommendation_set_status(
         highlight=False,
         soft_wrap=True,
     )
+
+
+# -- governance ---------------------------------------------------------------------------------------------
+
+
+class ViolationStatus(str, Enum):
+    open = "open"
+    acknowledged = "acknowledged"
+    suppressed = "suppressed"
+    resolved = "resolved"
+
+
+@app.command()
+def violations(
+    status: Annotated[ViolationStatus | None, typer.Option(help="only violations in this status")] = None,
+    policy_id: Annotated[int | None, typer.Option("--policy", help="only this policy's (its id)")] = None,
+    resource: Annotated[str | None, typer.Option(help="only this resource (or scope key)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Governance violations, newest first (GET /api/v1/governance/violations)."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    for key, value in (
+        ("status", status.value if status else None),
+        ("policy_id", policy_id),
+        ("resource", resource),
+    ):
+        if value is not None:
+            params[key] = value
+    with ServiceClient("economist", url, api_key) as api:
+        page = api.call("GET", "/api/v1/governance/violations", params=params)
+    if as_json:
+        print_json(page)
+        return
+    table = Table("id", "policy", "resource", "status", "severity", "at stake", "last seen")
+    for v in page["items"]:
+        table.add_row(
+            str(v["id"]),
+            v["policy_name"],
+            v["resource"],
+            v["status"],
+            v["severity"],
+            f"{v['cost_at_stake']} {v['currency'] or ''}".strip(),
+            v["last_seen_at"],
+        )
+    print_table(table)
+    console.print(f"{len(page['items'])} of {page['total']} violations", markup=False, highlight=False)
+
+
+@app.command()
+def policies(
+    limit: Annotated[int, typer.Option(min=1, max=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Governance policies (GET /api/v1/governance/policies)."""
+    with ServiceClient("economist", url, api_key) as api:
+        page = api.call("GET", "/api/v1/governance/policies", params={"limit": limit, "offset": offset})
+    if as_json:
+        print_json(page)
+        return
+    table = Table("id", "name", "type", "enabled", "severity", "origin", "last evaluated")
+    for p in page["items"]:
+        table.add_row(
+            str(p["id"]),
+            p["name"],
+            p["type"],
+            "yes" if p["enabled"] else "no",
+            p["severity"],
+            p["origin"],
+            cell(p["last_evaluated_at"]),
+        )
+    print_table(table)
+
+
+@app.command("policy-evaluate")
+def policy_evaluate(
+    policy_id: Annotated[int, typer.Argument(help="the policy's id (oco economist policies)")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="report what it would flag, write nothing")
+    ] = False,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Evaluate one policy now (POST /api/v1/governance/policies/{id}/evaluate)."""
+    with ServiceClient("economist", url, api_key) as api:
+        result = api.call(
+            "POST",
+            f"/api/v1/governance/policies/{policy_id}/evaluate",
+            params={"dry_run": str(dry_run).lower()},
+        )
+    if as_json:
+        print_json(result)
+        return
+    table = Table("resource", "at stake")
+    for f in result["findings"]:
+        table.add_row(f["resource"], f"{f['cost_at_stake']} {f['currency'] or ''}".strip())
+    print_table(table)
+    verb = "would open" if result["dry_run"] else "opened"
+    console.print(
+        f"{len(result['findings'])} findings; {verb} {len(result['opened'])}, resolved {len(result['resolved'])}",
+        markup=False,
+        highlight=False,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -93,6 +94,19 @@ class EconomistSettings(PlatformSettings):
     oco_economist_cerebra_interval_s: float = 0.0
     #: timeout of one pull of cerebra's export
     oco_economist_cerebra_timeout_s: float = 60.0
+    # -- governance and notifications (webhook secret/allow-list: OCO_NOTIFY_* of the platform) --
+    #: a YAML file of policies (a list, or `policies: [...]`) loaded at start, upserted by name (origin `file`)
+    oco_economist_policies: Path | None = None
+    #: every enabled policy is evaluated this often (one replica at a time); 0 = only after ingestions/on demand
+    oco_economist_policy_interval_s: float = 3600.0
+    #: new anomalies (after each ingestion) are sent here, each once; unset = no anomaly webhooks
+    oco_economist_anomaly_webhook_url: str | None = None
+    #: json (the anomaly) or slack ({"text": ...})
+    oco_economist_anomaly_webhook_format: Literal["json", "slack"] = "json"
+    #: the lowest anomaly severity sent
+    oco_economist_anomaly_notify_severity: Literal["low", "medium", "high"] = "high"
+    #: how many days (ending with the ingestion's last charge day) are checked for anomalies to send
+    oco_economist_anomaly_notify_days: int = 7
 
     @property
     def ingest_dirs(self) -> list[Path]:

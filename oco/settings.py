@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,18 @@ class PlatformSettings(BaseSettings):
     oco_writer_flush_interval_s: float = 0.5
     oco_writer_retry_window_s: float = 30.0
     oco_ratelimit_fail_mode: str = "open"
+
+    # Outgoing webhooks (oco/notify.py). No default secret: without one, deliveries are recorded as failed.
+    #: HMAC-SHA256 key of the `X-OCO-Signature: sha256=<hex>` header
+    oco_notify_secret: SecretStr | None = Field(default=None, repr=False)
+    #: comma list of host names, addresses or CIDRs webhooks may reach although they are loopback, private or
+    #: link-local (e.g. `127.0.0.1,hooks.internal`); everything else on such addresses is refused
+    oco_notify_allow_hosts: str = ""
+    oco_notify_timeout_s: float = 10.0
+    oco_notify_max_attempts: int = 6
+    #: first retry delay; doubles per attempt (with jitter), capped at oco_notify_backoff_max_s
+    oco_notify_backoff_s: float = 2.0
+    oco_notify_backoff_max_s: float = 600.0
 
     @property
     def database_url(self) -> str:

@@ -450,5 +450,82 @@ CREATE TABLE cost_budget_alerts (
 
 UPDATE alembic_version SET version_num='0009_economist_budgets' WHERE alembic_version.version_num = '0008_economist_recommendations';
 
+-- Running upgrade 0009_economist_budgets -> 0010_economist_governance
+
+CREATE TABLE governance_policies (
+    id SERIAL NOT NULL, 
+    name VARCHAR(200) NOT NULL, 
+    type VARCHAR(40) NOT NULL, 
+    description TEXT, 
+    scope JSONB NOT NULL, 
+    params JSONB NOT NULL, 
+    severity VARCHAR(16) NOT NULL, 
+    enabled BOOLEAN NOT NULL, 
+    webhook_url TEXT, 
+    webhook_format VARCHAR(16) NOT NULL, 
+    origin VARCHAR(16) NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_evaluated_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    UNIQUE (name)
+);
+
+CREATE TABLE policy_violations (
+    id SERIAL NOT NULL, 
+    policy_id INTEGER NOT NULL, 
+    resource TEXT NOT NULL, 
+    open_key TEXT, 
+    status VARCHAR(16) NOT NULL, 
+    severity VARCHAR(16) NOT NULL, 
+    evidence JSONB NOT NULL, 
+    cost_at_stake NUMERIC(30, 12) NOT NULL, 
+    currency VARCHAR(8), 
+    first_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    resolved_at TIMESTAMP WITH TIME ZONE, 
+    acknowledged_at TIMESTAMP WITH TIME ZONE, 
+    acknowledged_by VARCHAR(200), 
+    suppressed_reason TEXT, 
+    suppressed_until TIMESTAMP WITH TIME ZONE, 
+    suppressed_by VARCHAR(200), 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(policy_id) REFERENCES governance_policies (id) ON DELETE CASCADE, 
+    UNIQUE (open_key)
+);
+
+CREATE INDEX ix_policy_violations_policy_status ON policy_violations (policy_id, status);
+
+CREATE INDEX ix_policy_violations_status ON policy_violations (status, last_seen_at);
+
+CREATE TABLE notification_deliveries (
+    id SERIAL NOT NULL, 
+    service VARCHAR(40) NOT NULL, 
+    url TEXT NOT NULL, 
+    event VARCHAR(100) NOT NULL, 
+    body TEXT NOT NULL, 
+    dedupe_key TEXT, 
+    status VARCHAR(16) NOT NULL, 
+    attempts INTEGER NOT NULL, 
+    max_attempts INTEGER NOT NULL, 
+    next_attempt_at TIMESTAMP WITH TIME ZONE, 
+    last_http_status INTEGER, 
+    last_error TEXT, 
+    attempt_log JSON NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    delivered_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_notification_deliveries_due ON notification_deliveries (status, next_attempt_at);
+
+CREATE INDEX ix_notification_deliveries_created ON notification_deliveries (created_at);
+
+CREATE UNIQUE INDEX uq_notification_deliveries_dedupe ON notification_deliveries (service, dedupe_key);
+
+UPDATE alembic_version SET version_num='0010_economist_governance' WHERE alembic_version.version_num = '0009_economist_budgets';
+
 COMMIT;
 

@@ -1,0 +1,1 @@
+"""Notifications: economist's webhook notifier (oco.notify), its delivery log API and the anomaly alerts."""
