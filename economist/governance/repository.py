@@ -82,10 +82,12 @@ async def _roomy(conn: AsyncConnection) -> None:
 
 
 def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
-    """HAVING cost > threshold: exact on PostgreSQL; on SQLite (TEXT money) a float pre-filter with a margin
-    that the caller completes with an exact Decimal comparison."""
+    """HAVING cost > threshold: exact on PostgreSQL; on SQLite (TEXT money) only a pre-filter on the float
+    ordering key, widened below the threshold (for either sign) so it never drops a group the caller's exact
+    Decimal comparison would keep. Money itself is never a float: the rows are read and compared as Decimal."""
     if dialect == "sqlite":
-        return money_order(cost, dialect) >= float(threshold) * (1 - 1e-9) - 1e-9
+        bound = float(threshold)
+        return money_order(cost, dialect) >= bound - abs(bound) * 1e-9 - 1e-9
     return cost > threshold
 
 

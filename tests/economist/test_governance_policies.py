@@ -3,6 +3,8 @@ and scoped by their own provider name, so other data of the shared database neve
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.economist.governance_helpers import create_policy, economist_api, evaluate, upload
@@ -169,3 +171,17 @@ async def test_max_resource_cost_flags_resources_above_the_amount_in_its_currenc
     found = flagged(await evaluate(api, policy["id"]))
     assert list(found) == ["over"]
     assert found["over"]["cost_at_stake"] == "0.000001" and found["over"]["evidence"]["cost"] == "50.000001"
+
+
+async def test_the_sqlite_prefilter_keeps_groups_just_above_a_negative_threshold(database) -> None:  # type: ignore[no-untyped-def]
+    """The float pre-filter must not drop what the exact comparison keeps, whatever the threshold's sign."""
+    import sqlalchemy as sa
+
+    from economist.governance.repository import _over
+
+    if database.dialect != "sqlite":
+        pytest.skip("the pre-filter exists on SQLite only")
+    async with database.engine.connect() as conn:
+        cost = sa.literal("-9.9999999999", sa.Text)
+        kept = (await conn.execute(sa.select(_over(cost, Decimal("-10"), "sqlite")))).scalar_one()
+    assert kept  # exact: -9.9999999999 > -10
