@@ -1,4 +1,4 @@
-"""Core table of the request log (schema owned by migration 0002_cerebra)."""
+"""Core table of the request log (schema owned by migrations 0002_cerebra and 0016_cerebra_unpriced)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ api_requests = sa.Table(
     sa.Column("cache_read_tokens", sa.Integer, nullable=False),
     sa.Column("cache_creation_tokens", sa.Integer, nullable=False),
     sa.Column("cost_usd", sa.Numeric(18, 6), nullable=True),
+    sa.Column("unpriced", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("latency_ms", sa.Integer, nullable=False),
     sa.Column("overhead_us", sa.Integer, nullable=False),
     sa.Column("ttft_ms", sa.Integer, nullable=True),

@@ -34,6 +34,7 @@ class CallContext:
     status: int = 200
     usage: Usage = field(default_factory=Usage)
     cost: Decimal | None = None
+    unpriced: bool = False  # routed to a deployment whose model has no price: cost is unknown, not $0
     ttft_ms: int | None = None
     error: str | None = None
     overhead_us: int = 0
@@ -65,6 +66,7 @@ class CallContext:
             "cache_read_tokens": self.usage.cache_read_tokens,
             "cache_creation_tokens": self.usage.cache_creation_tokens,
             "cost_usd": self.cost,
+            "unpriced": self.unpriced,
             "latency_ms": int((time.perf_counter() - self.started) * 1000),
             "overhead_us": self.overhead_us,
             "ttft_ms": self.ttft_ms,

@@ -8,12 +8,14 @@ import time
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.upstream import UpstreamClient
 from cerebra.pricing.cost import request_cost
+from cerebra.pricing.metrics import UNPRICED_CALLS
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.strategies import order
 from cerebra.routing.table import Deployment, RouteTableSource
 from cerebra.settings import CerebraSettings
 from oco.auth import KeyStore
 from oco.errors import ApiError
+from oco.timeutil import utcnow
 from oco.writer import BufferedWriter
 
 
@@ -101,13 +103,17 @@ class Gateway:
         deployment = ctx.deployment
         if deployment is not None:
             usage = ctx.usage
+            prices = deployment.prices_on(utcnow().date())
+            ctx.unpriced = prices is None
+            if prices is None:
+                UNPRICED_CALLS.labels(deployment.provider).inc()
             ctx.cost = request_cost(
+                prices,
                 usage.prompt_tokens,
                 usage.completion_tokens,
                 usage.cache_read_tokens,
-                deployment.input_price,
-                deployment.output_price,
-                deployment.cached_input_price,
+                usage.cache_creation_tokens,
+                usage.cache_creation_1h_tokens,
             )
             if ctx.status < 300:
                 self.health.record_latency(deployment.id, ctx.upstream_s * 1000)

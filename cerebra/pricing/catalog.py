@@ -1,19 +1,36 @@
-"""The built-in model catalog: list prices per million tokens (USD, Decimal) and declared capabilities.
-A route's deployment can override any of these; unknown models have no price (cost 0, flagged)."""
+"""The built-in model catalog, read from the price table shipped in the package (`prices.yaml`): list
+prices per million tokens (USD, Decimal) with the date each took effect, and declared capabilities.
+A route's deployment can override any of these; a model in neither has no price (logged `unpriced`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """USD per 1M tokens of one model from one date on. None: the provider publishes no such rate and
+    those tokens are billed at the input rate."""
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_input_per_mtok: Decimal | None = None
+    cache_write_5m_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """What a model costs and can do."""
+    """What a model costs (from `effective_from` on) and can do."""
 
-    input_per_mtok: Decimal | None = None
-    output_per_mtok: Decimal | None = None
-    cached_input_per_mtok: Decimal | None = None
+    prices: Prices | None = None
+    effective_from: dt.date = dt.date(1970, 1, 1)
     context_window: int = 128_000
     max_output_tokens: int = 4096
     tools: bool = True
@@ -21,72 +38,127 @@ class ModelInfo:
     json_mode: bool = True
     embeddings: bool = False
 
+    @property
+    def input_per_mtok(self) -> Decimal | None:
+        return self.prices.input_per_mtok if self.prices else None
 
-def _m(
-    inp: str,
-    out: str,
-    ctx: int,
-    max_out: int,
-    *,
-    cached: str | None = None,
-    vision: bool = True,
-    tools: bool = True,
-    json_mode: bool = True,
-) -> ModelInfo:
+    @property
+    def output_per_mtok(self) -> Decimal | None:
+        return self.prices.output_per_mtok if self.prices else None
+
+    @property
+    def cached_input_per_mtok(self) -> Decimal | None:
+        return self.prices.cached_input_per_mtok if self.prices else None
+
+
+PRICE_FIELDS = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h")
+
+
+class PriceTableError(ValueError):
+    """The shipped price table is malformed (a packaging bug: fails at import, never at request time)."""
+
+
+def _money(row: dict[str, Any], name: str) -> Decimal | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PriceTableError(f"prices.yaml: {row.get('model')}.{name} must be a quoted decimal string")
+    amount = Decimal(value)
+    if amount < 0:
+        raise PriceTableError(f"prices.yaml: {row.get('model')}.{name} is negative")
+    return amount
+
+
+def _model_info(row: dict[str, Any]) -> ModelInfo:
+    unknown = (
+        set(row)
+        - {*PRICE_FIELDS, "model", "effective_from", "context_window", "max_output_tokens"}
+        - {
+            "tools",
+            "vision",
+            "json_mode",
+            "embeddings",
+        }
+    )
+    if unknown:
+        raise PriceTableError(f"prices.yaml: {row.get('model')}: unknown fields {sorted(unknown)}")
+    inp, out = _money(row, "input"), _money(row, "output")
+    if inp is None or out is None:
+        raise PriceTableError(f"prices.yaml: {row.get('model')} needs both input and output")
+    embeddings = bool(row.get("embeddings", False))
     return ModelInfo(
-        Decimal(inp),
-        Decimal(out),
-        Decimal(cached) if cached else None,
-        ctx,
-        max_out,
-        tools,
-        vision,
-        json_mode,
+        prices=Prices(
+            inp,
+            out,
+            _money(row, "cached_input"),
+            _money(row, "cache_write_5m"),
+            _money(row, "cache_write_1h"),
+        ),
+        effective_from=dt.date.fromisoformat(str(row["effective_from"])),
+        context_window=int(row["context_window"]),
+        max_output_tokens=int(row["max_output_tokens"]),
+        tools=bool(row.get("tools", not embeddings)),
+        vision=bool(row.get("vision", not embeddings)),
+        json_mode=bool(row.get("json_mode", not embeddings)),
+        embeddings=embeddings,
     )
 
 
-def _e(inp: str, ctx: int = 8192) -> ModelInfo:
-    return ModelInfo(Decimal(inp), Decimal("0"), None, ctx, 0, False, False, False, True)
+def load_price_table(text: str) -> dict[str, tuple[ModelInfo, ...]]:
+    """Model name -> its rows, oldest first."""
+    rows = yaml.safe_load(text)
+    if not isinstance(rows, list):
+        raise PriceTableError("prices.yaml: expected a list of rows")
+    table: dict[str, list[ModelInfo]] = {}
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("model"), str):
+            raise PriceTableError(f"prices.yaml: every row needs a model name: {row!r}"[:200])
+        table.setdefault(row["model"], []).append(_model_info(row))
+    return {name: tuple(sorted(infos, key=lambda i: i.effective_from)) for name, infos in table.items()}
 
 
-# Public list prices (USD per 1M tokens) as published by each provider; override per deployment when yours differ.
-CATALOG: dict[str, ModelInfo] = {
-    "gpt-4o": _m("2.50", "10.00", 128_000, 16_384, cached="1.25"),
-    "gpt-4o-mini": _m("0.15", "0.60", 128_000, 16_384, cached="0.075"),
-    "gpt-4.1": _m("2.00", "8.00", 1_047_576, 32_768, cached="0.50"),
-    "gpt-4.1-mini": _m("0.40", "1.60", 1_047_576, 32_768, cached="0.10"),
-    "gpt-4.1-nano": _m("0.10", "0.40", 1_047_576, 32_768, cached="0.025"),
-    "o3-mini": _m("1.10", "4.40", 200_000, 100_000, cached="0.55", vision=False),
-    "gpt-3.5-turbo": _m("0.50", "1.50", 16_385, 4096, vision=False),
-    "text-embedding-3-small": _e("0.02"),
-    "text-embedding-3-large": _e("0.13"),
-    "claude-3-5-haiku-latest": _m("0.80", "4.00", 200_000, 8192, cached="0.08", json_mode=True),
-    "claude-3-5-sonnet-latest": _m("3.00", "15.00", 200_000, 8192, cached="0.30"),
-    "claude-3-7-sonnet-latest": _m("3.00", "15.00", 200_000, 64_000, cached="0.30"),
-    "claude-sonnet-4-0": _m("3.00", "15.00", 200_000, 64_000, cached="0.30"),
-    "claude-opus-4-0": _m("15.00", "75.00", 200_000, 32_000, cached="1.50"),
-    "claude-3-haiku-20240307": _m("0.25", "1.25", 200_000, 4096, cached="0.03"),
-    "gemini-1.5-flash": _m("0.075", "0.30", 1_048_576, 8192, cached="0.01875"),
-    "gemini-1.5-pro": _m("1.25", "5.00", 2_097_152, 8192, cached="0.3125"),
-    "gemini-2.0-flash": _m("0.10", "0.40", 1_048_576, 8192, cached="0.025"),
-    "gemini-2.0-flash-lite": _m("0.075", "0.30", 1_048_576, 8192),
-    "gemini-2.5-flash": _m("0.30", "2.50", 1_048_576, 65_536, cached="0.075"),
-    "gemini-2.5-pro": _m("1.25", "10.00", 1_048_576, 65_536, cached="0.31"),
-    "text-embedding-004": _e("0.00", 2048),
-    "gemini-embedding-001": _e("0.15", 2048),
-}
+HISTORY: dict[str, tuple[ModelInfo, ...]] = load_price_table(
+    resources.files("cerebra.pricing").joinpath("prices.yaml").read_text(encoding="utf-8")
+)
 
 
-def lookup(model: str) -> ModelInfo | None:
-    """Catalog entry for a provider model name (exact, then without a date/version suffix)."""
-    info = CATALOG.get(model)
-    if info is not None:
-        return info
-    for name in sorted(CATALOG, key=len, reverse=True):
+def _effective(rows: tuple[ModelInfo, ...], on: dt.date) -> ModelInfo:
+    """The newest row in effect on `on` (the oldest when the day precedes them all)."""
+    for info in reversed(rows):
+        if info.effective_from <= on:
+            return info
+    return rows[0]
+
+
+def history(model: str) -> tuple[ModelInfo, ...] | None:
+    """All rows of a provider model name (exact, then the longest catalog name it starts with, so dated
+    snapshots such as `gpt-4o-2024-08-06` take their family's prices)."""
+    rows = HISTORY.get(model)
+    if rows is not None:
+        return rows
+    for name in sorted(HISTORY, key=len, reverse=True):
         if model.startswith(name):
-            return CATALOG[name]
+            return HISTORY[name]
     return None
 
 
+def lookup(model: str, on: dt.date | None = None) -> ModelInfo | None:
+    """Catalog entry of a model in effect on `on` (default: today, UTC)."""
+    rows = history(model)
+    if rows is None:
+        return None
+    return _effective(rows, on or dt.datetime.now(dt.UTC).date())
+
+
 # The built-in mock provider: priced at 0 on purpose (a known price of zero, not "unpriced").
-MOCK_MODEL_INFO = ModelInfo(Decimal("0"), Decimal("0"), Decimal("0"), 128_000, 16_384, True, True, True, True)
+MOCK_MODEL_INFO = ModelInfo(
+    Prices(Decimal("0"), Decimal("0"), Decimal("0"), Decimal("0"), Decimal("0")),
+    dt.date(1970, 1, 1),
+    128_000,
+    16_384,
+    True,
+    True,
+    True,
+    True,
+)

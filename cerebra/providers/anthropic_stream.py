@@ -34,6 +34,11 @@ def usage_from_anthropic(obj: Any, into: Usage | None = None) -> Usage:
         if "cache_creation_input_tokens" in obj:
             usage.cache_creation_tokens = as_int(obj["cache_creation_input_tokens"])
         usage.prompt_tokens = uncached + usage.cache_read_tokens + usage.cache_creation_tokens
+    split = obj.get("cache_creation")
+    if isinstance(split, dict) and "ephemeral_1h_input_tokens" in split:
+        usage.cache_creation_1h_tokens = min(
+            as_int(split["ephemeral_1h_input_tokens"]), usage.cache_creation_tokens
+        )
     if "output_tokens" in obj:
         usage.completion_tokens = as_int(obj["output_tokens"])
     return usage

@@ -40,12 +40,15 @@ class UpstreamRequest:
 @dataclass(slots=True)
 class Usage:
     """Token usage of one call. prompt_tokens counts ALL input tokens, cached ones included;
-    cache_read_tokens/cache_creation_tokens are the parts of it read from / written to a cache."""
+    cache_read_tokens/cache_creation_tokens are the parts of it read from / written to a cache, and
+    cache_creation_1h_tokens the part of the writes that went to a 1-hour cache (Anthropic's
+    `usage.cache_creation.ephemeral_1h_input_tokens`; billed at a higher rate than 5-minute writes)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
+    cache_creation_1h_tokens: int = 0  # the part of cache_creation_tokens written to a 1-hour cache
 
     @property
     def total_tokens(self) -> int:

@@ -6,6 +6,7 @@ the UpstreamTarget; a deployment whose variable is unset is warned about at load
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import time
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cerebra.pricing.catalog import MOCK_MODEL_INFO, lookup
+from cerebra.pricing.catalog import MOCK_MODEL_INFO, ModelInfo, Prices, history
 from cerebra.providers import NATIVE_PROVIDERS, PROVIDERS, UpstreamTarget
 from cerebra.providers.mock import MOCK_API_BASE
 
@@ -64,7 +65,13 @@ class DeploymentSpec(BaseModel):
     max_tpm: int | None = Field(None, gt=0)
     input_price: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
     output_price: Decimal | None = Field(None, ge=0, description="USD per 1M output tokens")
-    cached_input_price: Decimal | None = Field(None, ge=0)
+    cached_input_price: Decimal | None = Field(None, ge=0, description="USD per 1M cache-read input tokens")
+    cache_write_price: Decimal | None = Field(
+        None, ge=0, description="USD per 1M tokens written to a 5-minute cache"
+    )
+    cache_write_1h_price: Decimal | None = Field(
+        None, ge=0, description="USD per 1M tokens written to a 1-hour cache"
+    )
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     supports_tools: bool | None = None
@@ -121,9 +128,7 @@ class Deployment:
     timeout_s: float
     max_rpm: int | None
     max_tpm: int | None
-    input_price: Decimal | None
-    output_price: Decimal | None
-    cached_input_price: Decimal | None
+    price_history: tuple[ModelInfo, ...]  # oldest first; empty: unpriced
     context_window: int
     max_output_tokens: int
     supports_tools: bool
@@ -139,6 +144,29 @@ class Deployment:
     @property
     def model(self) -> str:
         return self.target.model
+
+    def prices_on(self, day: dt.date) -> Prices | None:
+        """The prices in effect on `day` (None: unpriced)."""
+        rows = self.price_history
+        if not rows:
+            return None
+        for row in reversed(rows):
+            if row.effective_from <= day:
+                return row.prices
+        return rows[0].prices
+
+    @property
+    def prices(self) -> Prices | None:
+        """The prices in effect today."""
+        return self.prices_on(dt.datetime.now(dt.UTC).date())
+
+    @property
+    def input_price(self) -> Decimal | None:
+        return self.prices.input_per_mtok if self.prices else None
+
+    @property
+    def output_price(self) -> Decimal | None:
+        return self.prices.output_per_mtok if self.prices else None
 
     def blended_price(self) -> Decimal:
         """A single number to rank by cost: input + output price per 1M (unknown prices rank last)."""
@@ -173,7 +201,8 @@ def key_env_of(provider: str, api_key_env: str | None) -> str | None:
 
 
 def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, str]) -> Deployment:
-    info = MOCK_MODEL_INFO if spec.provider == "mock" else lookup(spec.model)
+    rows = (MOCK_MODEL_INFO,) if spec.provider == "mock" else history(spec.model)
+    info = rows[-1] if rows else None
     key_env = key_env_of(spec.provider, spec.api_key_env)
     api_key = env.get(key_env) or None if key_env else None
     target = UpstreamTarget(
@@ -200,9 +229,7 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, 
         timeout_s=spec.timeout_s,
         max_rpm=spec.max_rpm,
         max_tpm=spec.max_tpm,
-        input_price=pick(spec.input_price, info.input_per_mtok if info else None, None),
-        output_price=pick(spec.output_price, info.output_per_mtok if info else None, None),
-        cached_input_price=pick(spec.cached_input_price, info.cached_input_per_mtok if info else None, None),
+        price_history=_price_history(spec, rows or ()),
         context_window=pick(spec.context_window, info.context_window if info else None, 8192),
         max_output_tokens=pick(spec.max_output_tokens, info.max_output_tokens if info else None, 4096),
         supports_tools=pick(spec.supports_tools, info.tools if info else None, False),
@@ -211,6 +238,30 @@ def _deployment(alias: str, index: int, spec: DeploymentSpec, env: Mapping[str, 
         key_env=key_env,
         missing_key_env=key_env if key_env and api_key is None else None,
     )
+
+
+def _price_history(spec: DeploymentSpec, rows: tuple[ModelInfo, ...]) -> tuple[ModelInfo, ...]:
+    """The catalog's rows with the deployment's overrides on top of each; a model the catalog does not
+    know is priced only when the deployment gives both input and output prices."""
+    overrides = {
+        "input_per_mtok": spec.input_price,
+        "output_per_mtok": spec.output_price,
+        "cached_input_per_mtok": spec.cached_input_price,
+        "cache_write_5m_per_mtok": spec.cache_write_price,
+        "cache_write_1h_per_mtok": spec.cache_write_1h_price,
+    }
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if not rows or rows[0].prices is None:
+        if spec.input_price is None or spec.output_price is None:
+            return ()
+        return (
+            ModelInfo(
+                Prices(**{"input_per_mtok": spec.input_price, "output_per_mtok": spec.output_price, **given})
+            ),
+        )
+    if not given:
+        return rows
+    return tuple(replace(row, prices=replace(row.prices, **given)) for row in rows if row.prices is not None)
 
 
 class RouteTable:

@@ -527,5 +527,11 @@ CREATE UNIQUE INDEX uq_notification_deliveries_dedupe ON notification_deliveries
 
 UPDATE alembic_version SET version_num='0010_economist_governance' WHERE alembic_version.version_num = '0009_economist_budgets';
 
+-- Running upgrade 0010_economist_governance -> 0016_cerebra_unpriced
+
+ALTER TABLE api_requests ADD COLUMN unpriced BOOLEAN DEFAULT false NOT NULL;
+
+UPDATE alembic_version SET version_num='0016_cerebra_unpriced' WHERE alembic_version.version_num = '0010_economist_governance';
+
 COMMIT;
 

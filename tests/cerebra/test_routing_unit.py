@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cerebra.pricing.catalog import Prices
 from cerebra.pricing.cost import request_cost
 from cerebra.routing.strategies import needs_of, order
 from cerebra.routing.table import RouteTable, RouteTableError, RouteTableSource
@@ -127,7 +128,8 @@ def test_needs_estimate() -> None:
 
 
 def test_request_cost_is_decimal_and_uses_cached_rate() -> None:
-    cost = request_cost(1_000_000, 500_000, 400_000, Decimal("2.50"), Decimal("10.00"), Decimal("1.25"))
+    prices = Prices(Decimal("2.50"), Decimal("10.00"), Decimal("1.25"))
+    cost = request_cost(prices, 1_000_000, 500_000, 400_000)
     # 600k * 2.50 + 400k * 1.25 + 500k * 10 per 1M = 1.5 + 0.5 + 5.0
     assert cost == Decimal("7.000000")
-    assert request_cost(10, 10, 0, None, None) is None
+    assert request_cost(None, 10, 10) is None

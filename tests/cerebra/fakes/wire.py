@@ -36,6 +36,9 @@ class Reply:
     usage: tuple[int, int] = (11, 7)  # (prompt/input tokens, completion/output tokens)
     cache_read: int = 0  # cached prompt tokens (OpenAI cached_tokens / Anthropic cache_read / Gemini cached)
     cache_creation: int = 0  # Anthropic cache_creation_input_tokens
+    cache_creation_1h: int = (
+        0  # the part of cache_creation written to the 1-hour cache (usage.cache_creation)
+    )
     stream_events: int | None = None  # stream exactly this many content events (benchmarks)
     pace_s: float = 0.0  # gap between stream events
     stream_error: str | None = None  # stream: send the provider's error event after the first content event
@@ -219,6 +222,10 @@ def _anthropic_usage(reply: Reply, output: int) -> dict[str, Any]:
         "input_tokens": reply.usage[0],
         "cache_creation_input_tokens": reply.cache_creation,
         "cache_read_input_tokens": reply.cache_read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": reply.cache_creation - reply.cache_creation_1h,
+            "ephemeral_1h_input_tokens": reply.cache_creation_1h,
+        },
         "output_tokens": output,
         "service_tier": "standard",
     }
