@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cerebra.admin.endpoints import router as admin_router
+from cerebra.admin.service import AdminService
 from cerebra.analytics.tables import api_requests
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
@@ -68,6 +70,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         )
         writer.start()
         app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
+        app.state.admin = AdminService(app.state.database, app.state.keys)
         log_serving(routes)
         try:
             yield
@@ -76,7 +79,12 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             await upstream.close()
 
     api = make_service_app(
-        SERVICE, "cerebra", [], settings=settings, lifespan_hooks=[gateway_lifespan], announce=False
+        SERVICE,
+        "cerebra",
+        [admin_router],
+        settings=settings,
+        lifespan_hooks=[gateway_lifespan],
+        announce=False,
     )  # log_serving() below says what the gateway serves
     install_gateway_openapi(api)  # the /v1 operations, documented without FastAPI routing them
     return CerebraApp(api, settings)

@@ -9,7 +9,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -27,6 +27,9 @@ PREFIX_LENGTH = 12
 log = logging.getLogger("oco.auth")
 SCOPES = ("cerebra", "economist", "aegis", "admin")
 _NEGATIVE_CACHE_LIMIT = 10_000
+
+#: called inside a key write's transaction with (session, row before, row after): the audit log
+WriteHook = Callable[[Any, dict | None, dict], Awaitable[None]]
 
 
 def generate_key() -> str:
@@ -53,10 +56,16 @@ class Principal:
     scopes: frozenset[str]
     team: str | None
     expires_at: datetime | None
+    org: str | None = None
+    models: frozenset[str] | None = None  # cerebra aliases it may call; None: any
 
     def has_scope(self, scope: str) -> bool:
         """`admin` grants every scope."""
         return scope in self.scopes or "admin" in self.scopes
+
+    def may_call(self, alias: str | None) -> bool:
+        """Whether the key's model allow-list (if any) names this alias."""
+        return self.models is None or (alias is not None and alias in self.models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,8 @@ class CreatedKey:
     scopes: list[str]
     team: str | None
     expires_at: datetime | None
+    org: str | None = None
+    models: list[str] | None = None
 
 
 def unauthorized() -> ApiError:
@@ -119,29 +130,78 @@ class KeyStore:
         *,
         team: str | None = None,
         expires_in: timedelta | None = None,
+        org: str | None = None,
+        models: list[str] | None = None,
+        expires_at: datetime | None = None,
+        on_write: WriteHook | None = None,
     ) -> CreatedKey:
-        """Create a key and return its plaintext once."""
+        """Create a key and return its plaintext once. `on_write(session, None, row)` runs in the same
+        transaction (the audit log)."""
         scope_list = validate_scopes(scopes)
         if not name.strip():
             raise ValueError("a key needs a name")
         plaintext = generate_key()
-        expires_at = utcnow() + expires_in if expires_in else None
+        if expires_in:
+            expires_at = utcnow() + expires_in
+        values = {
+            "name": name,
+            "scopes": scope_list,
+            "team": team,
+            "org": org,
+            "models": models,
+            "created_at": utcnow(),
+            "expires_at": expires_at,
+        }
         async with self.database.session() as session:
             result = await session.execute(
                 api_keys.insert()
-                .values(
-                    name=name,
-                    key_prefix=key_prefix(plaintext),
-                    key_hash=hash_key(plaintext),
-                    scopes=scope_list,
-                    team=team,
-                    created_at=utcnow(),
-                    expires_at=expires_at,
-                )
+                .values(key_prefix=key_prefix(plaintext), key_hash=hash_key(plaintext), **values)
                 .returning(api_keys.c.id)
             )
             key_id = result.scalar_one()
-        return CreatedKey(key_id, name, plaintext, scope_list, team, expires_at)
+            if on_write is not None:
+                await on_write(session, None, {"id": key_id, "key_prefix": key_prefix(plaintext), **values})
+        return CreatedKey(key_id, name, plaintext, scope_list, team, expires_at, org, models)
+
+    async def get(self, key_id: int) -> dict | None:
+        """One key's metadata (never its hash)."""
+        columns = [c for c in api_keys.c if c.name != "key_hash"]
+        async with self.database.sessions() as session:
+            row = (
+                (await session.execute(sa.select(*columns).where(api_keys.c.id == key_id))).mappings().first()
+            )
+        return dict(row) if row else None
+
+    async def update(
+        self, key_id: int, changes: dict[str, Any], *, on_write: WriteHook | None = None
+    ) -> dict | None:
+        """Change an unrevoked key's name, scopes, team, org, models or expiry; the new metadata, or None
+        when there is no such active key. Cached verifications of it are dropped here at once (other
+        replicas within the cache TTL)."""
+        if "scopes" in changes:
+            changes = {**changes, "scopes": validate_scopes(changes["scopes"])}
+        if "name" in changes and not str(changes["name"]).strip():
+            raise ValueError("a key needs a name")
+        columns = [c for c in api_keys.c if c.name != "key_hash"]
+        async with self.database.session() as session:
+            where = (api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            before = (
+                (await session.execute(sa.select(*columns).where(*where).with_for_update()))
+                .mappings()
+                .first()
+            )
+            if before is None:
+                return None
+            if changes:
+                await session.execute(api_keys.update().where(*where).values(**changes))
+            after = {**dict(before), **changes}
+            if on_write is not None:
+                await on_write(session, dict(before), after)
+        self._forget(key_id)
+        return after
+
+    def _forget(self, key_id: int) -> None:
+        self._cache = {h: entry for h, entry in self._cache.items() if entry[0].key_id != key_id}
 
     async def list(self) -> list[dict]:
         """Every key's metadata (never a hash or plaintext)."""
@@ -155,16 +215,22 @@ class KeyStore:
         async with self.database.session() as session:
             return (await session.execute(sa.select(sa.func.count()).select_from(api_keys))).scalar_one()
 
-    async def revoke(self, key_id: int) -> bool:
+    async def revoke(self, key_id: int, *, on_write: WriteHook | None = None) -> bool:
         """Mark a key revoked; False when no such active key exists."""
         async with self.database.session() as session:
+            revoked_at = utcnow()
             result = await session.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=revoked_at)
             )
-        self._cache = {h: entry for h, entry in self._cache.items() if entry[0].key_id != key_id}
-        return cast("sa.CursorResult[Any]", result).rowcount > 0
+            done = cast("sa.CursorResult[Any]", result).rowcount > 0
+            if done and on_write is not None:
+                await on_write(
+                    session, {"id": key_id, "revoked_at": None}, {"id": key_id, "revoked_at": revoked_at}
+                )
+        self._forget(key_id)
+        return done
 
     # -- verification -----------------------------------------------------------------------------
     async def verify(self, key: str | None) -> Principal | None:
@@ -220,7 +286,16 @@ class KeyStore:
         expires_at = as_utc(match["expires_at"])
         if expires_at is not None and expires_at <= utcnow():
             return None
-        return Principal(match["id"], match["name"], frozenset(match["scopes"]), match["team"], expires_at)
+        models = match["models"]
+        return Principal(
+            match["id"],
+            match["name"],
+            frozenset(match["scopes"]),
+            match["team"],
+            expires_at,
+            match["org"],
+            frozenset(models) if models is not None else None,
+        )
 
     async def flush_last_used(self) -> int:
         """Write the buffered `last_used_at` times (one UPDATE per key used since the last flush)."""

@@ -110,11 +110,11 @@ class GatewayApp:
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await embeddings(gw, ctx, body, send)
             elif route == "models" and method == "GET":
-                await send_json(send, 200, {"object": "list", "data": self._models(gw)})
+                await send_json(send, 200, {"object": "list", "data": self._models(gw, ctx)})
                 return
             elif route.startswith("models/") and method == "GET":
                 model = route[len("models/") :]
-                match = [m for m in self._models(gw) if m["id"] == model]
+                match = [m for m in self._models(gw, ctx) if m["id"] == model]
                 if not match:
                     raise ApiError(
                         404,
@@ -150,24 +150,29 @@ class GatewayApp:
 
     @staticmethod
     def _attribute(ctx: CallContext, headers: Headers) -> None:
-        """X-Team-ID / X-Agent-ID / X-Org-ID labels; a key bound to a team cannot claim another."""
+        """X-Team-ID / X-Agent-ID / X-Org-ID labels; a key bound to a team or an org cannot claim another."""
         principal = ctx.principal
         assert principal is not None
-        claimed = headers.get("x-team-id")
+        claimed, claimed_org = headers.get("x-team-id"), headers.get("x-org-id")
+        ctx.team_id = principal.team or claimed  # a refusal below is logged under the bound team/org
+        ctx.org_id = principal.org or claimed_org
+        ctx.agent_id = headers.get("x-agent-id")
         if principal.team and claimed and claimed != principal.team:
             raise ApiError(
                 403, "this API key is bound to another team", code="team_mismatch", param="X-Team-ID"
             )
-        ctx.team_id = principal.team or claimed
-        ctx.agent_id = headers.get("x-agent-id")
-        ctx.org_id = headers.get("x-org-id")
+        if principal.org and claimed_org and claimed_org != principal.org:
+            raise ApiError(403, "this API key is bound to another org", code="org_mismatch", param="X-Org-ID")
 
     @staticmethod
-    def _models(gw: Gateway) -> list[dict]:
+    def _models(gw: Gateway, ctx: CallContext) -> list[dict]:
+        """The aliases this key may call."""
         table = gw.routes.current()
         names = list(table.routes)
         if table.routes and "auto" not in table.routes:
             names.append("auto")
+        if ctx.principal is not None and ctx.principal.models is not None:
+            names = [name for name in names if ctx.principal.may_call(name)]
         every = tuple(table.all_deployments())  # what the implicit `auto` picks from
         return [
             {

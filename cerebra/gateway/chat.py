@@ -95,7 +95,10 @@ async def call_upstream(
     **options: Any,
 ) -> UpstreamResult:
     """Run the plan (gw.upstream.call with the request deadline) and record the result on ctx; when every
-    deployment failed, CallFailed with the status failure_error() picks."""
+    deployment failed, CallFailed with the status failure_error() picks. A key with a model allow-list
+    that does not name the alias is refused here, before any provider is called."""
+    if ctx.principal is not None and not ctx.principal.may_call(ctx.alias):
+        raise model_not_allowed(ctx.alias)
     try:
         result = await gw.upstream.call(plan, build, deadline=gw.deadline(), **options)
     except AllDeploymentsFailed as exc:
@@ -103,6 +106,17 @@ async def call_upstream(
         raise CallFailed(*failure_error(exc)) from None
     record_result(ctx, result)
     return result
+
+
+def model_not_allowed(alias: str | None) -> ApiError:
+    """403 for a key whose `models` allow-list does not name the alias it asked for."""
+    return ApiError(
+        403,
+        f"this API key may not call the model '{(alias or '')[:200]}'",
+        code="model_not_allowed",
+        type_="permission_error",
+        param="model",
+    )
 
 
 def _unreadable(ctx: CallContext, exc: ProviderError) -> ApiError:

@@ -533,5 +533,46 @@ ALTER TABLE api_requests ADD COLUMN unpriced BOOLEAN DEFAULT false NOT NULL;
 
 UPDATE alembic_version SET version_num='0016_cerebra_unpriced' WHERE alembic_version.version_num = '0010_economist_governance';
 
+-- Running upgrade 0016_cerebra_unpriced -> 0017_cerebra_admin
+
+ALTER TABLE api_keys ADD COLUMN org VARCHAR(200);
+
+ALTER TABLE api_keys ADD COLUMN models JSON;
+
+CREATE TABLE audit_log (
+    id SERIAL NOT NULL, 
+    at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    service VARCHAR(40) NOT NULL, 
+    actor_key_id INTEGER, 
+    actor VARCHAR(200), 
+    action VARCHAR(40) NOT NULL, 
+    entity VARCHAR(60) NOT NULL, 
+    entity_id VARCHAR(200) NOT NULL, 
+    before JSON, 
+    after JSON, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_audit_log_at ON audit_log (at);
+
+CREATE INDEX ix_audit_log_entity ON audit_log (entity, entity_id);
+
+CREATE TABLE cerebra_orgs (
+    name VARCHAR(200) NOT NULL, 
+    description TEXT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (name)
+);
+
+CREATE TABLE cerebra_teams (
+    name VARCHAR(200) NOT NULL, 
+    org VARCHAR(200), 
+    description TEXT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (name)
+);
+
+UPDATE alembic_version SET version_num='0017_cerebra_admin' WHERE alembic_version.version_num = '0016_cerebra_unpriced';
+
 COMMIT;
 

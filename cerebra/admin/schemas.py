@@ -1,0 +1,190 @@
+"""Request and response models of the admin API: keys, teams, orgs, audit entries. Every write model
+forbids unknown fields, so a misspelt field is an error that names it rather than a silent no-op."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from oco.auth import SCOPES, validate_scopes
+from oco.pagination import Page
+from oco.timeutil import as_utc, utcnow
+
+
+def _clean(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_clean)]
+MAX_MODELS = 1000
+
+
+class KeyFields(BaseModel):
+    """What a key may be given (all optional: PATCH changes only the fields it sends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    scopes: list[str] | None = Field(None, description=f"any of {', '.join(SCOPES)}; admin grants all")
+    team: Name | None = Field(
+        None, description="bind the key to a team: its calls count there whatever it sends"
+    )
+    org: Name | None = Field(None, description="bind the key to an org")
+    models: list[Name] | None = Field(
+        None, max_length=MAX_MODELS, description="cerebra aliases it may call (null: any); others get 403"
+    )
+    expires_at: datetime | None = Field(None, description="when it stops working (null: never)")
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else validate_scopes(value)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else list(dict.fromkeys(value))
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2027-01-01T00:00:00Z")
+        value = as_utc(value)
+        assert value is not None
+        if value <= utcnow():
+            raise ValueError("must be in the future")
+        return value
+
+
+class KeyCreate(KeyFields):
+    """POST /api/v1/keys."""
+
+    name: Name
+    scopes: list[str] = Field(description=f"any of {', '.join(SCOPES)}; admin grants all")
+
+
+class KeyUpdate(KeyFields):
+    """PATCH /api/v1/keys/{id}: only the fields sent change (null clears team, org, models, expiry)."""
+
+    def changes(self) -> dict[str, Any]:
+        values = self.model_dump(include=self.model_fields_set)
+        for required in ("name", "scopes"):
+            if required in values and values[required] is None:
+                raise ValueError(f"{required} cannot be null")
+        return values
+
+
+KeyStatus = Literal["active", "revoked", "expired"]
+
+
+class Key(BaseModel):
+    """A key's metadata: never the key or its hash."""
+
+    id: int
+    name: str
+    key_prefix: str = Field(description="the first characters of the key, to recognise it")
+    scopes: list[str]
+    team: str | None
+    org: str | None
+    models: list[str] | None
+    status: KeyStatus
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Key:
+        expires_at = as_utc(row.get("expires_at"))
+        status: KeyStatus = "active"
+        if row.get("revoked_at") is not None:
+            status = "revoked"
+        elif expires_at is not None and expires_at <= utcnow():
+            status = "expired"
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            key_prefix=row["key_prefix"],
+            scopes=list(row["scopes"]),
+            team=row.get("team"),
+            org=row.get("org"),
+            models=row.get("models"),
+            status=status,
+            created_at=row["created_at"],
+            expires_at=expires_at,
+            revoked_at=row.get("revoked_at"),
+            last_used_at=row.get("last_used_at"),
+        )
+
+
+class CreatedKey(Key):
+    """The answer to POST /api/v1/keys: the only time the key itself is shown."""
+
+    key: str = Field(description="the API key: store it now, it is kept only as a hash")
+
+
+class KeyList(Page[Key]):
+    """A page of keys, by id."""
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    org: Name | None = None
+    description: str | None = Field(None, max_length=2000)
+
+
+class Team(BaseModel):
+    name: str
+    org: str | None
+    description: str | None
+    created_at: datetime
+
+
+class TeamList(Page[Team]):
+    """A page of teams, by name."""
+
+
+class OrgCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: str | None = Field(None, max_length=2000)
+
+
+class Org(BaseModel):
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class OrgList(Page[Org]):
+    """A page of orgs, by name."""
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    service: str
+    actor_key_id: int | None
+    actor: str | None
+    action: str
+    entity: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditList(Page[AuditEntry]):
+    """A page of audit entries, newest first."""
