@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,12 +13,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cerebra.admin.endpoints import router as admin_router
+from cerebra.admin.limits import router as rate_limits_router
 from cerebra.admin.service import AdminService
 from cerebra.analytics.tables import api_requests
+from cerebra.control.rules import RuleBook
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.openapi import install_gateway_openapi
 from cerebra.gateway.upstream import UpstreamClient
+from cerebra.ratelimit.limiter import RateLimiter
 from cerebra.routing.defaults import default_route_file
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import RouteTableSource
@@ -69,19 +73,24 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             retry_window_s=settings.oco_writer_retry_window_s,
         )
         writer.start()
-        app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
-        app.state.admin = AdminService(app.state.database, app.state.keys)
+        rules = RuleBook(app.state.database, settings.oco_cerebra_control_refresh_s)
+        await rules.reload()
+        refresher = asyncio.create_task(rules.run_refresher())
+        limiter = RateLimiter(app.state.kv, rules, fail_closed=settings.oco_ratelimit_fail_mode == "closed")
+        app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer, limiter)
+        app.state.admin = AdminService(app.state.database, app.state.keys, rules)
         log_serving(routes)
         try:
             yield
         finally:
+            refresher.cancel()
             await writer.stop()
             await upstream.close()
 
     api = make_service_app(
         SERVICE,
         "cerebra",
-        [admin_router],
+        [admin_router, rate_limits_router],
         settings=settings,
         lifespan_hooks=[gateway_lifespan],
         announce=False,

@@ -28,6 +28,8 @@ class CerebraSettings(PlatformSettings):
     oco_cerebra_cooldown_s: float = 30.0
     oco_cerebra_pool_size: int = 512
     oco_cerebra_connect_timeout_s: float = 10.0
+    #: how often each replica reloads rate limits and budgets from the database
+    oco_cerebra_control_refresh_s: float = 5.0
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

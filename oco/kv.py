@@ -7,15 +7,42 @@ import contextlib
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 
 class LockNotAcquired(RuntimeError):
     """Another holder has the lock and `blocking_timeout_s` passed."""
+
+
+class ScriptStore(ABC):
+    """What an AtomicScript's in-process twin may touch: string values with expiry, and the clock."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def set(self, key: str, value: bytes | str, ttl_ms: int | None = None) -> None: ...
+
+    @abstractmethod
+    def now_us(self) -> int:
+        """Microseconds since the epoch (Redis: its TIME, so replicas share one clock)."""
+
+
+@dataclass(frozen=True, eq=False)
+class AtomicScript:
+    """A read-modify-write over a few keys that runs atomically on either back end: `lua` on Redis
+    (EVALSHA; KEYS get the kv prefix, ARGV are strings, the clock is `redis.call('TIME')`), `local`
+    in-process: a synchronous function of (store, keys, args) with the same semantics, atomic because
+    nothing else runs between its reads and writes. Both return a list of integers."""
+
+    name: str
+    lua: str
+    local: Callable[[ScriptStore, Sequence[str], Sequence[str]], list[int]] = field(repr=False)
 
 
 class KV(ABC):
@@ -49,11 +76,36 @@ class KV(ABC):
     async def ping(self) -> None:
         """Raise when the backend is unreachable."""
 
+    @abstractmethod
+    async def run(self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
+        """Run an atomic script (see AtomicScript) and return its integers."""
+
     async def close(self) -> None:
         """Release connections."""
 
 
 SWEEP_EVERY = 1000
+
+
+class _MemoryScriptStore(ScriptStore):
+    """MemoryKV's data as an AtomicScript's in-process twin sees it."""
+
+    __slots__ = ("kv",)
+
+    def __init__(self, kv: MemoryKV) -> None:
+        self.kv = kv
+
+    def get(self, key: str) -> bytes | None:
+        entry = self.kv._live(key)
+        return entry[0] if entry else None
+
+    def set(self, key: str, value: bytes | str, ttl_ms: int | None = None) -> None:
+        data = value.encode() if isinstance(value, str) else value
+        self.kv._data[key] = (data, time.monotonic() + ttl_ms / 1000 if ttl_ms else None)
+        self.kv._sweep()
+
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
 
 
 class MemoryKV(KV):
@@ -129,6 +181,9 @@ class MemoryKV(KV):
     async def ping(self) -> None:
         return None
 
+    async def run(self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
+        return script.local(_MemoryScriptStore(self), list(keys), [str(a) for a in args])
+
 
 _INCR_WITH_TTL = """
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -148,6 +203,7 @@ class RedisKV(KV):
         self.client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.prefix = prefix
         self._incr = self.client.register_script(_INCR_WITH_TTL)
+        self._scripts: dict[str, Any] = {}
 
     async def get(self, key: str) -> bytes | None:
         return cast("bytes | None", await self.client.get(self.prefix + key))  # no decode_responses: bytes
@@ -182,6 +238,13 @@ class RedisKV(KV):
 
     async def ping(self) -> None:
         await self.client.ping()
+
+    async def run(self, script: AtomicScript, keys: Sequence[str], args: Sequence[str | int]) -> list[int]:
+        registered = self._scripts.get(script.name)
+        if registered is None:
+            registered = self._scripts[script.name] = self.client.register_script(script.lua)
+        result = await registered(keys=[self.prefix + k for k in keys], args=[str(a) for a in args])
+        return [int(v) for v in result]
 
     async def close(self) -> None:
         await self.client.aclose()

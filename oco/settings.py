@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
@@ -43,7 +44,7 @@ class PlatformSettings(BaseSettings):
     oco_writer_batch_size: int = 500
     oco_writer_flush_interval_s: float = 0.5
     oco_writer_retry_window_s: float = 30.0
-    oco_ratelimit_fail_mode: str = "open"
+    oco_ratelimit_fail_mode: Literal["open", "closed"] = "open"
 
     # Outgoing webhooks (oco/notify.py). No default secret: without one, deliveries are recorded as failed.
     #: HMAC-SHA256 key of the `X-OCO-Signature: sha256=<hex>` header

@@ -188,3 +188,54 @@ class AuditEntry(BaseModel):
 
 class AuditList(Page[AuditEntry]):
     """A page of audit entries, newest first."""
+
+
+RateScope = Literal["key", "team"]
+
+
+class RateLimitCreate(BaseModel):
+    """POST /api/v1/rate-limits: requests and/or tokens per minute for a key or a team, for every
+    model (model null) or one alias."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: RateScope
+    scope_id: Name = Field(description="the key's id for scope key, the team's name for scope team")
+    model: Name | None = Field(None, description="one alias (null: every model)")
+    rpm: int | None = Field(None, ge=1, le=100_000_000, description="requests per minute")
+    tpm: int | None = Field(
+        None, ge=1, le=10_000_000_000, description="tokens per minute", validate_default=True
+    )
+
+    @field_validator("tpm")
+    @classmethod
+    def _some_limit(cls, value: int | None, info: Any) -> int | None:
+        if value is None and info.data.get("rpm") is None:
+            raise ValueError("give rpm, tpm or both")
+        return value
+
+    @field_validator("scope_id")
+    @classmethod
+    def _key_id(cls, value: str, info: Any) -> str:
+        if info.data.get("scope") == "key" and not (value.isdigit() and 0 < int(value) < 2**31):
+            raise ValueError("must be the key's numeric id for scope key")
+        return value
+
+
+class RateLimit(BaseModel):
+    id: int
+    scope: RateScope
+    scope_id: str
+    model: str | None
+    rpm: int | None
+    tpm: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> RateLimit:
+        return cls(**{**row, "model": row["model"] or None})
+
+
+class RateLimitList(Page[RateLimit]):
+    """A page of rate limits, by id."""

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerebra.admin.tables import cerebra_orgs, cerebra_teams
+from cerebra.control.rules import RuleBook
 from oco import audit
 from oco.auth import CreatedKey, KeyStore, Principal, WriteHook
 from oco.db import Database
@@ -18,15 +19,111 @@ from oco.tables import api_keys
 from oco.timeutil import utcnow
 
 SERVICE = "cerebra"
+#: what makes two rules the same target (a second one is a 409)
+TARGET_COLUMNS = {
+    "rate_limit": ("scope", "scope_id", "model"),
+    "budget": ("scope", "scope_id", "model", "period"),
+}
 PUBLIC_KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
 
 
 class AdminService:
     """Keys, teams and orgs, audited."""
 
-    def __init__(self, database: Database, keys: KeyStore) -> None:
+    def __init__(self, database: Database, keys: KeyStore, rules: RuleBook | None = None) -> None:
         self.database = database
         self.keys = keys
+        self.rules = rules
+
+    async def _rules_changed(self) -> None:
+        """Apply a rate-limit or budget write on this replica at once (others within the refresh)."""
+        if self.rules is not None:
+            await self.rules.reload()
+
+    # -- rules: rate limits and budgets (same shape: a row per target, audited) ---------------------
+    async def create_rule(
+        self, table: sa.Table, entity: str, values: dict[str, Any], actor: Principal
+    ) -> dict[str, Any]:
+        now = utcnow()
+        row = {**values, "model": values.get("model") or "", "created_at": now, "updated_at": now}
+        async with self.database.session() as session:
+            target = [table.c[name] == row[name] for name in TARGET_COLUMNS[entity]]
+            if (await session.execute(sa.select(table.c.id).where(*target))).first() is not None:
+                raise Conflict(
+                    f"a {entity.replace('_', ' ')} for this target exists: change or delete it",
+                    code=f"{entity}_exists",
+                )
+            new_id = (await session.execute(table.insert().values(**row).returning(table.c.id))).scalar_one()
+            row["id"] = new_id
+            await audit.record(
+                session,
+                service=SERVICE,
+                actor=actor,
+                action="create",
+                entity=entity,
+                entity_id=new_id,
+                after=row,
+            )
+        await self._rules_changed()
+        return row
+
+    async def rule_page(
+        self, table: sa.Table, page: PageParams, **filters: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        where = [table.c[name] == value for name, value in filters.items() if value is not None]
+        async with self.database.engine.connect() as conn:
+            return await paginate(conn, sa.select(table).where(*where).order_by(table.c.id), page)
+
+    async def get_rule(self, table: sa.Table, rule_id: int) -> dict[str, Any] | None:
+        async with self.database.sessions() as session:
+            row = (await session.execute(sa.select(table).where(table.c.id == rule_id))).mappings().first()
+        return dict(row) if row else None
+
+    async def update_rule(
+        self, table: sa.Table, entity: str, rule_id: int, changes: dict[str, Any], actor: Principal
+    ) -> dict[str, Any] | None:
+        async with self.database.session() as session:
+            before = (
+                (await session.execute(sa.select(table).where(table.c.id == rule_id).with_for_update()))
+                .mappings()
+                .first()
+            )
+            if before is None:
+                return None
+            after = {**dict(before), **changes, "updated_at": utcnow()}
+            await session.execute(
+                table.update().where(table.c.id == rule_id).values(**changes, updated_at=after["updated_at"])
+            )
+            await audit.record(
+                session,
+                service=SERVICE,
+                actor=actor,
+                action="update",
+                entity=entity,
+                entity_id=rule_id,
+                before=dict(before),
+                after=after,
+            )
+        await self._rules_changed()
+        return after
+
+    async def delete_rule(self, table: sa.Table, entity: str, rule_id: int, actor: Principal) -> bool:
+        async with self.database.session() as session:
+            before = (await session.execute(sa.select(table).where(table.c.id == rule_id))).mappings().first()
+            if before is None:
+                return False
+            await session.execute(table.delete().where(table.c.id == rule_id))
+            await audit.record(
+                session,
+                service=SERVICE,
+                actor=actor,
+                action="delete",
+                entity=entity,
+                entity_id=rule_id,
+                before=dict(before),
+            )
+        await self._rules_changed()
+        return True
 
     def _audit(self, actor: Principal, action: str, entity: str) -> WriteHook:
         async def hook(session: AsyncSession, before: dict | None, after: dict) -> None:

@@ -145,8 +145,7 @@ class GatewayApp:
                 log.debug("could not send the error response")
         if authenticated and not route.startswith("models"):
             gw.finish(ctx)
-            if ctx.usage.total_tokens:
-                await gw.after_tokens(ctx)
+            await gw.after_call(ctx)
 
     @staticmethod
     def _attribute(ctx: CallContext, headers: Headers) -> None:

@@ -92,6 +92,8 @@ async def call_upstream(
     ctx: CallContext,
     plan: list[Deployment],
     build: Callable[[Deployment], UpstreamRequest],
+    *,
+    body: dict | None = None,
     **options: Any,
 ) -> UpstreamResult:
     """Run the plan (gw.upstream.call with the request deadline) and record the result on ctx; when every
@@ -99,6 +101,7 @@ async def call_upstream(
     that does not name the alias is refused here, before any provider is called."""
     if ctx.principal is not None and not ctx.principal.may_call(ctx.alias):
         raise model_not_allowed(ctx.alias)
+    await gw.admit(ctx, body or {})
     try:
         result = await gw.upstream.call(plan, build, deadline=gw.deadline(), **options)
     except AllDeploymentsFailed as exc:
@@ -152,7 +155,7 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
     stream = body.get("stream") is True
     ctx.alias, ctx.stream = model, stream
     plan = gw.plan(model, body)
-    result = await call_upstream(gw, ctx, plan, _builder("chat", body, stream), stream=stream)
+    result = await call_upstream(gw, ctx, plan, _builder("chat", body, stream), body=body, stream=stream)
     if result.client_error:
         raise _client_error(result)
     adapter = get_adapter(result.deployment.provider)
@@ -194,7 +197,7 @@ async def embeddings(gw: Gateway, ctx: CallContext, body: dict, send: Send) -> N
         raise ApiError(400, "'input' must be a non-empty string or list", param="input", code="invalid_type")
     ctx.alias = model
     plan = gw.plan(model, body)
-    result = await call_upstream(gw, ctx, plan, _builder("embeddings", body, False), stream=False)
+    result = await call_upstream(gw, ctx, plan, _builder("embeddings", body, False), body=body, stream=False)
     if result.client_error:
         raise _client_error(result)
     adapter = get_adapter(result.deployment.provider)

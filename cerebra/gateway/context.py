@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from cerebra.control.rules import CallScopes
 from cerebra.providers import Usage
+from cerebra.ratelimit.limiter import Admission
 from cerebra.routing.table import Deployment
 from oco.auth import Principal
 from oco.timeutil import utcnow
@@ -38,6 +40,7 @@ class CallContext:
     ttft_ms: int | None = None
     error: str | None = None
     overhead_us: int = 0
+    rate: Admission | None = None  # what the caller rate limits charged (x-ratelimit-* headers)
 
     def overhead_now(self) -> int:
         """Microseconds spent in cerebra itself so far (wall time minus upstream time and backoff waits)."""
@@ -81,7 +84,14 @@ class CallContext:
             (b"x-oco-model", _header_value(self.model)),
             (b"x-oco-attempts", str(self.attempts).encode()),
             (b"x-oco-overhead-ms", f"{self.overhead_us / 1000:.3f}".encode()),
+            *(self.rate.headers if self.rate is not None else ()),
         ]
+
+    def scopes(self) -> CallScopes:
+        """Who the call counts for (rate limits, budgets)."""
+        return CallScopes(
+            self.principal.key_id if self.principal else None, self.team_id, self.org_id, self.agent_id
+        )
 
 
 def _cut(value: str | None, width: int) -> str | None:

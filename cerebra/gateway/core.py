@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 
+from cerebra.control.estimate import prompt_tokens
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.upstream import UpstreamClient
 from cerebra.pricing.cost import request_cost
 from cerebra.pricing.metrics import UNPRICED_CALLS
+from cerebra.ratelimit.limiter import RateLimiter
 from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.strategies import order
 from cerebra.routing.table import Deployment, RouteTableSource
@@ -39,6 +41,7 @@ class Gateway:
         health: DeploymentHealth,
         upstream: UpstreamClient,
         log_writer: BufferedWriter | None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
@@ -46,6 +49,7 @@ class Gateway:
         self.health = health
         self.upstream = upstream
         self.log_writer = log_writer
+        self.limiter = limiter
         self.max_body = settings.oco_cerebra_max_body_bytes
         self.deadline_s = settings.oco_cerebra_request_deadline_s
 
@@ -120,7 +124,16 @@ class Gateway:
         if self.log_writer is not None:
             self.log_writer.enqueue(ctx.log_row())
 
-    async def after_tokens(self, ctx: CallContext) -> None:
-        """Count tokens against the deployment's TPM window when it has one."""
-        if ctx.deployment is not None and ctx.deployment.max_tpm is not None:
-            await self.health.record_tokens(ctx.deployment.id, ctx.usage.total_tokens, ctx.deployment.max_tpm)
+    async def admit(self, ctx: CallContext, body: dict) -> None:
+        """The control plane before a call: the caller's rate limits (429 when one is reached)."""
+        if self.limiter is not None:
+            ctx.rate = await self.limiter.admit(ctx.scopes(), ctx.alias, prompt_tokens(body))
+
+    async def after_call(self, ctx: CallContext) -> None:
+        """After every authenticated call: its tokens against the deployment's TPM window and the
+        caller's token limits (the real count corrects the admitted estimate)."""
+        tokens = ctx.usage.total_tokens
+        if tokens and ctx.deployment is not None and ctx.deployment.max_tpm is not None:
+            await self.health.record_tokens(ctx.deployment.id, tokens, ctx.deployment.max_tpm)
+        if ctx.rate is not None and self.limiter is not None:
+            await self.limiter.settle(ctx.rate, tokens)

@@ -108,7 +108,9 @@ async def native(
             deployment.target, subpath, query, headers.values, upstream_body, method
         )
 
-    result = await call_upstream(gw, ctx, plan, build, stream=stream, pass_through=NATIVE_PASS_THROUGH)
+    result = await call_upstream(
+        gw, ctx, plan, build, body=doc, stream=stream, pass_through=NATIVE_PASS_THROUGH
+    )
     content_type = (result.content_type or "application/json").encode()
     if not stream or result.response is None:
         data = result.data or b""

@@ -574,5 +574,55 @@ CREATE TABLE cerebra_teams (
 
 UPDATE alembic_version SET version_num='0017_cerebra_admin' WHERE alembic_version.version_num = '0016_cerebra_unpriced';
 
+-- Running upgrade 0017_cerebra_admin -> 0018_cerebra_control
+
+CREATE TABLE cerebra_rate_limits (
+    id SERIAL NOT NULL, 
+    scope VARCHAR(10) NOT NULL, 
+    scope_id VARCHAR(200) NOT NULL, 
+    model VARCHAR(200) NOT NULL, 
+    rpm INTEGER, 
+    tpm INTEGER, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_cerebra_rate_limits_target UNIQUE (scope, scope_id, model)
+);
+
+CREATE TABLE cerebra_budgets (
+    id SERIAL NOT NULL, 
+    scope VARCHAR(10) NOT NULL, 
+    scope_id VARCHAR(200) NOT NULL, 
+    model VARCHAR(200) NOT NULL, 
+    period VARCHAR(10) NOT NULL, 
+    limit_usd NUMERIC(18, 6) NOT NULL, 
+    thresholds JSON NOT NULL, 
+    webhook_url TEXT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_cerebra_budgets_target UNIQUE (scope, scope_id, model, period)
+);
+
+CREATE TABLE cerebra_budget_spend (
+    budget_id INTEGER NOT NULL, 
+    period_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    spent_usd NUMERIC(18, 6) NOT NULL, 
+    reserved_usd NUMERIC(18, 6) NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (budget_id, period_start)
+);
+
+CREATE TABLE cerebra_budget_alerts (
+    budget_id INTEGER NOT NULL, 
+    period_start TIMESTAMP WITH TIME ZONE NOT NULL, 
+    threshold NUMERIC(6, 4) NOT NULL, 
+    spent_usd NUMERIC(18, 6) NOT NULL, 
+    alerted_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (budget_id, period_start, threshold)
+);
+
+UPDATE alembic_version SET version_num='0018_cerebra_control' WHERE alembic_version.version_num = '0017_cerebra_admin';
+
 COMMIT;
 
