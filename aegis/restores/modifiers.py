@@ -71,7 +71,7 @@ def _normal_resource_pattern(pattern: str) -> str:
     group, _, resource = text.partition("/")
     if not resource or "/" in resource:
         raise ValueError(f"{pattern!r} is neither resource.group nor group/resource")
-    return resource if group in ("", "core") else f"{resource}.{group}"
+    return f"{resource}." if group in ("", "core") else f"{resource}.{group}"  # "pods.": the core group only
 
 
 def check_globs(patterns: Sequence[str], what: str) -> list[str]:
