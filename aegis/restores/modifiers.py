@@ -253,19 +253,25 @@ def _why(doc: Any, operation: Mapping[str, Any]) -> str:
     elif path:
         must_exist.append(path.rsplit("/", 1)[0])  # add/move/copy: the parent must exist
     for pointer in must_exist:
-        if not _exists(doc, pointer):
-            return f"{pointer or 'the document'} does not exist"
+        missing = _first_missing(doc, pointer)
+        if missing is not None:
+            return f"{missing} does not exist"
     if op == "test":
         return f"the value at {path} is not the tested value"
     return "the target cannot take it (an array index out of range, or not an object or array)"
 
 
-def _exists(doc: Any, pointer: str) -> bool:
-    missing = object()
-    try:
-        return jsonpointer.resolve_pointer(doc, pointer, missing) is not missing
-    except jsonpointer.JsonPointerException:
-        return False
+def _first_missing(doc: Any, pointer: str) -> str | None:
+    """The shortest prefix of ``pointer`` with no value in ``doc`` (``/metadata/annotations`` for
+    ``/metadata/annotations/x`` when there are no annotations), or None when it resolves."""
+    parts = jsonpointer.JsonPointer(pointer).parts
+    for depth in range(1, len(parts) + 1):
+        prefix = jsonpointer.JsonPointer.from_parts(parts[:depth])
+        try:
+            prefix.resolve(doc)
+        except jsonpointer.JsonPointerException:
+            return prefix.path
+    return None
 
 
 # -- the set of a restore's modifiers ----------------------------------------------------------------------

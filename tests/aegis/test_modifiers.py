@@ -158,7 +158,7 @@ def test_json_patch_changes_the_registry_replicas_and_drops_an_annotation() -> N
         ({"op": "replace", "path": "/spec/strategy", "value": {}}, "/spec/strategy does not exist"),
         (
             {"op": "add", "path": "/spec/selector/matchLabels/x", "value": "y"},
-            "/spec/selector/matchLabels does not exist",
+            "/spec/selector does not exist",
         ),
         ({"op": "move", "from": "/spec/nope", "path": "/spec/x"}, "/spec/nope does not exist"),
         ({"op": "copy", "from": "/spec/replicas", "path": "/missing/x"}, "/missing does not exist"),
