@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -226,6 +228,19 @@ def restore(
     include_resources: Names = None,
     exclude_resources: Names = None,
     selector: Annotated[str | None, typer.Option(help="label selector, e.g. app=web")] = None,
+    modifiers: Annotated[
+        Path | None,
+        typer.Option(
+            "--modifiers",
+            help="YAML or JSON file: a list of resource_modifiers rules, or an object with"
+            " resource_modifiers and/or storage_class_mapping",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    storage_class: Annotated[
+        list[str] | None, typer.Option("--storage-class", help="storage class mapping old=new (repeatable)")
+    ] = None,
     wait: Wait = True,
     poll_interval: Poll = 1.0,
     as_json: JsonOption = False,
@@ -233,18 +248,19 @@ def restore(
     api_key: ApiKey = None,
 ) -> None:
     """Restore a backup (exit 1 unless it ends Completed)."""
-    mapping: dict[str, str] = {}
-    for pair in _split(map_) or []:
-        old, sep, new = pair.partition("=")
-        if not sep or not old or not new:
-            raise typer.BadParameter(f"--map expects old=new, got {pair!r}")
-        mapping[old] = new
     body: dict[str, Any] = {
         "backup_id": backup_id,
-        "namespace_mapping": mapping,
+        "namespace_mapping": _pairs(map_, "--map"),
         "existing_resource_policy": existing_resource_policy.value,
         "dry_run": dry_run,
     }
+    if modifiers is not None:
+        body.update(_modifiers_file(modifiers))
+    if storage_class:
+        body["storage_class_mapping"] = {
+            **body.get("storage_class_mapping", {}),
+            **_pairs(storage_class, "--storage-class"),
+        }
     for key, value in (
         ("cluster", cluster),
         ("included_namespaces", _split(include_namespaces)),
@@ -266,6 +282,33 @@ def restore(
         _exit_for(record["phase"])
 
 
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for pair in _split(values) or []:
+        old, sep, new = pair.partition("=")
+        if not sep or not old or not new:
+            raise typer.BadParameter(f"{option} expects old=new, got {pair!r}")
+        pairs[old] = new
+    return pairs
+
+
+def _modifiers_file(path: Path) -> dict[str, Any]:
+    """The restore body's modifier fields from a file; the service validates the rules themselves."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint="--modifiers") from None
+    if isinstance(loaded, list):
+        return {"resource_modifiers": loaded}
+    fields = ("resource_modifiers", "storage_class_mapping")
+    if not isinstance(loaded, dict) or not loaded or set(loaded) - set(fields):
+        raise typer.BadParameter(
+            f"{path} must hold a list of rules or an object with {' and/or '.join(fields)}",
+            param_hint="--modifiers",
+        )
+    return {k: loaded[k] for k in fields if k in loaded}
+
+
 def _print_restore(record: dict[str, Any]) -> None:
     results = record["results"]
     out().print(
@@ -279,8 +322,18 @@ def _print_restore(record: dict[str, Any]) -> None:
         if item["outcome"] == "failed":
             where = f"{item['namespace']}/" if item["namespace"] else ""
             out().print(
-                f"  failed: {item['resource']} {where}{item['name']}: {item['message']}", markup=False
+                f"  failed: {item['resource']} {where}{item['name']}: {item['message']}",
+                markup=False,
+                soft_wrap=True,
             )
+    for report in results.get("modifiers") or []:
+        out().print(
+            f"  modifier {report['rule']}: matched {report['matched']}  applied {report['applied']}"
+            f"  failed {report['failed']}",
+            markup=False,
+        )
+    for warning in record.get("warnings") or []:
+        out().print(f"  warning: {warning}", markup=False, soft_wrap=True)
 
 
 LIST_PATHS = {

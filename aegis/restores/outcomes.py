@@ -21,6 +21,8 @@ class RestoreItemResult:
     name: str
     outcome: ApplyOutcome
     message: str = ""
+    modified_by: list[str] = field(default_factory=list)  # modifiers that changed the object, in order
+    modifier_error: dict[str, str] | None = None  # {"rule", "reason"}: the modifier that failed it
 
 
 @dataclass

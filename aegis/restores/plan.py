@@ -1,4 +1,4 @@
-"""Restore planning, pure logic: filters, skips, stripping, namespace mapping, labels and tier order.
+"""Restore planning, pure logic: filters, skips, modifiers, stripping, namespace mapping, labels and tier order.
 
 Tiers follow Velero's priorities: CRDs, namespaces, storage classes, PVs, PVCs, secrets, config maps,
 service accounts, limit ranges, then everything else, and admission webhooks/policies last. Objects that a controller recreates (pods of
@@ -8,7 +8,7 @@ a ReplicaSet, ReplicaSets of a Deployment, ...), Endpoints, EndpointSlices and e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -107,19 +107,36 @@ class SkippedItem:
 
 @dataclass
 class PlannedItem:
-    """One object to apply, already stripped, mapped and labelled."""
+    """One object to apply, already modified, stripped, mapped and labelled."""
 
     ref: ResourceRef
     namespace: str | None  # target namespace (after mapping); None when cluster-scoped
     name: str
     tier: int
     body: dict[str, Any]
+    modified_by: list[str] = field(default_factory=list)  # the modifiers that changed it, in order
 
     @property
     def item(self) -> str:
         """``deployments.apps/ns/name`` or ``namespaces/name`` for results and errors."""
         scope = f"{self.namespace}/" if self.namespace else ""
         return f"{self.ref.qualified_name}/{scope}{self.name}"
+
+
+@dataclass(frozen=True)
+class RejectedItem:
+    """An object a modifier rule matched but could not patch: it fails to restore, naming the rule."""
+
+    resource: str  # "deployments.apps"
+    namespace: str | None  # target namespace (after mapping)
+    name: str
+    rule: str  # "resource_modifiers[1]"
+    reason: str
+    modified_by: list[str] = field(default_factory=list)  # the modifiers that applied before it
+
+    @property
+    def message(self) -> str:
+        return f"{self.rule} does not apply: {self.reason}; the object was not restored"
 
 
 def restore_tier(resource: str, group: str) -> int:
@@ -225,6 +242,7 @@ class RestorePlanner:
         self.spec = spec
         self.mapping = dict(spec.namespace_mapping)
         self.selector = LabelSelector.parse(spec.label_selector)
+        self.modifiers = spec.modifiers()
         self.labels = {
             BACKUP_LABEL: label_value(spec.backup_name or backup_name),
             RESTORE_LABEL: label_value(spec.name),
@@ -233,15 +251,22 @@ class RestorePlanner:
     def target_namespace(self, namespace: str) -> str:
         return self.mapping.get(namespace, namespace)
 
-    def plan(self, entry: ArchiveEntry, obj: dict[str, Any]) -> PlannedItem | SkippedItem:
+    def plan(self, entry: ArchiveEntry, obj: dict[str, Any]) -> PlannedItem | SkippedItem | RejectedItem:
         key = (entry.resource, entry.group)
-        if not self._selected(entry, obj):
+        names = self._names(entry, obj)
+        if not self._selected(entry, names, obj):
             return SkippedItem(SkipReason.EXCLUDED, "excluded by the restore's filters")
         if key in NOT_RESTORABLE:
             return SkippedItem(SkipReason.NOT_RESTORABLE, f"{entry.qualified_resource} are never restored")
         owner = controller_owner(entry.resource, entry.group, obj)
         if owner:
             return SkippedItem(SkipReason.CONTROLLER_OWNED, f"owned by {owner}, which recreates it")
+        modified_by: list[str] = []
+        if self.modifiers:
+            result = self.modifiers.apply(names, entry.namespace, entry.name, obj)
+            if result.failed_rule:
+                return self._rejected(entry, result.failed_rule, result.reason, result.applied)
+            obj, modified_by = result.obj, result.applied
 
         group, version = split_api_version(str(obj.get("apiVersion") or ""))
         if group != entry.group or not version:
@@ -261,14 +286,29 @@ class RestorePlanner:
         labels.update({k: v for k, v in self.labels.items() if v})
         metadata["labels"] = labels
         ref = ResourceRef(group, version, entry.resource, namespaced=entry.namespace is not None)
-        return PlannedItem(ref=ref, namespace=namespace, name=name, tier=restore_tier(*key), body=obj)
+        return PlannedItem(
+            ref=ref,
+            namespace=namespace,
+            name=name,
+            tier=restore_tier(*key),
+            body=obj,
+            modified_by=modified_by,
+        )
 
-    def _selected(self, entry: ArchiveEntry, obj: dict[str, Any]) -> bool:
-        spec = self.spec
+    def _rejected(self, entry: ArchiveEntry, rule: str, reason: str, applied: list[str]) -> RejectedItem:
+        namespace = self.target_namespace(entry.namespace) if entry.namespace is not None else None
+        name = self.target_namespace(entry.name) if entry.qualified_resource == "namespaces" else entry.name
+        return RejectedItem(entry.qualified_resource, namespace, name, rule, reason, applied)
+
+    @staticmethod
+    def _names(entry: ArchiveEntry, obj: dict[str, Any]) -> ResourceNames:
         kind = str(obj.get("kind") or "")
-        names = ResourceNames(
+        return ResourceNames(
             entry.resource, entry.group, kind=kind, short_names=short_names_of(entry.resource, entry.group)
         )
+
+    def _selected(self, entry: ArchiveEntry, names: ResourceNames, obj: dict[str, Any]) -> bool:
+        spec = self.spec
         if not resource_selected(names, spec.included_resources, spec.excluded_resources):
             return False
         namespace = entry.namespace

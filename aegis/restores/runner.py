@@ -30,6 +30,7 @@ from aegis.restores.plan import (
     NAMESPACE_TIER,
     RESTORE_LABEL,
     PlannedItem,
+    RejectedItem,
     RestorePlanner,
     SkippedItem,
     label_value,
@@ -111,6 +112,10 @@ def _plan(reader: ArchiveReader, spec: RestoreSpec, tmp: Path, outcome: RestoreO
             if isinstance(decision, SkippedItem):
                 not_planned[decision.reason.value] += 1
                 continue
+            if isinstance(decision, RejectedItem):
+                _record_rejected(outcome, decision)
+                total += 1
+                continue
             if decision.tier not in files:
                 paths[decision.tier] = tmp / f"tier-{decision.tier:02d}.jsonl"
                 files[decision.tier] = open(paths[decision.tier], "wb")  # noqa: SIM115 - closed below
@@ -126,24 +131,37 @@ def _plan(reader: ArchiveReader, spec: RestoreSpec, tmp: Path, outcome: RestoreO
     metadata = reader.metadata or {}
     outcome.backup_name = spec.backup_name or str(metadata.get("name") or "")
     outcome.not_planned = dict(not_planned)
+    outcome.warnings.extend(planner.modifiers.unused())
     ensure = sorted(target_ns - planned_ns)
     outcome.items_total = total + len(ensure)
     labels = {BACKUP_LABEL: label_value(outcome.backup_name), RESTORE_LABEL: label_value(spec.name)}
     return _Plan(paths, ensure, {k: v for k, v in labels.items() if v}, outcome.items_total)
 
 
+def _record_rejected(outcome: RestoreOutcome, item: RejectedItem) -> None:
+    """A modifier failed this object at planning: it is reported failed and never applied."""
+    error = {"rule": item.rule, "reason": item.reason}
+    result = RestoreItemResult(
+        item.resource, item.namespace, item.name, ApplyOutcome.FAILED, item.message, item.modified_by, error
+    )
+    outcome.results.append(result)
+    outcome.counts[ApplyOutcome.FAILED.value] += 1
+    outcome.items_done += 1
+
+
 def _encode_item(item: PlannedItem) -> bytes:
     ref = item.ref
-    return orjson.dumps(
-        {"g": ref.group, "v": ref.version, "r": ref.resource, "s": ref.namespaced, "b": item.body}
-    )
+    data = {"g": ref.group, "v": ref.version, "r": ref.resource, "s": ref.namespaced, "b": item.body}
+    if item.modified_by:
+        data["m"] = item.modified_by
+    return orjson.dumps(data)
 
 
-def _read_tier(path: Path) -> Iterator[tuple[ResourceRef, dict[str, Any]]]:
+def _read_tier(path: Path) -> Iterator[tuple[ResourceRef, dict[str, Any], list[str]]]:
     with open(path, "rb") as f:
         for line in f:
             data = orjson.loads(line)
-            yield ResourceRef(data["g"], data["v"], data["r"], data["s"]), data["b"]
+            yield ResourceRef(data["g"], data["v"], data["r"], data["s"]), data["b"], data.get("m") or []
 
 
 def _apply(
@@ -171,8 +189,8 @@ def _apply(
                 )
             if tier in plan.tier_files:
                 tasks.append(
-                    _apply_task(applier, ref, body, plan.labels)
-                    for ref, body in _read_tier(plan.tier_files[tier])
+                    _apply_task(applier, ref, body, plan.labels, modified_by)
+                    for ref, body, modified_by in _read_tier(plan.tier_files[tier])
                 )
             results = _run_bounded(
                 pool, (t for group in tasks for t in group), spec.parallelism * 2, record, cancel
@@ -182,14 +200,18 @@ def _apply(
 
 
 def _apply_task(
-    applier: Applier, ref: ResourceRef, body: dict[str, Any], labels: dict[str, str]
+    applier: Applier,
+    ref: ResourceRef,
+    body: dict[str, Any],
+    labels: dict[str, str],
+    modified_by: list[str],
 ) -> Callable[[], RestoreItemResult]:
     def task() -> RestoreItemResult:
         metadata = body["metadata"]
         metadata.setdefault("labels", {}).update(labels)
         result = _safely(lambda: applier.apply(ref, body))
         return RestoreItemResult(
-            ref.qualified_name, metadata.get("namespace"), metadata["name"], *_pair(result)
+            ref.qualified_name, metadata.get("namespace"), metadata["name"], *_pair(result), modified_by
         )
 
     return task

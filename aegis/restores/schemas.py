@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aegis.backups.naming import NAME_MAX, NAME_PATTERN
 from aegis.backups.phase import Phase, progress_percent
 from aegis.kube.selectors import LabelSelector, SelectorError
+from aegis.restores import modifiers
 from oco.pagination import Page
 from oco.params import RowIdField
 from oco.timeutil import as_utc
@@ -18,11 +19,73 @@ from oco.timeutil import as_utc
 Outcome = Literal["created", "updated", "skipped", "failed"]
 
 
+class ResourceModifierRule(BaseModel):
+    """Patch every restored object that matches all the conditions given (a condition left out matches
+    anything): `resources` as in included_resources (`deployments.apps`, `apps/deployments`, `deploy`,
+    `*`), `namespaces` and `names` glob patterns (`shop-*`; the namespace as backed up; with `namespaces`
+    only namespaced objects match), `name_regex` a regular expression searched in the name (anchor it with
+    ^...$), `label_selector` on the labels as backed up. Then exactly one action: `json_patch`, RFC 6902
+    operations, or `merge_patch`, an RFC 7386 merge patch (null deletes a member)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resources: list[str] | None = Field(default=None, max_length=modifiers.MAX_PATTERNS)
+    namespaces: list[str] | None = Field(default=None, max_length=modifiers.MAX_PATTERNS)
+    names: list[str] | None = Field(default=None, max_length=modifiers.MAX_PATTERNS)
+    name_regex: str | None = Field(default=None, max_length=modifiers.MAX_REGEX)
+    label_selector: str | None = Field(default=None, max_length=2000)
+    json_patch: list[dict[str, Any]] | None = Field(default=None, max_length=modifiers.MAX_OPERATIONS)
+    merge_patch: dict[str, Any] | None = None
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else modifiers.check_resources(value)
+
+    @field_validator("namespaces", "names")
+    @classmethod
+    def _globs(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else modifiers.check_globs(value, "pattern")
+
+    @field_validator("name_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            modifiers.check_regex(value)
+        return value
+
+    @field_validator("label_selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            modifiers.check_selector(value)
+        return value
+
+    @field_validator("json_patch")
+    @classmethod
+    def _json_patch(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return None if value is None else modifiers.check_json_patch(value)
+
+    @field_validator("merge_patch")
+    @classmethod
+    def _merge_patch(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else modifiers.check_merge_patch(value)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ResourceModifierRule:
+        if (self.json_patch is None) == (self.merge_patch is None):
+            raise ValueError("give exactly one of json_patch or merge_patch")
+        return self
+
+
 class RestoreCreate(BaseModel):
     """Restore a backup, into its own cluster or another (`cluster`). Filters apply to the objects as
     backed up (source namespaces); `namespace_mapping` then renames namespaces. `existing_resource_policy`:
-    `skip` leaves an existing object alone, `update` replaces it with the backed-up version. A dry run
-    reports what would happen and changes nothing."""
+    `skip` leaves an existing object alone, `update` replaces it with the backed-up version.
+    `storage_class_mapping` (`{"old": "new"}`) rewrites the storage class of PVCs, PVs and StatefulSet
+    volume claim templates; then each `resource_modifiers` rule patches the objects it matches, in order.
+    A rule whose patch does not apply to an object it matched fails that object (reported per item,
+    naming the rule). A dry run reports what would happen and changes nothing."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -37,6 +100,15 @@ class RestoreCreate(BaseModel):
     included_resources: list[str] = Field(default_factory=lambda: ["*"], max_length=500)
     excluded_resources: list[str] = Field(default_factory=list, max_length=500)
     label_selector: str | None = Field(default=None, max_length=2000)
+    resource_modifiers: list[ResourceModifierRule] = Field(
+        default_factory=list, max_length=modifiers.MAX_RULES
+    )
+    storage_class_mapping: dict[str, str] = Field(default_factory=dict, max_length=1000)
+
+    @field_validator("storage_class_mapping")
+    @classmethod
+    def _classes(cls, value: dict[str, str]) -> dict[str, str]:
+        return modifiers.check_storage_class_mapping(value)
 
     @field_validator("label_selector")
     @classmethod
@@ -57,12 +129,32 @@ class RestoreCreate(BaseModel):
         return value
 
 
+class ModifierFailure(BaseModel):
+    rule: str  # "resource_modifiers[1]"
+    reason: str
+
+
 class RestoreItem(BaseModel):
+    """One object: `modified_by` names the modifiers that changed it, in order; `modifier_error` the one
+    whose patch did not apply (the object then failed and was not restored)."""
+
     resource: str  # "deployments.apps"
     namespace: str | None  # the target namespace
     name: str
     outcome: Outcome
     message: str
+    modified_by: list[str] = []
+    modifier_error: ModifierFailure | None = None
+
+
+class ModifierReport(BaseModel):
+    """What one rule (or the storage class mapping) did: objects it matched, of which it changed
+    `applied` and failed `failed`; a rule with `matched` 0 also gets a warning."""
+
+    rule: str
+    matched: int
+    applied: int
+    failed: int
 
 
 class RestoreResults(BaseModel):
@@ -75,6 +167,7 @@ class RestoreResults(BaseModel):
     failed: int
     items: list[RestoreItem]
     items_matching: int = 0
+    modifiers: list[ModifierReport] = []
 
 
 @dataclass(frozen=True)
@@ -119,7 +212,9 @@ class Restore(BaseModel):
     ) -> Restore:
         done, total = row["items_done"] or 0, row["items_total"] or 0
         percent = progress_percent(row["phase"], done, total)
-        selected, matching = (window or ItemWindow()).select(row["results"] or []) if items else ([], 0)
+        all_items = row["results"] or []
+        selected, matching = (window or ItemWindow()).select(all_items) if items else ([], 0)
+        spec = row["spec"] or {}
         return cls(
             id=row["id"],
             name=row["name"],
@@ -127,7 +222,7 @@ class Restore(BaseModel):
             cluster=row["cluster"],
             phase=row["phase"],
             dry_run=bool(row["dry_run"]),
-            spec=row["spec"] or {},
+            spec=spec,
             items_total=total,
             items_done=done,
             progress_percent=percent,
@@ -138,6 +233,7 @@ class Restore(BaseModel):
                 failed=row["failed_count"] or 0,
                 items=[RestoreItem(**i) for i in selected],
                 items_matching=matching,
+                modifiers=[ModifierReport(**r) for r in modifiers.modifier_report(spec, all_items)],
             ),
             not_planned=row["not_planned"] or {},
             warnings=row["warnings"] or [],

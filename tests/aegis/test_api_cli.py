@@ -197,3 +197,89 @@ async def test_schedule_create_list_delete(served_aegis, keystore, unique, tmp_p
     assert again.exit_code == 1 and "not found" in again.stderr
     unknown = runner.invoke(cli, ["schedule", "delete", name, *common])
     assert unknown.exit_code == 1 and "no schedule named" in unknown.stderr
+
+
+async def test_cli_restore_with_modifiers_prints_what_each_rule_did(
+    served_aegis, keystore, unique, tmp_path, target_kube, client_for
+) -> None:  # type: ignore[no-untyped-def]
+    url, clusters = served_aegis
+    key = (await keystore.create(unique("cli"), ["aegis"])).plaintext
+    location = unique("disk")
+    registered = httpx.post(
+        f"{url}/api/v1/storage-locations",
+        json={"name": location, "type": "local", "path": str(tmp_path / "store")},
+        headers={"X-API-Key": key},
+    )
+    assert registered.status_code == 201, registered.text
+    common = ["--url", url, "--api-key", key, "--poll-interval", "0.05"]
+    runner = CliRunner(env={"COLUMNS": "250"})
+    backed_up = runner.invoke(
+        cli,
+        [
+            "backup",
+            "--cluster",
+            clusters["src"],
+            "--location",
+            location,
+            "--include-namespaces",
+            "shop",
+            *common,
+        ],
+    )
+    assert backed_up.exit_code == 0, backed_up.output
+    backup_id = backed_up.output.split("backup ", 1)[1].split()[0]
+    rules = tmp_path / "modifiers.yaml"
+    rules.write_text(
+        "resource_modifiers:\n"
+        "- resources: [apps/deployments]\n"
+        "  json_patch:\n"
+        "  - {op: replace, path: /spec/template/spec/containers/0/image, value: registry.dr.example.com/nginx:1.27}\n"
+        "- resources: [secrets]\n"
+        "  json_patch:\n"
+        "  - {op: remove, path: /metadata/annotations/missing}\n"
+        "- namespaces: [blog]\n"
+        "  merge_patch: {metadata: {labels: {restored: 'yes'}}}\n"
+    )
+
+    restored = runner.invoke(
+        cli,
+        [
+            "restore",
+            backup_id,
+            "--cluster",
+            clusters["dr"],
+            "--map",
+            "shop=shop-mod",
+            "--modifiers",
+            str(rules),
+        ]
+        + ["--storage-class", "standard=premium", *common],
+    )
+
+    assert restored.exit_code == 1, restored.output  # PartiallyFailed: the secret's rule did not apply
+    lines = restored.stdout.splitlines()
+    assert any("PartiallyFailed" in line and "failed 1" in line for line in lines), restored.stdout
+    assert (
+        "  failed: secrets shop-mod/creds: resource_modifiers[1] does not apply: operation 0 (remove"
+        " /metadata/annotations/missing): /metadata/annotations does not exist; the object was not restored"
+    ) in lines
+    assert "  modifier resource_modifiers[0]: matched 1  applied 1  failed 0" in lines
+    assert "  modifier resource_modifiers[2]: matched 0  applied 0  failed 0" in lines
+    assert "  modifier storage_class_mapping: matched 0  applied 0  failed 0" in lines
+    assert "  warning: resource_modifiers[2] matched no object" in lines
+    assert "  warning: storage_class_mapping: no object uses storage class 'standard'" in lines
+    web = client.AppsV1Api(client_for(target_kube)).read_namespaced_deployment("web", "shop-mod")
+    assert web.spec.template.spec.containers[0].image == "registry.dr.example.com/nginx:1.27"
+
+    not_a_rule_file = tmp_path / "bad.yaml"
+    not_a_rule_file.write_text("patches: []\n")
+    refused = runner.invoke(cli, ["restore", backup_id, "--modifiers", str(not_a_rule_file), *common])
+    assert refused.exit_code == 2 and "resource_modifiers" in refused.output
+    bad_rule = tmp_path / "bad-rule.yaml"
+    bad_rule.write_text("- json_patch: [{op: upsert, path: /a}]\n")
+    refused = runner.invoke(cli, ["restore", backup_id, "--modifiers", str(bad_rule), *common])
+    assert (
+        refused.exit_code == 1
+        and "422" in refused.stderr
+        and "resource_modifiers.0.json_patch" in refused.stderr
+    )
