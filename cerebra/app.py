@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,10 +13,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cerebra.admin.budgets import router as budgets_router
 from cerebra.admin.endpoints import router as admin_router
 from cerebra.admin.limits import router as rate_limits_router
 from cerebra.admin.service import AdminService
 from cerebra.analytics.tables import api_requests
+from cerebra.budgets.guard import BudgetGuard
+from cerebra.budgets.ledger import KvLedger, Ledger, SqlLedger
 from cerebra.control.rules import RuleBook
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
@@ -27,6 +31,7 @@ from cerebra.routing.health import DeploymentHealth
 from cerebra.routing.table import RouteTableSource
 from cerebra.settings import CerebraSettings
 from oco.app import make_service_app
+from oco.notify import notifier_from_settings
 from oco.observability import ObservabilityMiddleware
 from oco.settings import PlatformSettings
 from oco.writer import BufferedWriter
@@ -77,20 +82,37 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         await rules.reload()
         refresher = asyncio.create_task(rules.run_refresher())
         limiter = RateLimiter(app.state.kv, rules, fail_closed=settings.oco_ratelimit_fail_mode == "closed")
-        app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer, limiter)
+        database = app.state.database
+        notifier = notifier_from_settings(database, settings, service=SERVICE)
+        notifier.start()
+        ledger: Ledger = (
+            SqlLedger(database)
+            if app.state.kv.backend == "memory" and database.dialect == "postgresql"
+            else KvLedger(app.state.kv, database)
+        )
+        flusher = asyncio.create_task(ledger.run_flusher())
+        budgets = BudgetGuard(rules, ledger, database, notifier)
+        app.state.budgets = budgets
+        app.state.gateway = Gateway(
+            settings, routes, app.state.keys, health, upstream, writer, limiter, budgets
+        )
         app.state.admin = AdminService(app.state.database, app.state.keys, rules)
         log_serving(routes)
         try:
             yield
         finally:
             refresher.cancel()
+            flusher.cancel()
             await writer.stop()
+            with contextlib.suppress(Exception):  # the database may be gone: logged by the flusher
+                await ledger.flush()
+            await notifier.stop()
             await upstream.close()
 
     api = make_service_app(
         SERVICE,
         "cerebra",
-        [admin_router, rate_limits_router],
+        [admin_router, rate_limits_router, budgets_router],
         settings=settings,
         lifespan_hooks=[gateway_lifespan],
         announce=False,

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from oco.db import Database
 from oco.pagination import PageParams, paginate
+from oco.settings import PlatformSettings
 from oco.tables import notification_deliveries as deliveries
 from oco.timeutil import as_utc, utcnow
 
@@ -445,3 +446,27 @@ def _shape(row: dict[str, Any]) -> dict[str, Any]:
     row.pop("dedupe_key", None)
     row["attempt_log"] = list(row.get("attempt_log") or [])
     return row
+
+
+def notifier_from_settings(
+    database: Database,
+    settings: PlatformSettings,
+    *,
+    service: str,
+    on_failed: Callable[[dict[str, Any]], None] | None = None,
+) -> Notifier:
+    """A service's Notifier from OCO_NOTIFY_* (no secret: deliveries are recorded failed, never unsigned)."""
+    secret = settings.oco_notify_secret.get_secret_value() if settings.oco_notify_secret else None
+    return Notifier(
+        database,
+        secret,
+        service=service,
+        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts),
+        retry=RetryPolicy(
+            max_attempts=settings.oco_notify_max_attempts,
+            backoff_s=settings.oco_notify_backoff_s,
+            backoff_max_s=settings.oco_notify_backoff_max_s,
+            timeout_s=settings.oco_notify_timeout_s,
+        ),
+        on_failed=on_failed,
+    )

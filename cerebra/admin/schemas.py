@@ -4,11 +4,14 @@ forbids unknown fields, so a misspelt field is an error that names it rather tha
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from oco.auth import SCOPES, validate_scopes
+from oco.money import money_str, parse_money
 from oco.pagination import Page
 from oco.timeutil import as_utc, utcnow
 
@@ -239,3 +242,140 @@ class RateLimit(BaseModel):
 
 class RateLimitList(Page[RateLimit]):
     """A page of rate limits, by id."""
+
+
+BudgetScope = Literal["key", "team", "org", "agent"]
+BudgetPeriod = Literal["daily", "weekly", "monthly", "total"]
+MAX_BUDGET_USD = Decimal("1000000000")
+
+
+def _limit(value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError('must be a decimal string such as "1.00" (a float is not exact)')
+    amount = parse_money(value)
+    if amount <= 0 or amount >= MAX_BUDGET_USD:
+        raise ValueError(f"must be above 0 and below {MAX_BUDGET_USD}")
+    if amount.as_tuple().exponent < -6:  # type: ignore[operator]
+        raise ValueError("may have at most 6 decimal places")
+    return amount
+
+
+def _thresholds(value: list[Decimal]) -> list[Decimal]:
+    if len(value) > 20:
+        raise ValueError("at most 20 thresholds")
+    for threshold in value:
+        if not Decimal(0) < threshold <= Decimal(10):
+            raise ValueError(
+                "each threshold is a fraction of the limit above 0 (1.0 = the whole budget), at most 10"
+            )
+    return sorted(set(value))
+
+
+def _webhook(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.strip()
+
+
+LimitUsd = Annotated[Decimal, BeforeValidator(_limit), Field(description='decimal string, e.g. "1.00"')]
+Thresholds = Annotated[list[Decimal], AfterValidator(_thresholds)]
+WebhookUrl = Annotated[str | None, AfterValidator(_webhook), Field(max_length=2000)]
+
+
+class BudgetCreate(BaseModel):
+    """POST /api/v1/budgets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: BudgetScope
+    scope_id: Name = Field(description="the key's id for scope key; the team, org or agent name otherwise")
+    model: Name | None = Field(None, description="one alias (null: every model)")
+    period: BudgetPeriod
+    limit_usd: LimitUsd
+    thresholds: Thresholds = Field(default_factory=lambda: [Decimal("0.8"), Decimal("1.0")])
+    webhook_url: WebhookUrl = None
+
+    @field_validator("scope_id")
+    @classmethod
+    def _key_id(cls, value: str, info: Any) -> str:
+        if info.data.get("scope") == "key" and not (value.isdigit() and 0 < int(value) < 2**31):
+            raise ValueError("must be the key's numeric id for scope key")
+        return value
+
+
+class BudgetUpdate(BaseModel):
+    """PATCH /api/v1/budgets/{id}: the limit, thresholds or webhook (only the fields sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit_usd: LimitUsd | None = None
+    thresholds: Thresholds | None = None
+    webhook_url: WebhookUrl = None
+
+    def changes(self) -> dict[str, Any]:
+        values = self.model_dump(include=self.model_fields_set)
+        for required in ("limit_usd", "thresholds"):
+            if required in values and values[required] is None:
+                raise ValueError(f"{required} cannot be null")
+        if "thresholds" in values:
+            values["thresholds"] = [str(t) for t in values["thresholds"]]
+        return values
+
+
+class Budget(BaseModel):
+    id: int
+    scope: BudgetScope
+    scope_id: str
+    model: str | None
+    period: BudgetPeriod
+    limit_usd: str
+    thresholds: list[str]
+    webhook_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Budget:
+        return cls(
+            **{
+                **row,
+                "model": row["model"] or None,
+                "limit_usd": money_str(Decimal(str(row["limit_usd"]))),
+                "thresholds": [str(Decimal(str(t))) for t in row["thresholds"]],
+            }
+        )
+
+
+class BudgetList(Page[Budget]):
+    """A page of budgets, by id."""
+
+
+class BudgetStatus(BaseModel):
+    """A budget's current period (money as decimal strings)."""
+
+    budget_id: int
+    scope: BudgetScope
+    scope_id: str
+    model: str | None
+    period: BudgetPeriod
+    period_start: datetime
+    period_end: datetime | None = Field(description="null for a total budget")
+    limit_usd: str
+    spent_usd: str
+    reserved_usd: str = Field(description="held by calls in flight")
+    remaining_usd: str
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BudgetStatus:
+        money = ("limit_usd", "spent_usd", "reserved_usd", "remaining_usd")
+        return cls(**{k: (money_str(v) if k in money else v) for k, v in state.items()})
+
+
+class ScopeBudgetStatus(BudgetStatus):
+    """GET /api/v1/budgets/status: the tightest budget of the scope (least remaining) at the top level,
+    and every budget of the scope in `budgets`."""
+
+    budgets: list[BudgetStatus]

@@ -101,7 +101,7 @@ async def call_upstream(
     that does not name the alias is refused here, before any provider is called."""
     if ctx.principal is not None and not ctx.principal.may_call(ctx.alias):
         raise model_not_allowed(ctx.alias)
-    await gw.admit(ctx, body or {})
+    await gw.admit(ctx, body or {}, plan)
     try:
         result = await gw.upstream.call(plan, build, deadline=gw.deadline(), **options)
     except AllDeploymentsFailed as exc:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from cerebra.budgets.ledger import Reserved
 from cerebra.control.rules import CallScopes
 from cerebra.providers import Usage
 from cerebra.ratelimit.limiter import Admission
@@ -41,6 +42,7 @@ class CallContext:
     error: str | None = None
     overhead_us: int = 0
     rate: Admission | None = None  # what the caller rate limits charged (x-ratelimit-* headers)
+    budget: Reserved | None = None  # what the call reserved in its budgets, settled after it
 
     def overhead_now(self) -> int:
         """Microseconds spent in cerebra itself so far (wall time minus upstream time and backoff waits)."""

@@ -3,8 +3,10 @@ writer) and the steps around the upstream call: plan before it, price and log af
 
 from __future__ import annotations
 
+import logging
 import time
 
+from cerebra.budgets.guard import BudgetGuard
 from cerebra.control.estimate import prompt_tokens
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.upstream import UpstreamClient
@@ -19,6 +21,8 @@ from oco.auth import KeyStore
 from oco.errors import ApiError
 from oco.timeutil import utcnow
 from oco.writer import BufferedWriter
+
+log = logging.getLogger("cerebra.gateway")
 
 
 def unknown_model(model: str) -> ApiError:
@@ -42,6 +46,7 @@ class Gateway:
         upstream: UpstreamClient,
         log_writer: BufferedWriter | None,
         limiter: RateLimiter | None = None,
+        budgets: BudgetGuard | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
@@ -50,6 +55,7 @@ class Gateway:
         self.upstream = upstream
         self.log_writer = log_writer
         self.limiter = limiter
+        self.budgets = budgets
         self.max_body = settings.oco_cerebra_max_body_bytes
         self.deadline_s = settings.oco_cerebra_request_deadline_s
 
@@ -124,10 +130,13 @@ class Gateway:
         if self.log_writer is not None:
             self.log_writer.enqueue(ctx.log_row())
 
-    async def admit(self, ctx: CallContext, body: dict) -> None:
-        """The control plane before a call: the caller's rate limits (429 when one is reached)."""
+    async def admit(self, ctx: CallContext, body: dict, plan: list[Deployment]) -> None:
+        """The control plane before a call: the caller's rate limits, then its budgets (429 when one is
+        reached; nothing reaches a provider)."""
         if self.limiter is not None:
             ctx.rate = await self.limiter.admit(ctx.scopes(), ctx.alias, prompt_tokens(body))
+        if self.budgets is not None:
+            ctx.budget = await self.budgets.reserve(ctx.scopes(), ctx.alias, plan, body)
 
     async def after_call(self, ctx: CallContext) -> None:
         """After every authenticated call: its tokens against the deployment's TPM window and the
@@ -137,3 +146,9 @@ class Gateway:
             await self.health.record_tokens(ctx.deployment.id, tokens, ctx.deployment.max_tpm)
         if ctx.rate is not None and self.limiter is not None:
             await self.limiter.settle(ctx.rate, tokens)
+        if ctx.budget is not None and self.budgets is not None:
+            reserved, ctx.budget = ctx.budget, None
+            try:
+                await self.budgets.settle(reserved, ctx.cost)
+            except Exception:  # noqa: BLE001 - the call is over; its row in the log still carries the cost
+                log.exception("could not settle a budget reservation")

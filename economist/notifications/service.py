@@ -18,7 +18,7 @@ from economist.notifications.metrics import count_failure
 from economist.settings import EconomistSettings
 from oco.db import Database
 from oco.money import money_str
-from oco.notify import AddressPolicy, Notifier, RetryPolicy, slack_body
+from oco.notify import Notifier, notifier_from_settings, slack_body
 from oco.timeutil import utcnow
 
 log = logging.getLogger("economist.notifications")
@@ -30,20 +30,7 @@ SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 def build_notifier(database: Database, settings: EconomistSettings) -> Notifier:
     """The economist Notifier from OCO_NOTIFY_* (no secret: deliveries are recorded failed, never unsigned)."""
-    secret = settings.oco_notify_secret.get_secret_value() if settings.oco_notify_secret else None
-    return Notifier(
-        database,
-        secret,
-        service=SERVICE,
-        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts),
-        retry=RetryPolicy(
-            max_attempts=settings.oco_notify_max_attempts,
-            backoff_s=settings.oco_notify_backoff_s,
-            backoff_max_s=settings.oco_notify_backoff_max_s,
-            timeout_s=settings.oco_notify_timeout_s,
-        ),
-        on_failed=count_failure,
-    )
+    return notifier_from_settings(database, settings, service=SERVICE, on_failed=count_failure)
 
 
 def _as_date(value: Any) -> date | None:
