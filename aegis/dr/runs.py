@@ -258,7 +258,9 @@ class RunService:
                 }
             finished = self.plans.clock()
             values = {k: v for k, v in ctx.values.items() if k in dr_runs.c}
-            await steps.save(**values, **final, active_key=None, finished_at=finished, heartbeat_at=finished)
+            await steps.save(
+                **{**values, **final}, active_key=None, finished_at=finished, heartbeat_at=finished
+            )
             if way is not None and final["phase"] == Phase.COMPLETED:
                 await self._moved(plan["id"], way.arriving)
             metrics.DR_RUNS.labels(kind=kind, phase=str(final["phase"])).inc()
