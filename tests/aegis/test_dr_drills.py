@@ -184,3 +184,18 @@ async def test_a_run_left_by_a_dead_process_is_marked_failed_on_restart(
     )
     again = await env.ok("POST", f"/api/v1/dr/plans/{plan['id']}/drills", 202)
     assert (await wait_run(env, plan["id"], again["id"]))["phase"] == "Failed"  # no backup, but it ran
+
+
+async def test_the_scheduler_starts_each_due_drill_once(env: AegisEnv, unique) -> None:  # type: ignore[no-untyped-def]
+    plan = await create_plan(env, env.extra["location"], unique("cron"), drill_schedule="*/5 * * * *")
+    due = datetime.fromisoformat(plan["next_drill_at"])
+    scheduler = env.app.state.scheduler
+    await scheduler.tick(due - timedelta(seconds=1))
+    assert (await env.ok("GET", f"/api/v1/dr/plans/{plan['id']}/drills"))["total"] == 0
+    await scheduler.tick(due + timedelta(seconds=1))
+    await scheduler.tick(due + timedelta(seconds=2))  # the same fire time: not again
+    drills = await env.ok("GET", f"/api/v1/dr/plans/{plan['id']}/drills")
+    assert drills["total"] == 1 and drills["items"][0]["created_by"] == "scheduler"
+    moved = await env.ok("GET", f"/api/v1/dr/plans/{plan['id']}")
+    assert datetime.fromisoformat(moved["next_drill_at"]) == due + timedelta(minutes=5)
+    await wait_run(env, plan["id"], drills["items"][0]["id"])
