@@ -23,6 +23,7 @@ from aegis.kube.clusters import ClusterConfigError
 from aegis.kube.transport import KubeAPIError
 from aegis.kube.workloads import Workload, set_replicas
 from oco.errors import ApiError
+from oco.timeutil import as_utc
 
 FAILOVER_STEPS = ("reach", "final_backup", "scale_down", "restore", "wait_for_ready", "report")
 FAILBACK_STEPS = (
@@ -167,8 +168,6 @@ async def run_runbook(ctx: RunContext, way: Direction, recorded: dict[str, Any] 
             ctx.values["achieved_rto_s"] = round((end - start).total_seconds(), 3)
         backup_end = backup.get("finished_at")
         if backup_end is not None:
-            from oco.timeutil import as_utc
-
             ctx.values["achieved_rpo_s"] = round(max(0.0, (start - as_utc(backup_end)).total_seconds()), 3)
         ctx.values["passed"] = True
         step["detail"] = f"{', '.join(namespaces)} now serve from {way.arriving!r}"

@@ -264,6 +264,8 @@ class RunService:
             if way is not None and final["phase"] == Phase.COMPLETED:
                 await self._moved(plan["id"], way.arriving)
             metrics.DR_RUNS.labels(kind=kind, phase=str(final["phase"])).inc()
+            if kind == "drill" and values.get("achieved_rto_s") is not None:
+                metrics.RTO_SECONDS.labels(plan=plan["name"]).set(values["achieved_rto_s"])
             log.info("dr %s %s of plan %s: %s", kind, run_id, plan["name"], final["phase"])
 
         return run
