@@ -1,5 +1,5 @@
 """The aegis FastAPI application: create_app() assembles the kernel skeleton with aegis's capabilities
-(clusters, storage locations, backups, restores, schedules) and the lifespan that registers this process's
+(clusters, storage locations, backups, restores, schedules, DR plans and runs) and the lifespan that registers this process's
 owner lease, recovers interrupted runs and stale work files on start-up, runs the scheduler, and interrupts
 running backups/restores on shutdown."""
 
@@ -18,6 +18,9 @@ from aegis.backups.runs import sweep_work_dir
 from aegis.backups.service import BackupService
 from aegis.clusters.endpoints import router as clusters_router
 from aegis.clusters.service import ClusterService
+from aegis.dr.endpoints import router as dr_router
+from aegis.dr.runs import RunService as DrRunService
+from aegis.dr.service import PlanService
 from aegis.locations.endpoints import router as locations_router
 from aegis.locations.service import LocationService
 from aegis.restores.endpoints import router as restores_router
@@ -47,9 +50,11 @@ def _aegis_settings(settings: PlatformSettings | None) -> AegisSettings:
 SHUTDOWN_MARGIN_S = 15.0
 
 
-async def _stop_all(scheduler: Scheduler, backups: BackupService, restores: RestoreService) -> None:
+async def _stop_all(
+    scheduler: Scheduler, backups: BackupService, restores: RestoreService, dr_runs: DrRunService
+) -> None:
     await scheduler.stop()
-    await asyncio.gather(backups.stop(), restores.stop())  # both share one grace period
+    await asyncio.gather(backups.stop(), restores.stop(), dr_runs.stop())  # all share one grace period
 
 
 async def describe_clusters(
@@ -95,6 +100,10 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             restores,
             interval_s=aegis_settings.oco_aegis_scheduler_interval_s,
         )
+        dr_plans = PlanService(database, app.state.kv, clusters, locations, schedules, backups)
+        dr_runs = DrRunService(database, aegis_settings, dr_plans, backups, restores, clusters, lease=lease)
+        scheduler.tick_hooks.append(dr_runs.tick)
+        app.state.dr_plans, app.state.dr_runs = dr_plans, dr_runs
         app.state.clusters, app.state.locations = clusters, locations
         app.state.backups, app.state.restores = backups, restores
         app.state.schedules, app.state.scheduler = schedules, scheduler
@@ -105,6 +114,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             log.warning("could not register the owner lease in the kv", exc_info=True)
         await backups.recover(startup=True)
         await restores.recover(startup=True)
+        await dr_runs.recover(startup=True)
         await asyncio.to_thread(
             sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
         )
@@ -112,6 +122,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         await describe_clusters(clusters, locations, app.state.serving_details)
         backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
         restores.tracker.start()
+        dr_runs.tracker.start()
         if aegis_settings.oco_aegis_scheduler_enabled:
             scheduler.start()
         try:
@@ -121,7 +132,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             # plus a margin for marking them interrupted and cleaning up (SHUTDOWN_MARGIN_S).
             try:
                 await asyncio.wait_for(
-                    _stop_all(scheduler, backups, restores),
+                    _stop_all(scheduler, backups, restores, dr_runs),
                     aegis_settings.oco_aegis_shutdown_grace_s + SHUTDOWN_MARGIN_S,
                 )
             except TimeoutError:
@@ -132,9 +143,10 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     app = make_service_app(
         SERVICE,
         "aegis",
-        [clusters_router, locations_router, backups_router, restores_router, schedules_router],
+        [clusters_router, locations_router, backups_router, restores_router, schedules_router, dr_router],
         settings=aegis_settings,
         lifespan_hooks=[aegis_lifespan],
-        description="Kubernetes backup and restore: storage locations, backups, restores, schedules.",
+        description="Kubernetes backup and restore: storage locations, backups, restores, schedules; DR plans,"
+        " drills, failover and failback.",
     )
     return app

@@ -1,4 +1,4 @@
-"""`oco aegis backup|restore|list|schedule`: the aegis API from a terminal, with progress bars.
+"""`oco aegis backup|restore|list|schedule|dr`: the aegis API from a terminal, with progress bars.
 
 The CLI talks to a running aegis service over HTTP (`--url` / OCO_AEGIS_URL, default
 http://127.0.0.1:8082, and a key with the `aegis` scope: `--api-key`, else OCO_API_KEY, else the quick
@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from aegis.dr.cli import dr_app
 from oco.cli_client import (
     ApiKeyOption,
     JsonOption,
@@ -43,6 +44,7 @@ from oco.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 app = typer.Typer(help="Aegis: Kubernetes backup and restore (through the aegis API).", no_args_is_help=True)
 schedule_app = typer.Typer(help="Cron schedules of backups, with retention.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(dr_app, name="dr")
 
 DEFAULT_URL = "http://127.0.0.1:8082"
 FINISHED = ("Completed", "PartiallyFailed", "Failed", "Deleted")

@@ -1,5 +1,6 @@
 """The scheduler: one tick fires due schedules (a stopped scheduler's missed fire times are counted and run
-once), applies retention (keep-last-N per schedule, then TTL) and reaps runs of dead processes.
+once), applies retention (keep-last-N per schedule, then TTL), reaps runs of dead processes and runs the
+tick hooks of other capabilities (DR drills and compliance).
 
 Only one replica ticks at a time: the tick runs under the kv lock ``aegis-scheduler`` (Redis when
 configured, so it spans replicas; in-process otherwise). Firing is also guarded in SQL: a schedule is
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +64,8 @@ class Scheduler:
         self.backups = backups
         self.restores = restores
         self.interval_s = interval_s
+        #: other capabilities' work on each tick, e.g. DR drills and compliance (errors logged, never raised)
+        self.tick_hooks: list[Callable[[datetime], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     # -- the loop ------------------------------------------------------------------------------------------
@@ -102,6 +106,11 @@ class Scheduler:
         report.reaped = await self.backups.recover() + await self.restores.recover()
         await self._fire_due(now, report)
         await self._retention(now, report)
+        for hook in self.tick_hooks:
+            try:
+                await hook(now)
+            except Exception:
+                log.exception("scheduler tick hook failed")
         return report
 
     async def _fire_due(self, now: datetime, report: TickReport) -> None:

@@ -624,5 +624,77 @@ CREATE TABLE cerebra_budget_alerts (
 
 UPDATE alembic_version SET version_num='0018_cerebra_control' WHERE alembic_version.version_num = '0017_cerebra_admin';
 
+-- Running upgrade 0018_cerebra_control -> 0011_aegis_dr
+
+CREATE TABLE dr_plans (
+    id SERIAL NOT NULL, 
+    name VARCHAR(63) NOT NULL, 
+    source_cluster VARCHAR(200) NOT NULL, 
+    target_cluster VARCHAR(200) NOT NULL, 
+    included_namespaces JSONB NOT NULL, 
+    label_selector VARCHAR(2000), 
+    storage_location VARCHAR(63) NOT NULL, 
+    schedule_id INTEGER, 
+    owns_schedule BOOLEAN NOT NULL, 
+    rpo_minutes INTEGER NOT NULL, 
+    rto_minutes INTEGER NOT NULL, 
+    readiness JSONB NOT NULL, 
+    drill_schedule VARCHAR(100), 
+    next_drill_at TIMESTAMP WITH TIME ZONE, 
+    remediate BOOLEAN NOT NULL, 
+    remediation_backup_id INTEGER, 
+    active_cluster VARCHAR(200) NOT NULL, 
+    owner VARCHAR(200), 
+    enabled BOOLEAN NOT NULL, 
+    created_by VARCHAR(200), 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_dr_plans_name UNIQUE (name), 
+    FOREIGN KEY(schedule_id) REFERENCES backup_jobs (id) ON DELETE SET NULL
+);
+
+CREATE INDEX ix_dr_plans_next_drill_at ON dr_plans (next_drill_at);
+
+CREATE TABLE dr_runs (
+    id SERIAL NOT NULL, 
+    plan_id INTEGER NOT NULL, 
+    kind VARCHAR(16) NOT NULL, 
+    phase VARCHAR(20) NOT NULL, 
+    dry_run BOOLEAN NOT NULL, 
+    options JSONB NOT NULL, 
+    active_key VARCHAR(80), 
+    short_id VARCHAR(16) NOT NULL, 
+    source_cluster VARCHAR(200) NOT NULL, 
+    target_cluster VARCHAR(200) NOT NULL, 
+    backup_id INTEGER, 
+    restore_id INTEGER, 
+    namespaces JSONB NOT NULL, 
+    steps JSONB NOT NULL, 
+    failed_checks JSONB NOT NULL, 
+    replicas JSONB NOT NULL, 
+    progress JSONB, 
+    achieved_rto_s FLOAT, 
+    achieved_rpo_s FLOAT, 
+    passed BOOLEAN, 
+    next_action TEXT, 
+    error TEXT, 
+    created_by VARCHAR(200), 
+    owner VARCHAR(64), 
+    heartbeat_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    CONSTRAINT uq_dr_runs_active_key UNIQUE (active_key), 
+    FOREIGN KEY(plan_id) REFERENCES dr_plans (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_dr_runs_plan_id ON dr_runs (plan_id);
+
+CREATE INDEX ix_dr_runs_phase ON dr_runs (phase);
+
+UPDATE alembic_version SET version_num='0011_aegis_dr' WHERE alembic_version.version_num = '0018_cerebra_control';
+
 COMMIT;
 

@@ -4,6 +4,9 @@ Discovery (/version, /api, /api/v1, /apis, /apis/<g>/<v>), list (labelSelector, 
 remainingItemCount), get, create (409 AlreadyExists), replace (resourceVersion conflicts), delete,
 404 Status bodies, server-set uid/creationTimestamp/resourceVersion, dryRun=All, CRDs that add served
 resources once Established, and injectable faults (429 + Retry-After, 5xx, failure on one object).
+Workload status as a controller would write it: with ``workloads_available`` set, Deployments, StatefulSets
+and DaemonSets report their replicas available (except the names in ``never_available``); unset, they
+report none available, as an API server without controllers does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import orjson
 
 from tests.aegis.fake_kube.labels import matches, parse_selector
 from tests.aegis.fake_kube.resources import ResourceType, builtin_types, version_priority
+
+WORKLOAD_PLURALS = ("deployments", "statefulsets", "daemonsets")
 
 
 @dataclass
@@ -88,6 +93,10 @@ class FakeKube:
         self.allocated_ips: set[str] = set()
         self.crd_established: dict[str, float] = {}
         self._next_ip = 10
+        #: Deployments/StatefulSets/DaemonSets report their replicas available (a controller's work)
+        self.workloads_available = False
+        #: workload names that never become available, even with workloads_available
+        self.never_available: set[str] = set()
         for name in ("default", "kube-system"):
             self.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
@@ -108,6 +117,11 @@ class FakeKube:
             return sum(
                 1 for (ns, _) in self.objects.get((group, plural), {}) if namespace is None or ns == namespace
             )
+
+    def writes(self) -> list[RecordedRequest]:
+        """The requests that could change state (anything but GET)."""
+        with self.lock:
+            return [r for r in self.requests if r.method != "GET"]
 
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
@@ -343,7 +357,31 @@ class FakeKube:
             out["kind"] = rtype.kind
         if rtype.plural == "customresourcedefinitions":
             out["status"] = self._crd_status(obj)
+        if rtype.plural in WORKLOAD_PLURALS and rtype.group == "apps" and self.workloads_available:
+            out["status"] = self._workload_status(rtype.plural, obj)
         return out
+
+    def _workload_status(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = obj.get("metadata") or {}
+        generation = metadata.get("generation", 1)
+        up = metadata.get("name") not in self.never_available
+        if plural == "daemonsets":
+            return {
+                "observedGeneration": generation,
+                "desiredNumberScheduled": 1,
+                "currentNumberScheduled": 1,
+                "numberReady": int(up),
+                "numberAvailable": int(up),
+            }
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        available = replicas if up else 0
+        return {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": available,
+            "availableReplicas": available,
+        }
 
     def _create(
         self, rtype: ResourceType, version: str, namespace: str | None, body: Any, dry_run: bool
