@@ -45,14 +45,23 @@ class _Call:
     """One /v1/messages call: the caller's body, its translation (made once, lazily) and what each
     deployment was sent."""
 
-    def __init__(self, raw: bytes, doc: dict, model: str, stream: bool, headers: Headers, query: str) -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        doc: dict,
+        model: str,
+        stream: bool,
+        headers: Headers,
+        query: str,
+        counting: bool = False,
+    ) -> None:
         self.raw, self.doc, self.model, self.stream = raw, doc, model, stream
         self.headers, self.query = headers, query
         self.translation: Translation | None = None
         self.translation_error: ApiError | None = None
         self.sent: dict[str, tuple[dict, list[str]]] = {}  # deployment id -> (canonical body, dropped)
         try:
-            self.translation = to_chat(doc, stream)
+            self.translation = to_chat(doc, stream, counting)
         except ApiError as exc:  # only fatal when a non-Anthropic deployment must take the call
             self.translation_error = exc
 
@@ -155,7 +164,7 @@ async def count_tokens(
     doc = decode_json_body(raw)
     model = _model(doc)
     ctx.alias = model
-    call = _Call(raw, doc, model, False, headers, query)
+    call = _Call(raw, doc, model, False, headers, query, counting=True)
     plan = gw.plan(model, call.plan_body())
     if plan[0].provider == "anthropic":
         native = [d for d in plan if d.provider == "anthropic"]

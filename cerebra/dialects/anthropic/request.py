@@ -18,7 +18,18 @@ from oco.errors import ApiError
 # Anthropic-only tools (server tools and the computer-use/bash/editor tools) have a `type`; custom
 # tools have none (or "custom").
 CUSTOM_TOOL_TYPES = (None, "custom")
-IGNORED_FIELDS = ("service_tier", "container", "mcp_servers", "context_management")
+IGNORED_FIELDS = (
+    "cache_control",
+    "service_tier",
+    "container",
+    "mcp_servers",
+    "context_management",
+    "inference_geo",
+    "speed",
+    "diagnostics",
+    "user_profile_id",
+    "workspace_id",
+)
 
 
 def invalid(message: str, param: str | None = None) -> ApiError:
@@ -222,8 +233,28 @@ def _tool_choice(choice: Any, body: dict) -> None:
         body["parallel_tool_calls"] = False
 
 
-def to_chat(doc: dict, stream: bool) -> Translation:
-    """Validate an Anthropic Messages body and build its canonical chat request."""
+def _output_format(config: Any, body: dict) -> None:
+    """Structured outputs: output_config.format json_schema -> response_format json_schema."""
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        return
+    if (
+        not isinstance(fmt, dict)
+        or fmt.get("type") != "json_schema"
+        or not isinstance(fmt.get("schema"), dict)
+    ):
+        raise invalid(
+            "output_config.format must be {type: json_schema, schema: {...}}", "output_config.format"
+        )
+    body["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True},
+    }
+
+
+def to_chat(doc: dict, stream: bool, counting: bool = False) -> Translation:
+    """Validate an Anthropic Messages body and build its canonical chat request (`counting`: a
+    count_tokens body, which has no max_tokens)."""
     out = Translation()
     messages: list[dict] = []
     system = _system(doc.get("system"), out)
@@ -242,9 +273,13 @@ def to_chat(doc: dict, stream: bool) -> Translation:
         else:
             raise invalid(f"{param}.role must be user or assistant", f"{param}.role")
     body: dict[str, Any] = {"model": doc["model"], "messages": messages}
-    max_tokens = doc.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+    max_tokens = doc.get("max_tokens", 1 if counting else None)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
         raise invalid("max_tokens: a positive integer is required", "max_tokens")
+    if max_tokens == 0:
+        raise invalid(
+            "max_tokens 0 (prompt cache pre-warming) is served only by Anthropic deployments", "max_tokens"
+        )
     body["max_completion_tokens"] = max_tokens
     stops = doc.get("stop_sequences")
     if stops is not None:
@@ -264,6 +299,7 @@ def to_chat(doc: dict, stream: bool) -> Translation:
         _tool_choice(doc["tool_choice"], body)
         if not body.get("tools"):
             body.pop("tool_choice", None)
+    _output_format(doc.get("output_config"), body)
     metadata = doc.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         body["user"] = metadata["user_id"]
