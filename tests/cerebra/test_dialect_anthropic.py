@@ -376,3 +376,17 @@ async def test_bearer_key_and_count_tokens_estimate(gateway, fake_gemini, cerebr
     assert raw.headers["x-oco-token-count"] == "estimate"
     assert 200 <= raw.parse().input_tokens <= 220
     assert fake_gemini.count == 0  # an estimate: no upstream call
+
+
+async def test_mock_alias_through_the_anthropic_sdk(default_gateway, cerebra_key) -> None:  # type: ignore[no-untyped-def]
+    server = default_gateway()
+    sdk = client(server, cerebra_key)
+    message = sdk.messages.create(model="demo", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].text == "This is a mock response from OCO cerebra: hi"
+    assert message.usage.input_tokens > 0 and message.stop_reason == "end_turn"
+    with sdk.messages.stream(
+        model="demo", max_tokens=50, messages=[{"role": "user", "content": "stream it"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+    assert text == "This is a mock response from OCO cerebra: stream it"
+    assert "demo" in [m.id for m in sdk.models.list()]
