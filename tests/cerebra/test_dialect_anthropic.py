@@ -390,3 +390,16 @@ async def test_mock_alias_through_the_anthropic_sdk(default_gateway, cerebra_key
         text = "".join(stream.text_stream)
     assert text == "This is a mock response from OCO cerebra: stream it"
     assert "demo" in [m.id for m in sdk.models.list()]
+
+
+async def test_refusal_is_text_with_stop_reason_refusal(gateway, fake_openai, cerebra_key) -> None:  # type: ignore[no-untyped-def]
+    server = gateway({"m": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}})
+    sdk = client(server, cerebra_key)
+    fake_openai.enqueue(
+        Reply(refusal=True, finish="content_filter"), Reply(refusal=True, finish="content_filter")
+    )
+    message = sdk.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert message.stop_reason == "refusal" and "can't help" in message.content[0].text
+    with sdk.messages.stream(model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "refusal" and "can't help" in final.content[0].text

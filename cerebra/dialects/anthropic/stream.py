@@ -115,7 +115,7 @@ class AnthropicEventWriter:
         if isinstance(thought, str) and thought:
             index = self._open("thinking", -1, {"type": "thinking", "thinking": "", "signature": ""}, out)
             out.append(_THINKING_DELTA % (index, orjson.dumps(thought)))
-        text = delta.get("content")
+        text = delta.get("content") or delta.get("refusal")  # a refusal is said as text (stop: refusal)
         if isinstance(text, str) and text:
             index = self._open("text", -1, {"type": "text", "text": ""}, out)
             out.append(_TEXT_DELTA % (index, orjson.dumps(text)))
