@@ -1,7 +1,8 @@
 """Gateway benchmark: direct-to-upstream vs through cerebra (auth, routing and request logging on), same
 zero-delay fake OpenAI upstream, load from wrk in a separate process; plus streaming time-to-first-token
-and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated). Optional LiteLLM proxy
-in the same run with BENCH_LITELLM=1.
+and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated); the same for the
+Anthropic Messages dialect (/v1/messages translated to the OpenAI fake). Optional LiteLLM proxy in the same
+run with BENCH_LITELLM=1. BENCH_ONLY=messages runs only the /v1/messages rows (and their direct baseline).
 
     .venv/bin/python bench/gateway.py            # needs `wrk` (apt-get install wrk)
     BENCH_DURATION=10 BENCH_LITELLM=1 .venv/bin/python bench/gateway.py
@@ -31,6 +32,8 @@ CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").sp
 UPSTREAM_KEY = "sk-bench-upstream-key-0123456789"
 STREAMS = int(os.environ.get("BENCH_STREAMS", "64"))
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+MESSAGES_BODY = {**BODY, "max_tokens": 64}  # the Anthropic Messages request of the same call
+ONLY = os.environ.get("BENCH_ONLY", "")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WRK_LUA = """
@@ -114,10 +117,10 @@ def wrk(url: str, key: str, connections: int, body: dict = BODY) -> dict:
     return result
 
 
-async def ttft(url: str, key: str, n: int = 200) -> float:
+async def ttft(url: str, key: str, n: int = 200, request: dict = BODY) -> float:
     """Median time to the first streamed byte, sequential requests (ms)."""
     samples = []
-    body = {**BODY, "stream": True}
+    body = {**request, "stream": True}
     async with aiohttp.ClientSession() as session:
         for _ in range(n):
             started = time.perf_counter()
@@ -128,9 +131,9 @@ async def ttft(url: str, key: str, n: int = 200) -> float:
     return statistics.median(samples)
 
 
-async def paced_streams(url: str, key: str, streams: int, model: str) -> int:
+async def paced_streams(url: str, key: str, streams: int, model: str, request: dict = BODY) -> int:
     """Run `streams` concurrent streaming requests; returns SSE events received."""
-    body = {**BODY, "model": model, "stream": True}
+    body = {**request, "model": model, "stream": True}
 
     async def one(session: aiohttp.ClientSession) -> int:
         async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
@@ -250,23 +253,37 @@ def main() -> None:
         procs.append(gateway)
         direct_url = f"http://127.0.0.1:{ports['openai']}/v1/chat/completions"
         gw_url = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
+        messages_url = f"http://127.0.0.1:{ports['gateway']}/v1/messages"
         wrk(gw_url, key, 4)  # warm up connections and caches
+        wrk(messages_url, key, 4, MESSAGES_BODY)
 
-        rows = []
+        rows, stream_rows, messages_rows = [], [], []
         for c in CONCURRENCY:
+            direct = wrk(direct_url, UPSTREAM_KEY, c)
+            cpu0 = cpu_seconds(gateway.pid)
+            through = wrk(messages_url, key, c, MESSAGES_BODY)
+            cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(through["requests"], 1)
+            messages_rows.append((c, direct, through, cpu_ms, rss_mb(gateway.pid)))
+        direct_ttft = asyncio.run(ttft(direct_url, UPSTREAM_KEY))
+        messages_ttft = asyncio.run(ttft(messages_url, key, request=MESSAGES_BODY))
+        asyncio.run(paced_streams(messages_url, key, 2, "paced", MESSAGES_BODY))  # warm-up
+        cpu0 = cpu_seconds(gateway.pid)
+        events = asyncio.run(paced_streams(messages_url, key, STREAMS, "paced", MESSAGES_BODY))
+        messages_stream = (events, (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1))
+
+        for c in CONCURRENCY if ONLY != "messages" else ():
             direct = wrk(direct_url, UPSTREAM_KEY, c)
             cpu0 = cpu_seconds(gateway.pid)
             through = wrk(gw_url, key, c)
             cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(through["requests"], 1)
             rows.append((c, direct, through, cpu_ms, rss_mb(gateway.pid)))
 
-        direct_ttft = asyncio.run(ttft(direct_url, UPSTREAM_KEY))
-        gw_ttft = asyncio.run(ttft(gw_url, key))
+        gw_ttft = asyncio.run(ttft(gw_url, key)) if ONLY != "messages" else None
 
-        stream_rows = []
         for model, label in (
-            ("paced", "pass-through (openai)"),
-            ("paced-claude", "translated (anthropic->openai)"),
+            ()
+            if ONLY == "messages"
+            else (("paced", "pass-through (openai)"), ("paced-claude", "translated (anthropic->openai)"))
         ):
             asyncio.run(paced_streams(gw_url, key, 2, model))  # warm-up
             cpu0 = cpu_seconds(gateway.pid)
@@ -290,16 +307,38 @@ def main() -> None:
                 f"| {(t['p50_us'] - d['p50_us']) / 1000:.3f} | {d['p99_us'] / 1000:.3f} | {t['p99_us'] / 1000:.3f} "
                 f"| {t['errors']} | {cpu_ms:.3f} | {rss:.0f} |"
             )
-        print(
-            f"\nstreaming time to first byte, median of 200 sequential: direct {direct_ttft:.3f} ms, "
-            f"through cerebra {gw_ttft:.3f} ms, added {gw_ttft - direct_ttft:.3f} ms"
-        )
+        if gw_ttft is not None:
+            print(
+                f"\nstreaming time to first byte, median of 200 sequential: direct {direct_ttft:.3f} ms, "
+                f"through cerebra {gw_ttft:.3f} ms, added {gw_ttft - direct_ttft:.3f} ms"
+            )
         print(
             f"\n| paced stream (100 events 1 ms apart, {STREAMS} concurrent) | events relayed | cerebra CPU us/event |"
         )
         print("|---|---|---|")
         for label, events, cpu_us in stream_rows:
             print(f"| {label} | {events} | {cpu_us:.1f} |")
+        print(
+            f"| /v1/messages translated (anthropic messages -> openai) | {messages_stream[0]} | "
+            f"{messages_stream[1]:.1f} |"
+        )
+
+        print("\n## /v1/messages (Anthropic Messages in, translated to the same fake OpenAI upstream)\n")
+        print(
+            "| concurrency | direct chat req/s | /v1/messages req/s | direct p50 ms | messages p50 ms "
+            "| added p50 ms (target < 1) | messages CPU-ms/req |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for c, d, t, cpu_ms, _ in messages_rows:
+            print(
+                f"| {c} | {d['rps']:.0f} | {t['rps']:.0f} | {d['p50_us'] / 1000:.3f} | {t['p50_us'] / 1000:.3f} "
+                f"| {(t['p50_us'] - d['p50_us']) / 1000:.3f} | {cpu_ms:.3f} |"
+            )
+        print(
+            f"\n/v1/messages stream, time to first byte (median of 200): {messages_ttft:.3f} ms "
+            f"(direct chat {direct_ttft:.3f} ms, added {messages_ttft - direct_ttft:.3f} ms); "
+            f"CPU per relayed event {messages_stream[1]:.1f} us (target < 50)"
+        )
         if litellm_rows:
             print("\n| concurrency | LiteLLM req/s | LiteLLM p50 ms | cerebra/LiteLLM throughput |")
             print("|---|---|---|---|")

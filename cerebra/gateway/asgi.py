@@ -1,5 +1,6 @@
 """The bare ASGI app for everything under /v1: authenticates (X-API-Key or Bearer, cached), dispatches by
-path, and turns every failure into OpenAI's error shape. Each authenticated call leaves one row in the
+path, and turns every failure into the caller's dialect's error shape (OpenAI's; Anthropic's on the
+Anthropic routes). Each authenticated call leaves one row in the
 request log, whatever happened to it."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import logging
 
 from starlette.types import Scope
 
+from cerebra.dialects.anthropic import endpoints as anthropic_dialect
+from cerebra.dialects.anthropic import errors as anthropic_errors
 from cerebra.gateway.chat import CallFailed, chat_completions, decode_json_body, embeddings
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
@@ -41,6 +44,7 @@ LABELS = {
         "openai/*",
         "anthropic/*",
         "gemini/*",
+        *anthropic_dialect.ROUTES,
     )
 }
 UNMATCHED = RouteLabel("unmatched")
@@ -87,12 +91,18 @@ class GatewayApp:
             ]  # percent-encoding kept: nothing decoded twice
         else:
             provider = None
-            endpoint = route if route in ("chat/completions", "embeddings") else "unknown"
+            known = ("chat/completions", "embeddings", *anthropic_dialect.ROUTES)
+            endpoint = route if route in known else "unknown"
             scope["route"] = LABELS.get(route) or (
                 LABELS["models/{id}"] if route.startswith("models/") else UNMATCHED
             )
         request_id = scope.get("state", {}).get("request_id") or new_request_id()
         ctx = CallContext(request_id=request_id, endpoint=endpoint)
+        # -- the Anthropic dialect: its routes, and /v1/models for callers sending anthropic-version
+        anthropic_shape = route in anthropic_dialect.ROUTES or (
+            route.partition("/")[0] == "models" and headers.get("anthropic-version") is not None
+        )
+        send_error_shaped = anthropic_errors.send_error if anthropic_shape else send_error
         authenticated = False
         try:
             ctx.principal = await authenticate(gw.keys, _key_of(headers, query, provider), "cerebra")
@@ -106,6 +116,16 @@ class GatewayApp:
             elif route == "chat/completions" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await chat_completions(gw, ctx, body, receive, send)
+            elif route == "messages" and method == "POST":
+                raw_body = await read_body(receive, headers, gw.max_body)
+                await anthropic_dialect.messages(gw, ctx, headers, query, raw_body, receive, send)
+            elif route == "messages/count_tokens" and method == "POST":
+                raw_body = await read_body(receive, headers, gw.max_body)
+                await anthropic_dialect.count_tokens(gw, ctx, headers, query, raw_body, receive, send)
+            elif anthropic_shape and route.partition("/")[0] == "models" and method == "GET":
+                model_id = route[len("models/") :] if route.startswith("models/") else None
+                await anthropic_dialect.send_models(send, self._models(gw, ctx), model_id, query)
+                return
             elif route == "embeddings" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await embeddings(gw, ctx, body, send)
@@ -124,23 +144,23 @@ class GatewayApp:
                     )
                 await send_json(send, 200, match[0])
                 return
-            elif route in ("chat/completions", "embeddings", "models"):
+            elif route in ("chat/completions", "embeddings", "models", *anthropic_dialect.ROUTES):
                 raise ApiError(405, f"method {method} not allowed on /v1/{route}", code="method_not_allowed")
             else:
                 raise ApiError(404, f"unknown route /v1/{route[:100]}", code="unknown_route")
         except ApiError as exc:
             ctx.status, ctx.error = exc.status, exc.message
-            await send_error(send, exc, headers=ctx.response_headers() if authenticated else ())
+            await send_error_shaped(send, exc, headers=ctx.response_headers() if authenticated else ())
         except CallFailed as exc:
             ctx.status, ctx.error = exc.error.status, exc.error.message
-            await send_error(send, exc.error, exc.extra, headers=ctx.response_headers())
+            await send_error_shaped(send, exc.error, exc.extra, headers=ctx.response_headers())
         except ConnectionAbortedError:
             ctx.status, ctx.error = 499, "client disconnected"
         except Exception:  # noqa: BLE001 - a bug must still answer in the error shape and leave a log row
             log.exception("gateway error on %s %s", method, scope["route"].path)
             ctx.status, ctx.error = 500, "internal gateway error"
             try:
-                await send_error(send, ApiError(500, "internal gateway error", code="internal_error"))
+                await send_error_shaped(send, ApiError(500, "internal gateway error", code="internal_error"))
             except Exception:  # noqa: BLE001 - the response had already started
                 log.debug("could not send the error response")
         if authenticated and not route.startswith("models"):

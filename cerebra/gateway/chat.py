@@ -94,6 +94,7 @@ async def call_upstream(
     build: Callable[[Deployment], UpstreamRequest],
     *,
     body: dict | None = None,
+    admit: bool = True,
     **options: Any,
 ) -> UpstreamResult:
     """Run the plan (gw.upstream.call with the request deadline) and record the result on ctx; when every
@@ -101,7 +102,8 @@ async def call_upstream(
     that does not name the alias is refused here, before any provider is called."""
     if ctx.principal is not None and not ctx.principal.may_call(ctx.alias):
         raise model_not_allowed(ctx.alias)
-    await gw.admit(ctx, body or {}, plan)
+    if admit:  # the caller's rate limits and budgets (not for unpriced helpers such as count_tokens)
+        await gw.admit(ctx, body or {}, plan)
     try:
         result = await gw.upstream.call(plan, build, deadline=gw.deadline(), **options)
     except AllDeploymentsFailed as exc:

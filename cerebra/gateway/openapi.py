@@ -198,6 +198,102 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+# ------------------------------------------------------------------ the Anthropic Messages dialect
+_ANTHROPIC_HEADERS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}, "description": text}
+    for name, text in (
+        ("anthropic-version", "accepted; forwarded to Anthropic deployments as sent"),
+        ("anthropic-beta", "accepted; forwarded to Anthropic deployments as sent"),
+    )
+]
+
+
+def _anthropic_errors(*statuses: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": ref("AnthropicError")}}
+    return {status: {"description": _ERRORS[status], "content": content} for status in statuses}
+
+
+ANTHROPIC_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/messages": {
+        "post": {
+            "tags": [TAG],
+            "summary": "Create a message (Anthropic Messages API, any alias)",
+            "operationId": "createAnthropicMessage",
+            "description": "What the Anthropic SDK (base_url = cerebra's root) and Claude Code "
+            "(ANTHROPIC_BASE_URL) call. An alias's Anthropic deployments get the body byte for byte (but the "
+            "model name); others get it translated to their API and the answer translated back, streams "
+            "event by event. What could not be sent is named in `x-oco-dropped`. Errors in Anthropic's shape.",
+            "security": SECURITY,
+            "parameters": [*_HEADER_PARAMS, *_ANTHROPIC_HEADERS],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("AnthropicMessagesRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "the message (JSON), or its event stream (text/event-stream)",
+                    "headers": {
+                        **_OCO_HEADERS,
+                        "x-oco-dropped": {
+                            "description": "what a non-Anthropic target could not take (e.g. cache_control, "
+                            "top_k, thinking blocks)",
+                            "schema": {"type": "string"},
+                        },
+                    },
+                    "content": {
+                        "application/json": {"schema": ref("AnthropicMessage")},
+                        "text/event-stream": {"schema": ref("AnthropicStreamEvent")},
+                    },
+                },
+                **_anthropic_errors(*_CALL_ERRORS),
+            },
+        }
+    },
+    "/v1/messages/count_tokens": {
+        "post": {
+            "tags": [TAG],
+            "summary": "Count a message's input tokens (Anthropic's count, or an estimate)",
+            "operationId": "countAnthropicMessageTokens",
+            "description": "Anthropic's own count when the alias's first deployment is Anthropic's; otherwise "
+            "an estimate (about 4 characters a token, 1,600 per image) marked `x-oco-token-count: estimate`.",
+            "security": SECURITY,
+            "parameters": [*_HEADER_PARAMS, *_ANTHROPIC_HEADERS],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref("AnthropicMessagesRequest")}},
+            },
+            "responses": {
+                "200": {
+                    "description": "the count",
+                    "content": {"application/json": {"schema": ref("AnthropicCountTokensResponse")}},
+                },
+                **_anthropic_errors("400", "401", "403", "404", "413", "502", "503", "504"),
+            },
+        }
+    },
+}
+PATHS.update(ANTHROPIC_PATHS)
+_models = PATHS["/v1/models"]["get"]
+_models["description"] = (
+    "With an `anthropic-version` header (the Anthropic SDK sends one) the list is in Anthropic's shape "
+    "(`data`, `has_more`, `first_id`, `last_id`; `limit`, `after_id`, `before_id`)."
+)
+_models["parameters"] = [
+    _ANTHROPIC_HEADERS[0],
+    *(
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in (
+            ("limit", {"type": "integer"}),
+            ("after_id", {"type": "string"}),
+            ("before_id", {"type": "string"}),
+        )
+    ),
+]
+_models["responses"]["200"]["content"]["application/json"]["schema"] = {
+    "oneOf": [ref("ListModelsResponse"), ref("AnthropicModelList")]
+}
+
+
 def add_gateway_operations(schema: dict[str, Any]) -> dict[str, Any]:
     """Merge the /v1 paths, their schemas and security schemes into an OpenAPI document (in place)."""
     schema.setdefault("paths", {}).update(PATHS)

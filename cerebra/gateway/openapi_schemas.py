@@ -1,5 +1,6 @@
 """JSON Schemas of the /v1 bodies for the OpenAPI document: a compact, faithful subset of OpenAI's own
-(CreateChatCompletionRequest/Response, the stream chunk, embeddings, models, the error). Documentation only."""
+(CreateChatCompletionRequest/Response, the stream chunk, embeddings, models, the error), and of Anthropic's
+Messages API for its dialect. Documentation only."""
 
 from __future__ import annotations
 
@@ -312,3 +313,134 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+# ------------------------------------------------------------------ the Anthropic Messages dialect
+_ANTHROPIC_BLOCK = {
+    "type": "object",
+    "description": "A content block: `text`, `image` (base64 or url source), `document`, `tool_use`, "
+    "`tool_result` (with `is_error`), `thinking`/`redacted_thinking` (kept for Anthropic deployments, "
+    "dropped elsewhere). `cache_control` is honoured by Anthropic deployments and dropped elsewhere.",
+    "required": ["type"],
+    "properties": {"type": _STRING},
+    "additionalProperties": True,
+}
+_ANTHROPIC_USAGE = {
+    "type": "object",
+    "required": ["input_tokens", "output_tokens"],
+    "properties": {
+        "input_tokens": {**_INT, "description": "input tokens not read from or written to the cache"},
+        "output_tokens": _INT,
+        "cache_read_input_tokens": _INT,
+        "cache_creation_input_tokens": _INT,
+    },
+}
+ANTHROPIC_SCHEMAS: dict[str, Any] = {
+    "AnthropicMessagesRequest": {
+        "type": "object",
+        "description": "Anthropic's Messages request; `model` is a cerebra alias. `temperature`, `top_p` "
+        "and `top_k` are accepted (top_k is not sent to OpenAI-compatible targets).",
+        "required": ["model", "max_tokens", "messages"],
+        "properties": {
+            "model": _STRING,
+            "max_tokens": _INT,
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["role", "content"],
+                    "properties": {
+                        "role": {"type": "string", "enum": ["user", "assistant"]},
+                        "content": {"oneOf": [_STRING, {"type": "array", "items": _ANTHROPIC_BLOCK}]},
+                    },
+                },
+            },
+            "system": {"oneOf": [_STRING, {"type": "array", "items": _ANTHROPIC_BLOCK}]},
+            "tools": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+            "tool_choice": {
+                "type": "object",
+                "properties": {"type": {"type": "string", "enum": ["auto", "any", "tool", "none"]}},
+            },
+            "stop_sequences": {"type": "array", "items": _STRING},
+            "temperature": {"type": "number"},
+            "top_p": {"type": "number"},
+            "top_k": _INT,
+            "thinking": {
+                "type": "object",
+                "description": "enabled (budget_tokens), adaptive or disabled; mapped for other providers "
+                "by the reasoning table (README)",
+                "properties": {
+                    "type": {"type": "string", "enum": ["enabled", "adaptive", "disabled"]},
+                    "budget_tokens": _INT,
+                },
+            },
+            "output_config": {"type": "object", "additionalProperties": True},
+            "metadata": {"type": "object", "properties": {"user_id": _STRING}},
+            "stream": {"type": "boolean"},
+        },
+    },
+    "AnthropicMessage": {
+        "type": "object",
+        "required": ["id", "type", "role", "content", "model", "stop_reason", "usage"],
+        "properties": {
+            "id": _STRING,
+            "type": {"type": "string", "enum": ["message"]},
+            "role": {"type": "string", "enum": ["assistant"]},
+            "content": {"type": "array", "items": _ANTHROPIC_BLOCK},
+            "model": _STRING,
+            "stop_reason": {
+                "type": "string",
+                "enum": ["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"],
+            },
+            "stop_sequence": nullable(_STRING),
+            "usage": _ANTHROPIC_USAGE,
+        },
+    },
+    "AnthropicStreamEvent": {
+        "type": "object",
+        "description": "One server-sent event: message_start, content_block_start, content_block_delta "
+        "(text_delta, input_json_delta, thinking_delta, signature_delta), content_block_stop, "
+        "message_delta (stop_reason, usage), message_stop, ping, error.",
+        "required": ["type"],
+        "properties": {"type": _STRING},
+        "additionalProperties": True,
+    },
+    "AnthropicCountTokensResponse": {
+        "type": "object",
+        "required": ["input_tokens"],
+        "properties": {"input_tokens": _INT},
+    },
+    "AnthropicModelInfo": {
+        "type": "object",
+        "required": ["type", "id", "display_name", "created_at"],
+        "properties": {
+            "type": {"type": "string", "enum": ["model"]},
+            "id": _STRING,
+            "display_name": _STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "AnthropicModelList": {
+        "type": "object",
+        "required": ["data", "has_more", "first_id", "last_id"],
+        "properties": {
+            "data": {"type": "array", "items": ref("AnthropicModelInfo")},
+            "has_more": {"type": "boolean"},
+            "first_id": nullable(_STRING),
+            "last_id": nullable(_STRING),
+        },
+    },
+    "AnthropicError": {
+        "type": "object",
+        "description": "Anthropic's error shape, on /v1/messages* and on /v1/models with anthropic-version.",
+        "required": ["type", "error"],
+        "properties": {
+            "type": {"type": "string", "enum": ["error"]},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": _STRING, "message": _STRING},
+            },
+        },
+    },
+}
+SCHEMAS.update(ANTHROPIC_SCHEMAS)

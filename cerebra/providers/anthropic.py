@@ -4,6 +4,9 @@ JSON mode: the 2023-06-01 Messages API has no native JSON switch, so `response_f
 json_schema becomes an instruction appended to `system` ("reply with only a JSON object [matching this
 schema]"). It is reliable with current Claude models but is not a guarantee enforced by the API.
 Temperature is clamped to Anthropic's 0..1 range (OpenAI allows up to 2).
+Reasoning (`reasoning_effort`, or `thinking` with a budget) becomes `thinking` by the table in
+cerebra/dialects/reasoning.py; with thinking on, temperature and top_k are not sent (Anthropic rejects
+them then). Thinking blocks come back as `reasoning_content` on the message and on stream deltas.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from cerebra.dialects.reasoning import anthropic_thinking, from_chat
 from cerebra.providers.anthropic_stream import (
     FINISH_REASONS,
     AnthropicNativeUsageTap,
@@ -230,6 +234,9 @@ def build_messages_body(target: UpstreamTarget, body: dict, stream: bool) -> dic
         "max_tokens": max_tokens if max_tokens is not None else target.default_max_tokens,
         "messages": messages,
     }
+    thinking = anthropic_thinking(from_chat(body), out["max_tokens"])
+    if thinking is not None:
+        out["thinking"] = thinking
     if system:
         if any("cache_control" in b for b in system):
             out["system"] = system
@@ -239,13 +246,13 @@ def build_messages_body(target: UpstreamTarget, body: dict, stream: bool) -> dic
     if stops:
         out["stop_sequences"] = stops
     temperature = body.get("temperature")
-    if temperature is not None:
+    if temperature is not None and thinking is None:
         if not isinstance(temperature, int | float) or isinstance(temperature, bool) or temperature < 0:
             raise ProviderError("temperature must be a number >= 0", "temperature")
         out["temperature"] = min(temperature, 1.0)
     if body.get("top_p") is not None:
         out["top_p"] = body["top_p"]
-    if body.get("top_k") is not None:
+    if body.get("top_k") is not None and thinking is None:
         out["top_k"] = body["top_k"]
     n = body.get("n")
     if n not in (None, 1):
@@ -287,11 +294,14 @@ def anthropic_headers(target: UpstreamTarget) -> dict[str, str]:
 
 def completion_from_message(target: UpstreamTarget, doc: dict[str, Any]) -> tuple[bytes, Usage]:
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in doc.get("content") or ():
         kind = block.get("type")
         if kind == "text":
             texts.append(block.get("text") or "")
+        elif kind == "thinking":
+            thoughts.append(block.get("thinking") or "")
         elif kind == "tool_use":
             calls.append(
                 tool_call(
@@ -303,7 +313,7 @@ def completion_from_message(target: UpstreamTarget, doc: dict[str, Any]) -> tupl
     text = "".join(texts)
     usage = usage_from_anthropic(doc.get("usage"))
     finish = FINISH_REASONS.get(doc.get("stop_reason") or "end_turn", "stop")
-    choice = message_choice(0, text if text or not calls else None, calls, finish)
+    choice = message_choice(0, text if text or not calls else None, calls, finish, "".join(thoughts))
     return completion(doc.get("id") or "chatcmpl-anthropic", target.model, [choice], usage), usage
 
 

@@ -170,6 +170,10 @@ class AnthropicStreamTranslator:
             text = delta.get("text")
             if text:
                 out.append(self._ensure_started(out).content(text))
+        elif kind == "thinking_delta":
+            thought = delta.get("thinking")
+            if thought:
+                out.append(self._ensure_started(out).delta({"reasoning_content": thought}))
         elif kind == "input_json_delta":
             fragment = delta.get("partial_json")
             index = self._tool_index.get(as_int(doc.get("index")))

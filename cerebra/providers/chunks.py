@@ -44,9 +44,17 @@ def completion(
 
 
 def message_choice(
-    index: int, content: str | None, tool_calls: list[dict[str, Any]], finish_reason: str | None
+    index: int,
+    content: str | None,
+    tool_calls: list[dict[str, Any]],
+    finish_reason: str | None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
+    """One choice; `reasoning` (the provider's thinking text) goes in `reasoning_content`, the field
+    OpenAI-compatible servers use for it."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if reasoning:
+        message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason}

@@ -2,6 +2,8 @@
 generateContent / streamGenerateContent?alt=sse / embedContent / batchEmbedContents and back.
 
 Gemini returns no token count for embeddings: usage is 0 unless the response carries usageMetadata.
+Reasoning (`reasoning_effort`, or `thinking` with a budget) becomes generationConfig.thinkingConfig by the
+table in cerebra/dialects/reasoning.py; thought parts come back as `reasoning_content`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from cerebra.dialects.reasoning import from_chat, gemini_thinking_config
 from cerebra.providers.base import (
     SHAPE_ERRORS,
     ProviderAdapter,
@@ -205,8 +208,11 @@ _GENERATION_FIELDS = (
 )
 
 
-def _generation_config(body: dict) -> dict[str, Any]:
+def _generation_config(body: dict, model: str) -> dict[str, Any]:
     config: dict[str, Any] = {}
+    thinking = gemini_thinking_config(from_chat(body), model)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     max_tokens = max_tokens_of(body)
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
@@ -233,7 +239,7 @@ def _generation_config(body: dict) -> dict[str, Any]:
     return config
 
 
-def build_generate_body(body: dict) -> dict[str, Any]:
+def build_generate_body(body: dict, model: str = "") -> dict[str, Any]:
     contents, system = _contents(body)
     out: dict[str, Any] = {"contents": contents}
     if system:
@@ -244,7 +250,7 @@ def build_generate_body(body: dict) -> dict[str, Any]:
     tool_config = _tool_config(body)
     if tool_config is not None:
         out["toolConfig"] = tool_config
-    config = _generation_config(body)
+    config = _generation_config(body, model)
     if config:
         out["generationConfig"] = config
     return out
@@ -255,9 +261,12 @@ def completion_from_response(target: UpstreamTarget, doc: dict[str, Any]) -> tup
     choices: list[dict[str, Any]] = []
     for position, cand in enumerate(doc.get("candidates") or ()):
         texts: list[str] = []
+        thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         for part in (cand.get("content") or {}).get("parts") or ():
-            if "text" in part and not part.get("thought"):
+            if "text" in part and part.get("thought"):
+                thoughts.append(part["text"])
+            elif "text" in part:
                 texts.append(part["text"])
             elif "functionCall" in part:
                 fc = part["functionCall"]
@@ -270,7 +279,11 @@ def completion_from_response(target: UpstreamTarget, doc: dict[str, Any]) -> tup
         finish = finish_reason_of(cand.get("finishReason"), bool(calls))
         choices.append(
             message_choice(
-                as_int(cand.get("index", position)), text if text or not calls else None, calls, finish
+                as_int(cand.get("index", position)),
+                text if text or not calls else None,
+                calls,
+                finish,
+                "".join(thoughts),
             )
         )
     if not choices:  # the prompt itself was blocked (promptFeedback.blockReason)
@@ -294,7 +307,9 @@ class GeminiAdapter(ProviderAdapter):
             if stream
             else gemini_url(target, "generateContent")
         )
-        return UpstreamRequest("POST", url, _headers(target), orjson.dumps(build_generate_body(body)))
+        return UpstreamRequest(
+            "POST", url, _headers(target), orjson.dumps(build_generate_body(body, target.model))
+        )
 
     def chat_response(self, target: UpstreamTarget, data: bytes, request_body: dict) -> tuple[bytes, Usage]:
         doc = upstream_object(data, "gemini")

@@ -130,7 +130,9 @@ class GeminiStreamTranslator:
         parts = (cand.get("content") or {}).get("parts") or ()
         for part in parts:
             if "text" in part:
-                if part["text"] and not part.get("thought"):
+                if part["text"] and part.get("thought"):
+                    out.append(writer.delta({"reasoning_content": part["text"]}, index))
+                elif part["text"]:
                     out.append(writer.content(part["text"], index))
             elif "functionCall" in part:
                 fc = part["functionCall"]

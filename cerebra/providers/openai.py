@@ -1,5 +1,6 @@
 """The OpenAI-compatible adapter (OpenAI, Azure OpenAI, vLLM, Ollama, ...): pass-through that only
-swaps the model, always asks streams for usage, and strips that usage chunk when the client did not ask."""
+swaps the model, always asks streams for usage, and strips that usage chunk when the client did not ask.
+Reasoning text that OpenAI-compatible servers return as `reasoning_content` passes through unchanged."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from cerebra.dialects.reasoning import openai_fields
 from cerebra.providers.base import (
     ProviderAdapter,
     UpstreamRequest,
@@ -151,7 +153,7 @@ class OpenAIAdapter(ProviderAdapter):
     name = "openai"
 
     def chat_request(self, target: UpstreamTarget, body: dict, stream: bool) -> UpstreamRequest:
-        out = dict(body)
+        out = dict(openai_fields(body))  # an Anthropic-style `thinking` becomes reasoning_effort
         out["model"] = target.model
         if stream:
             out["stream"] = True

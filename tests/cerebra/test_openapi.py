@@ -15,6 +15,8 @@ OPERATIONS = {
     ("/v1/embeddings", "post"),
     ("/v1/models", "get"),
     ("/v1/models/{model}", "get"),
+    ("/v1/messages", "post"),
+    ("/v1/messages/count_tokens", "post"),
     *((f"/v1/{p}/{{path}}", m) for p in ("openai", "anthropic", "gemini") for m in ("get", "post")),
 }
 

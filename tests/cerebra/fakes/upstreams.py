@@ -54,6 +54,7 @@ class FakeUpstream:
         self.requests: list[RecordedRequest] = []
         self.count = 0
         self.disconnects = 0  # streams the client (cerebra) closed before the end
+        self.streams_done = 0  # streams whose last event was written
         self._queue: deque[Reply] = deque()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -208,9 +209,18 @@ class FakeUpstream:
                     if self._stopping is not None and self._stopping.is_set():
                         return resp
             await resp.write_eof()
+            self.streams_done += 1
         except ConnectionError:
             self.disconnects += 1  # the client went away mid-stream
         return resp
+
+
+# Parameters of other providers' APIs that OpenAI's chat completions reject as unrecognized.
+NOT_OPENAI_PARAMETERS = ("top_k", "thinking", "stop_sequences", "system")
+
+
+def _stops(stop: Any) -> list[str] | None:
+    return [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else None
 
 
 def drop_connection(request: web.Request) -> None:
@@ -270,7 +280,11 @@ class FakeOpenAI(FakeUpstream):
         if doc.get("stream_options") is not None and not doc.get("stream"):
             msg = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
             return self.json_response(400, wire.openai_error(400, msg))
-        reply = self.next_reply()
+        unknown = [name for name in NOT_OPENAI_PARAMETERS if name in doc]
+        if unknown:
+            msg = f"Unrecognized request argument supplied: {unknown[0]}"
+            return self.json_response(400, wire.openai_error(400, msg))
+        reply = wire.apply_stop(self.next_reply(), _stops(doc.get("stop")))
         if not await self.before_answer(request, reply):
             return _dropped()
         if reply.status >= 400:
@@ -364,7 +378,7 @@ class FakeAnthropic(FakeUpstream):
         rec = await self.receive(request)
         if (err := self._check(request, rec.json)) is not None:
             return err
-        reply = self.next_reply()
+        reply = wire.apply_stop(self.next_reply(), rec.json.get("stop_sequences"))
         if not await self.before_answer(request, reply):
             return _dropped()
         if reply.status >= 400:
@@ -446,7 +460,8 @@ class FakeGemini(FakeUpstream):
             if content.get("role") not in ("user", "model") or not content.get("parts"):
                 msg = f"* GenerateContentRequest.contents[{i}]: role must be user or model and parts must not be empty"
                 return self.json_response(400, wire.gemini_error(400, msg))
-        reply = self.next_reply()
+        config = rec.json.get("generationConfig") or {}
+        reply = wire.apply_stop(self.next_reply(), config.get("stopSequences"))
         if not await self.before_answer(request, reply):
             return _dropped()
         if reply.status >= 400:

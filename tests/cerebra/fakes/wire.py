@@ -4,6 +4,7 @@ bodies and SSE frames (OpenAI chat/embeddings, Anthropic Messages, Gemini genera
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import struct
@@ -44,6 +45,22 @@ class Reply:
     stream_error: str | None = None  # stream: send the provider's error event after the first content event
     raw_stream: list[bytes] | None = None  # stream: write exactly these byte pieces (no framing added)
     json_body: Any = None  # non-stream: answer exactly this JSON
+    reasoning: str | None = None  # thinking text: OpenAI-compatible reasoning_content, Anthropic
+    # thinking block (with `signature`), Gemini thought part
+    signature: str = "EqQBCkYIBRgCKkDfakeSignature=="  # Anthropic thinking block signature
+    reasoning_tokens: int = 0  # part of the output tokens spent reasoning (reported where the API does)
+    stop_sequence: str | None = None  # set by the fakes when a request's stop sequence cut the text
+
+
+def apply_stop(reply: Reply, stops: Any) -> Reply:
+    """Cut the text at the first of the request's stop sequences (excluded), as the providers do."""
+    if not isinstance(stops, list) or not reply.text:
+        return reply
+    hits = [(reply.text.find(s), s) for s in stops if isinstance(s, str) and s and s in reply.text]
+    if not hits:
+        return reply
+    at, stop = min(hits)
+    return dataclasses.replace(reply, text=reply.text[:at], stop_sequence=stop)
 
 
 def pieces(reply: Reply) -> list[str]:
@@ -99,7 +116,7 @@ def openai_usage(reply: Reply) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": reply.cache_read, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens, "audio_tokens": 0},
     }
 
 
@@ -116,6 +133,8 @@ def _openai_calls(reply: Reply) -> list[dict[str, Any]]:
 
 def openai_completion(model: str, reply: Reply) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None, "annotations": []}
+    if reply.reasoning:  # OpenAI-compatible servers (vLLM, DeepSeek, ...) return reasoning here
+        message["reasoning_content"] = reply.reasoning
     finish = "stop"
     if reply.tool_calls:
         message["content"] = None
@@ -154,6 +173,9 @@ def openai_stream(model: str, reply: Reply, include_usage: bool) -> list[bytes]:
         return sse({**head, "choices": [choice], **extra})
 
     frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    if reply.reasoning:
+        for piece in reply.reasoning.split(" "):
+            frames.append(chunk({"reasoning_content": piece + " "}))
     finish = "stop"
     if reply.tool_calls:
         finish = "tool_calls"
@@ -232,11 +254,15 @@ def _anthropic_usage(reply: Reply, output: int) -> dict[str, Any]:
 
 
 def _anthropic_stop(reply: Reply) -> str:
+    if reply.stop_sequence is not None:
+        return "stop_sequence"
     return reply.finish or ("tool_use" if reply.tool_calls else "refusal" if reply.refusal else "end_turn")
 
 
 def anthropic_message(model: str, reply: Reply) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
+    if reply.reasoning:
+        content.append({"type": "thinking", "thinking": reply.reasoning, "signature": reply.signature})
     if reply.text and not reply.refusal:
         content.append({"type": "text", "text": reply.text})
     for i, (name, args) in enumerate(reply.tool_calls):
@@ -250,7 +276,7 @@ def anthropic_message(model: str, reply: Reply) -> dict[str, Any]:
         "model": model,
         "content": content,
         "stop_reason": _anthropic_stop(reply),
-        "stop_sequence": None,
+        "stop_sequence": reply.stop_sequence,
         "usage": _anthropic_usage(reply, reply.usage[1]),
     }
 
@@ -261,26 +287,46 @@ def anthropic_stream(model: str, reply: Reply) -> list[bytes]:
     start.update({"content": [], "stop_reason": None, "usage": _anthropic_usage(reply, 1)})
     frames = [sse({"type": "message_start", "message": start}, "message_start")]
     index = 0
+    if reply.reasoning:
+        block = {"type": "thinking", "thinking": "", "signature": ""}
+        frames.append(
+            sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
+        )
+        for piece in reply.reasoning.split(" "):
+            delta = {"type": "thinking_delta", "thinking": piece + " "}
+            frames.append(
+                sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+            )
+        delta = {"type": "signature_delta", "signature": reply.signature}
+        frames.append(sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"))
+        frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+        index = 1
     if not reply.refusal:
+        first = index
         frames.append(
             sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {
+                    "type": "content_block_start",
+                    "index": first,
+                    "content_block": {"type": "text", "text": ""},
+                },
                 "content_block_start",
             )
         )
         frames.append(sse({"type": "ping"}, "ping"))
+        before_text = len(frames)
         for piece in pieces(reply) if reply.text else []:
             delta = {
                 "type": "content_block_delta",
-                "index": 0,
+                "index": first,
                 "delta": {"type": "text_delta", "text": piece},
             }
             frames.append(sse(delta, "content_block_delta"))
         if reply.stream_error is not None:
             err = {"type": "error", "error": {"type": "overloaded_error", "message": reply.stream_error}}
-            return frames[:4] + [sse(err, "error")]
-        frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
-        index = 1
+            return frames[: before_text + 1] + [sse(err, "error")]  # after the first text delta
+        frames.append(sse({"type": "content_block_stop", "index": first}, "content_block_stop"))
+        index = first + 1
     for name, args in reply.tool_calls:
         block = {"type": "tool_use", "id": f"toolu_{index}{os.urandom(6).hex()}", "name": name, "input": {}}
         frames.append(
@@ -297,7 +343,10 @@ def anthropic_stream(model: str, reply: Reply) -> list[bytes]:
             frames.append(sse(delta, "content_block_delta"))
         frames.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
         index += 1
-    delta = {"type": "message_delta", "delta": {"stop_reason": _anthropic_stop(reply), "stop_sequence": None}}
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": _anthropic_stop(reply), "stop_sequence": reply.stop_sequence},
+    }
     delta["usage"] = {"output_tokens": reply.usage[1]}
     frames.append(sse(delta, "message_delta"))
     frames.append(sse({"type": "message_stop"}, "message_stop"))
@@ -329,7 +378,9 @@ def _gemini_usage(reply: Reply, with_output: bool = True) -> dict[str, Any]:
         "totalTokenCount": prompt + (completion if with_output else 0),
     }
     if with_output:
-        meta["candidatesTokenCount"] = completion
+        meta["candidatesTokenCount"] = completion - reply.reasoning_tokens
+        if reply.reasoning_tokens:
+            meta["thoughtsTokenCount"] = reply.reasoning_tokens
     if reply.cache_read:
         meta["cachedContentTokenCount"] = reply.cache_read
     meta["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
@@ -351,7 +402,8 @@ def gemini_response(model: str, reply: Reply) -> dict[str, Any]:
     if reply.refusal:
         candidate.update({"finishReason": reply.finish or "SAFETY", "safetyRatings": _SAFETY_RATINGS})
     else:
-        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text and not reply.tool_calls else []
+        parts: list[dict[str, Any]] = [{"text": reply.reasoning, "thought": True}] if reply.reasoning else []
+        parts += [{"text": reply.text}] if reply.text and not reply.tool_calls else []
         parts += [{"functionCall": {"name": n, "args": a}} for n, a in reply.tool_calls]
         candidate.update(
             {"content": {"parts": parts, "role": "model"}, "finishReason": reply.finish or "STOP"}
@@ -371,6 +423,13 @@ def gemini_stream(model: str, reply: Reply) -> list[bytes]:
     rid = fake_id("")
     frames = []
     texts = [] if reply.tool_calls else pieces(reply)
+    if reply.reasoning:
+        cand = {
+            "content": {"parts": [{"text": reply.reasoning, "thought": True}], "role": "model"},
+            "index": 0,
+        }
+        doc = {"candidates": [cand], "usageMetadata": _gemini_usage(reply, False), "responseId": rid}
+        frames.append(sse(doc, crlf=True))
     for piece in texts:
         cand = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
         doc = {
