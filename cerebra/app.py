@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cerebra.analytics.tables import api_requests
+from cerebra.dialects.responses.store import ResponseStore
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.openapi import install_gateway_openapi
@@ -68,10 +69,12 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         )
         writer.start()
         app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
+        app.state.responses = ResponseStore(app.state.database, settings.oco_cerebra_responses_ttl_days)
         log_serving(routes)
         try:
             yield
         finally:
+            await app.state.responses.close()
             await writer.stop()
             await upstream.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from oco.settings import PlatformSettings
 
@@ -28,6 +28,7 @@ class CerebraSettings(PlatformSettings):
     oco_cerebra_cooldown_s: float = 30.0
     oco_cerebra_pool_size: int = 512
     oco_cerebra_connect_timeout_s: float = 10.0
+    oco_cerebra_responses_ttl_days: float = Field(30.0, gt=0)
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

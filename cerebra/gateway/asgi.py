@@ -8,6 +8,7 @@ import logging
 
 from starlette.types import Scope
 
+from cerebra.dialects.responses import endpoints as responses
 from cerebra.gateway.chat import CallFailed, chat_completions, decode_json_body, embeddings
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
@@ -36,6 +37,8 @@ LABELS = {
     for name in (
         "chat/completions",
         "embeddings",
+        "responses",
+        "responses/{id}",
         "models",
         "models/{id}",
         "openai/*",
@@ -87,9 +90,15 @@ class GatewayApp:
             ]  # percent-encoding kept: nothing decoded twice
         else:
             provider = None
-            endpoint = route if route in ("chat/completions", "embeddings") else "unknown"
+            endpoint = route if route in ("chat/completions", "embeddings", "responses") else "unknown"
+            if route.startswith("responses/"):
+                endpoint = "responses"
             scope["route"] = LABELS.get(route) or (
-                LABELS["models/{id}"] if route.startswith("models/") else UNMATCHED
+                LABELS["models/{id}"]
+                if route.startswith("models/")
+                else LABELS["responses/{id}"]
+                if route.startswith("responses/")
+                else UNMATCHED
             )
         request_id = scope.get("state", {}).get("request_id") or new_request_id()
         ctx = CallContext(request_id=request_id, endpoint=endpoint)
@@ -109,12 +118,23 @@ class GatewayApp:
             elif route == "embeddings" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await embeddings(gw, ctx, body, send)
+            elif route == "responses" and method == "POST":
+                body = decode_json_body(await read_body(receive, headers, gw.max_body))
+                await responses.create_response(
+                    gw, scope["app"].state.responses, ctx, body, headers, receive, send
+                )
+            elif route.startswith("responses/") and method in ("GET", "DELETE"):
+                response_id = route[len("responses/") :]
+                handler = responses.retrieve_response if method == "GET" else responses.delete_response
+                await handler(scope["app"].state.responses, ctx, response_id, send)
             elif route == "models" and method == "GET":
                 await send_json(send, 200, {"object": "list", "data": self._models(gw)})
                 return
             elif route.startswith("models/") and method == "GET":
                 model = route[len("models/") :]
                 match = [m for m in self._models(gw) if m["id"] == model]
+                if not match and gw.routes.current().route_for(model) is not None:  # a wildcard's name
+                    match = [{"id": model, "object": "model", "created": 0, "owned_by": "cerebra"}]
                 if not match:
                     raise ApiError(
                         404,
@@ -124,7 +144,9 @@ class GatewayApp:
                     )
                 await send_json(send, 200, match[0])
                 return
-            elif route in ("chat/completions", "embeddings", "models"):
+            elif route in ("chat/completions", "embeddings", "models", "responses") or route.startswith(
+                "responses/"
+            ):
                 raise ApiError(405, f"method {method} not allowed on /v1/{route}", code="method_not_allowed")
             else:
                 raise ApiError(404, f"unknown route /v1/{route[:100]}", code="unknown_route")
@@ -177,6 +199,9 @@ class GatewayApp:
                 "owned_by": _owner(route.deployments if (route := table.routes.get(name)) else every),
             }
             for name in names
+        ] + [  # wildcard aliases, listed as the patterns they are
+            {"id": pattern, "object": "model", "created": 0, "owned_by": "cerebra", "pattern": True}
+            for pattern in table.wildcards
         ]
 
 

@@ -527,5 +527,23 @@ CREATE UNIQUE INDEX uq_notification_deliveries_dedupe ON notification_deliveries
 
 UPDATE alembic_version SET version_num='0010_economist_governance' WHERE alembic_version.version_num = '0009_economist_budgets';
 
+-- Running upgrade 0010_economist_governance -> 0013_cerebra_responses
+
+CREATE TABLE cerebra_responses (
+    id VARCHAR(64) NOT NULL, 
+    key_id INTEGER NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    model VARCHAR(200), 
+    deployment_id VARCHAR(300), 
+    input_json TEXT NOT NULL, 
+    response_json TEXT NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_cerebra_responses_expires_at ON cerebra_responses (expires_at);
+
+UPDATE alembic_version SET version_num='0013_cerebra_responses' WHERE alembic_version.version_num = '0010_economist_governance';
+
 COMMIT;
 
