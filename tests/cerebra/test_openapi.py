@@ -15,6 +15,9 @@ OPERATIONS = {
     ("/v1/embeddings", "post"),
     ("/v1/models", "get"),
     ("/v1/models/{model}", "get"),
+    ("/v1/responses", "post"),
+    ("/v1/responses/{response_id}", "get"),
+    ("/v1/responses/{response_id}", "delete"),
     *((f"/v1/{p}/{{path}}", m) for p in ("openai", "anthropic", "gemini") for m in ("get", "post")),
 }
 
