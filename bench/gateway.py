@@ -1,7 +1,8 @@
 """Gateway benchmark: direct-to-upstream vs through cerebra (auth, routing and request logging on), same
 zero-delay fake OpenAI upstream, load from wrk in a separate process; plus streaming time-to-first-token
-and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated). Optional LiteLLM proxy
-in the same run with BENCH_LITELLM=1.
+and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated); /v1/responses translated
+to the Anthropic fake (Responses -> chat -> Anthropic and back, JSON and stream) against the same fake
+called directly. Optional LiteLLM proxy in the same run with BENCH_LITELLM=1.
 
     .venv/bin/python bench/gateway.py            # needs `wrk` (apt-get install wrk)
     BENCH_DURATION=10 BENCH_LITELLM=1 .venv/bin/python bench/gateway.py
@@ -31,13 +32,15 @@ CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").sp
 UPSTREAM_KEY = "sk-bench-upstream-key-0123456789"
 STREAMS = int(os.environ.get("BENCH_STREAMS", "64"))
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
+RESPONSES_BODY = {"model": "bench-claude", "input": "Say hello in one short sentence."}
+ANTHROPIC_BODY = {**BODY, "model": "claude-3-5-haiku-latest", "max_tokens": 4096}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WRK_LUA = """
 wrk.method = "POST"
 wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
+%s
 done = function(summary, latency, requests)
   io.write(string.format("JSON{\\"requests\\": %%d, \\"errors\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"secs\\": %%f}\\n",
     summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
@@ -84,9 +87,13 @@ def start(cmd: list[str], env: dict | None = None, port: int | None = None) -> s
     return proc
 
 
-def wrk(url: str, key: str, connections: int, body: dict = BODY) -> dict:
+def wrk(url: str, key: str, connections: int, body: dict = BODY, anthropic: bool = False) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(WRK_LUA % (json.dumps(body), key))
+    if anthropic:  # the Anthropic API's own headers (the direct baseline of the translated rows)
+        headers = f'wrk.headers["x-api-key"] = "{key}"\nwrk.headers["anthropic-version"] = "2023-06-01"'
+    else:
+        headers = f'wrk.headers["Authorization"] = "Bearer {key}"'
+    script.write_text(WRK_LUA % (json.dumps(body), headers))
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
         [
@@ -128,9 +135,9 @@ async def ttft(url: str, key: str, n: int = 200) -> float:
     return statistics.median(samples)
 
 
-async def paced_streams(url: str, key: str, streams: int, model: str) -> int:
+async def paced_streams(url: str, key: str, streams: int, model: str, body: dict = BODY) -> int:
     """Run `streams` concurrent streaming requests; returns SSE events received."""
-    body = {**BODY, "model": model, "stream": True}
+    body = {**body, "model": model, "stream": True}
 
     async def one(session: aiohttp.ClientSession) -> int:
         async with session.post(url, json=body, headers={"Authorization": f"Bearer {key}"}) as resp:
@@ -146,12 +153,19 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="oco-bench-"))
-    ports = {name: free_port() for name in ("openai", "openai_paced", "anthropic_paced", "gateway")}
+    ports = {
+        name: free_port() for name in ("openai", "anthropic", "openai_paced", "anthropic_paced", "gateway")
+    }
     procs: list[subprocess.Popen] = []
     try:
         fake = [PY, "-m", "tests.cerebra.fakes.upstreams"]
         procs.append(
             start([*fake, "--provider", "openai", "--port", str(ports["openai"])], port=ports["openai"])
+        )
+        procs.append(
+            start(
+                [*fake, "--provider", "anthropic", "--port", str(ports["anthropic"])], port=ports["anthropic"]
+            )
         )
         procs.append(
             start(
@@ -210,6 +224,16 @@ def main() -> None:
                                 }
                             ]
                         },
+                        "bench-claude": {
+                            "deployments": [
+                                {
+                                    "provider": "anthropic",
+                                    "model": "claude-3-5-haiku-latest",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['anthropic']}",
+                                }
+                            ]
+                        },
                         "paced-claude": {
                             "deployments": [
                                 {
@@ -260,6 +284,18 @@ def main() -> None:
             cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(through["requests"], 1)
             rows.append((c, direct, through, cpu_ms, rss_mb(gateway.pid)))
 
+        base = f"http://127.0.0.1:{ports['gateway']}/v1"
+        anthropic_url = f"http://127.0.0.1:{ports['anthropic']}/v1/messages"
+        wrk(base + "/responses", key, 4, RESPONSES_BODY)  # warm-up
+        dialect_rows = []
+        for c in CONCURRENCY[:2]:
+            direct = wrk(anthropic_url, UPSTREAM_KEY, c, ANTHROPIC_BODY, anthropic=True)
+            chat = wrk(gw_url, key, c, {**BODY, "model": "bench-claude"})
+            cpu0 = cpu_seconds(gateway.pid)
+            responses = wrk(base + "/responses", key, c, RESPONSES_BODY)
+            cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(responses["requests"], 1)
+            dialect_rows.append((c, direct, chat, responses, cpu_ms))
+
         direct_ttft = asyncio.run(ttft(direct_url, UPSTREAM_KEY))
         gw_ttft = asyncio.run(ttft(gw_url, key))
 
@@ -273,6 +309,11 @@ def main() -> None:
             events = asyncio.run(paced_streams(gw_url, key, STREAMS, model))
             cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
             stream_rows.append((label, events, cpu_us))
+        asyncio.run(paced_streams(base + "/responses", key, 2, "paced-claude", RESPONSES_BODY))  # warm-up
+        cpu0 = cpu_seconds(gateway.pid)
+        events = asyncio.run(paced_streams(base + "/responses", key, STREAMS, "paced-claude", RESPONSES_BODY))
+        cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
+        stream_rows.append(("/v1/responses translated (anthropic->responses)", events, cpu_us))
 
         litellm_rows = (
             run_litellm(ports["openai"], direct_url) if os.environ.get("BENCH_LITELLM") == "1" else None
@@ -289,6 +330,16 @@ def main() -> None:
                 f"| {c} | {d['rps']:.0f} | {t['rps']:.0f} | {d['p50_us'] / 1000:.3f} | {t['p50_us'] / 1000:.3f} "
                 f"| {(t['p50_us'] - d['p50_us']) / 1000:.3f} | {d['p99_us'] / 1000:.3f} | {t['p99_us'] / 1000:.3f} "
                 f"| {t['errors']} | {cpu_ms:.3f} | {rss:.0f} |"
+            )
+        print(
+            "\n| /v1/responses -> Anthropic fake, concurrency | direct Anthropic p50 ms | cerebra chat p50 ms "
+            "| cerebra responses p50 ms | responses added p50 ms | responses req/s | responses CPU-ms/req |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for c, d, chat, r, cpu_ms in dialect_rows:
+            print(
+                f"| {c} | {d['p50_us'] / 1000:.3f} | {chat['p50_us'] / 1000:.3f} | {r['p50_us'] / 1000:.3f} "
+                f"| {(r['p50_us'] - d['p50_us']) / 1000:.3f} | {r['rps']:.0f} | {cpu_ms:.3f} |"
             )
         print(
             f"\nstreaming time to first byte, median of 200 sequential: direct {direct_ttft:.3f} ms, "

@@ -69,7 +69,12 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         )
         writer.start()
         app.state.gateway = Gateway(settings, routes, app.state.keys, health, upstream, writer)
-        app.state.responses = ResponseStore(app.state.database, settings.oco_cerebra_responses_ttl_days)
+        app.state.responses = ResponseStore(
+            app.state.database,
+            settings.oco_cerebra_responses_ttl_days,
+            retry_window_s=settings.oco_writer_retry_window_s,
+        )
+        app.state.responses.start()
         log_serving(routes)
         try:
             yield

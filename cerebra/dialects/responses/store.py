@@ -1,21 +1,22 @@
 """Stored responses (`store: true`): the response object and the conversation that led to it, per API key,
-kept for OCO_CEREBRA_RESPONSES_TTL_DAYS. Written off the request path (a background insert), yet found at
-once by the same process: a response is served from memory until its row is written."""
+kept for OCO_CEREBRA_RESPONSES_TTL_DAYS. Written off the request path (batched by the kernel's buffered
+writer), yet found at once by the same process: recent responses are served from memory."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
-from prometheus_client import Counter
 
 from oco.db import Database
 from oco.timeutil import as_utc, utcnow
+from oco.writer import BufferedWriter
 
 log = logging.getLogger("cerebra.responses")
 
@@ -35,10 +36,8 @@ cerebra_responses = sa.Table(
     sa.Column("response_json", sa.Text, nullable=False),
 )
 
-STORE_FAILURES = Counter(
-    "cerebra_responses_store_failures_total", "Stored responses that could not be written"
-)
 PURGE_INTERVAL_S = 3600.0
+MEMORY_LIMIT = 10_000  # responses held in memory until their row is surely written
 
 
 @dataclass(slots=True)
@@ -60,14 +59,42 @@ class StoredResponse:
 
 
 class ResponseStore:
-    """Save, find, delete and purge stored responses (scoped to the key that created them)."""
+    """Save, find, delete and purge stored responses (scoped to the key that created them). Rows go through
+    the kernel's buffered writer (batched inserts, retried through short outages, bounded: a full queue
+    drops and counts); recent ones are also kept in memory, so the next turn never waits for the write."""
 
-    def __init__(self, database: Database, ttl_days: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        ttl_days: float,
+        *,
+        retry_window_s: float = 30.0,
+        flush_interval_s: float = 0.2,
+    ) -> None:
         self.database = database
         self.ttl = timedelta(days=ttl_days)
-        self._pending: dict[str, StoredResponse] = {}
-        self._tasks: set[asyncio.Task] = set()
-        self._next_purge = 0.0
+        self.writer = BufferedWriter(
+            database,
+            cerebra_responses,
+            name="cerebra_responses",
+            queue_size=MEMORY_LIMIT,
+            batch_size=200,
+            flush_interval_s=flush_interval_s,
+            retry_window_s=retry_window_s,
+        )
+        self.memory_s = retry_window_s + 10 * flush_interval_s + 5  # by then the row is written or given up
+        self._recent: OrderedDict[str, tuple[float, StoredResponse]] = OrderedDict()
+        self._purger: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.writer.start()
+        self._purger = asyncio.create_task(self._purge_forever())
+
+    async def close(self) -> None:
+        """Write what is queued (shutdown)."""
+        if self._purger is not None:
+            self._purger.cancel()
+        await self.writer.stop()
 
     def record(
         self,
@@ -89,39 +116,34 @@ class ResponseStore:
         )
 
     def save(self, stored: StoredResponse) -> None:
-        """Queue the write (never blocks the caller); until it lands, get() answers from memory."""
-        self._pending[stored.id] = stored
-        task = asyncio.create_task(self._write(stored))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _write(self, stored: StoredResponse) -> None:
-        try:
-            async with self.database.engine.begin() as conn:
-                await conn.execute(
-                    cerebra_responses.insert().values(
-                        id=stored.id,
-                        key_id=stored.key_id,
-                        created_at=stored.created_at,
-                        expires_at=stored.expires_at,
-                        model=stored.model,
-                        deployment_id=stored.deployment_id,
-                        input_json=orjson.dumps(stored.input).decode(),
-                        response_json=orjson.dumps(stored.response).decode(),
-                    )
-                )
-            if time.monotonic() >= self._next_purge:
-                self._next_purge = time.monotonic() + PURGE_INTERVAL_S
-                await self.purge()
-        except Exception:  # noqa: BLE001 - a lost stored response must not break the call that made it
-            STORE_FAILURES.inc()
-            log.warning("stored response %s could not be written", stored.id, exc_info=True)
-        finally:
-            self._pending.pop(stored.id, None)
+        """Queue the row (never blocks the caller) and keep the response in memory meanwhile."""
+        queued = self.writer.enqueue(
+            {
+                "id": stored.id,
+                "key_id": stored.key_id,
+                "created_at": stored.created_at,
+                "expires_at": stored.expires_at,
+                "model": stored.model,
+                "deployment_id": stored.deployment_id,
+                "input_json": orjson.dumps(stored.input).decode(),
+                "response_json": orjson.dumps(stored.response).decode(),
+            }
+        )
+        if not queued:
+            log.warning("stored response %s dropped: the write queue is full", stored.id)
+            return
+        now = time.monotonic()
+        self._recent[stored.id] = (now, stored)
+        while self._recent:
+            oldest, _ = next(iter(self._recent.values()))
+            if len(self._recent) <= MEMORY_LIMIT and now - oldest < self.memory_s:
+                break
+            self._recent.popitem(last=False)
 
     async def get(self, response_id: str, key_id: int) -> StoredResponse | None:
         """The response `response_id` of this key, unexpired; None otherwise (another key's is None too)."""
-        stored = self._pending.get(response_id)
+        recent = self._recent.get(response_id)
+        stored = recent[1] if recent is not None else None
         if stored is None:
             async with self.database.engine.connect() as conn:
                 row = (
@@ -149,8 +171,8 @@ class ResponseStore:
         """Delete this key's response; False when there is none."""
         if await self.get(response_id, key_id) is None:
             return False
-        if response_id in self._pending:  # let its insert land first, then delete the row
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._recent.pop(response_id, None) is not None:
+            await self.writer.flush()  # its insert lands first, so the delete below removes it for good
         async with self.database.engine.begin() as conn:
             await conn.execute(
                 cerebra_responses.delete().where(
@@ -167,7 +189,10 @@ class ResponseStore:
             )
         return result.rowcount or 0
 
-    async def close(self) -> None:
-        """Wait for the writes still under way (shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def _purge_forever(self) -> None:
+        while True:
+            try:
+                await self.purge()
+            except Exception:  # noqa: BLE001 - the database may be down; the next round tries again
+                log.warning("expired stored responses could not be purged", exc_info=True)
+            await asyncio.sleep(PURGE_INTERVAL_S)
