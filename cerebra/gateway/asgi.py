@@ -124,9 +124,8 @@ class GatewayApp:
                     gw, scope["app"].state.responses, ctx, body, headers, receive, send
                 )
             elif route.startswith("responses/") and method in ("GET", "DELETE"):
-                response_id = route[len("responses/") :]
-                handler = responses.retrieve_response if method == "GET" else responses.delete_response
-                await handler(scope["app"].state.responses, ctx, response_id, send)
+                rest = route[len("responses/") :]
+                await responses.stored_route(scope["app"].state.responses, ctx, method, rest, query, send)
             elif route == "models" and method == "GET":
                 await send_json(send, 200, {"object": "list", "data": self._models(gw)})
                 return

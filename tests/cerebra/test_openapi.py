@@ -18,6 +18,7 @@ OPERATIONS = {
     ("/v1/responses", "post"),
     ("/v1/responses/{response_id}", "get"),
     ("/v1/responses/{response_id}", "delete"),
+    ("/v1/responses/{response_id}/input_items", "get"),
     *((f"/v1/{p}/{{path}}", m) for p in ("openai", "anthropic", "gemini") for m in ("get", "post")),
 }
 

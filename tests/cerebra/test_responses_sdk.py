@@ -247,6 +247,17 @@ async def test_stored_responses_are_scoped_to_their_key(gateway, fake_anthropic,
     created = client(server, mine).responses.create(model="m", input="remember me")
     got = client(server, mine).responses.retrieve(created.id)
     assert got.id == created.id and got.output_text == "kept" and got.status == "completed"
+    fake_anthropic.enqueue(Reply(text="kept again"))
+    second = client(server, mine).responses.create(
+        model="m", input="and again", previous_response_id=created.id
+    )
+    items = list(client(server, mine).responses.input_items.list(second.id, order="asc", limit=2))
+    assert [item.type for item in items] == ["message", "message", "message"]  # the page cursor followed
+    assert [item.role for item in items] == ["user", "assistant", "user"]  # type: ignore[union-attr]
+    assert items[0].content[0].text == "remember me" and items[2].content[0].text == "and again"  # type: ignore[union-attr]
+    assert len({item.id for item in items}) == 3
+    with pytest.raises(openai.NotFoundError):
+        client(server, other).responses.input_items.list(second.id)
     with pytest.raises(openai.NotFoundError):
         client(server, other).responses.retrieve(created.id)
     with pytest.raises(openai.NotFoundError):
@@ -345,6 +356,9 @@ async def test_openai_alias_is_passed_through_natively(
         text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
         final = stream.get_final_response()
     assert text == "streamed natively" and final.output_text == "streamed natively"
+    fake_openai.enqueue(Reply(text="one two three four", drop_after_events=5))
+    broken = list(sdk.responses.create(model="gpt", input="x", stream=True))
+    assert broken[-1].type == "error" and broken[-1].sequence_number == len(broken) - 1
     rows = await log_rows(server, database, raw.headers["x-request-id"])
     assert rows[0]["provider"] == "openai" and rows[0]["prompt_tokens"] == 1000
     assert f"{rows[0]['cost_usd']:.6f}" == "0.001350"  # gpt-4o-mini: 0.15 in / 0.60 out per 1M

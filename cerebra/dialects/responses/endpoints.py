@@ -5,12 +5,13 @@ A deployment of OpenAI gets the request natively (no translation); any other get
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
 from cerebra.dialects.responses.native import NativeResponsesTap, expanded_input, response_usage
 from cerebra.dialects.responses.request import input_items, to_chat, validate
-from cerebra.dialects.responses.response import from_chat, new_id
+from cerebra.dialects.responses.response import from_chat, listed_item, new_id, with_id
 from cerebra.dialects.responses.store import ResponseStore
 from cerebra.dialects.responses.stream import ResponsesStream
 from cerebra.gateway.chat import SSE_HEADERS, call_upstream
@@ -46,7 +47,7 @@ class ResponsesCall:
         self.body = body
         self.stream = body.get("stream") is True
         self.store = body.get("store", True) is not False
-        self.items = input_items(body)
+        self.items = [with_id(item) for item in input_items(body)]
         self.history = history
         self.previous_missing = previous_missing
         self.response_id = new_id("resp_")
@@ -227,6 +228,58 @@ async def _relay_native(
     ctx.usage = tap.usage
     if tap.response is not None and ctx.status < 300:
         _save(store, ctx, call, tap.response, result.deployment)
+
+
+async def stored_route(
+    store: ResponseStore, ctx: CallContext, method: str, rest: str, query: str, send: Send
+) -> None:
+    """GET/DELETE /v1/responses/{id} and GET /v1/responses/{id}/input_items."""
+    response_id, _, sub = rest.partition("/")
+    if sub == "input_items" and method == "GET":
+        await list_input_items(store, ctx, response_id, query, send)
+    elif sub:
+        raise ApiError(404, f"unknown route /v1/responses/{rest[:100]}", code="unknown_route")
+    elif method == "GET":
+        await retrieve_response(store, ctx, response_id, send)
+    else:
+        await delete_response(store, ctx, response_id, send)
+
+
+async def list_input_items(
+    store: ResponseStore, ctx: CallContext, response_id: str, query: str, send: Send
+) -> None:
+    """GET /v1/responses/{id}/input_items: the conversation the response answered (earlier turns included),
+    as OpenAI's cursor page (`limit` 1-100, default 20; `order` desc by default; `after` an item id)."""
+    assert ctx.principal is not None
+    stored = await store.get(response_id, ctx.principal.key_id)
+    if stored is None:
+        raise not_found(response_id)
+    params = dict(parse_qsl(query))
+    order = params.get("order", "desc")
+    limit = params.get("limit", "20")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "order must be asc or desc", param="order", code="invalid_value")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise ApiError(400, "limit must be an integer from 1 to 100", param="limit", code="invalid_value")
+    items = [listed_item(item) for item in stored.input]
+    if order == "desc":
+        items.reverse()
+    after = params.get("after")
+    if after:
+        ids = [item.get("id") for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    page = items[: int(limit)]
+    await send_json(
+        send,
+        200,
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0].get("id") if page else None,
+            "last_id": page[-1].get("id") if page else None,
+            "has_more": len(items) > len(page),
+        },
+    )
 
 
 async def retrieve_response(store: ResponseStore, ctx: CallContext, response_id: str, send: Send) -> None:

@@ -42,12 +42,13 @@ def expanded_input(conversation: list[dict]) -> list[dict]:
 class NativeResponsesTap:
     """Watches an OpenAI Responses event stream for its final response object (usage, and what is stored)."""
 
-    __slots__ = ("_parser", "usage", "response")
+    __slots__ = ("_parser", "usage", "response", "events")
 
     def __init__(self) -> None:
         self._parser = SSEParser()
         self.usage = Usage()
         self.response: dict | None = None
+        self.events = 0  # the next sequence_number
 
     def feed(self, chunk: bytes) -> None:
         for _, data in self._parser.feed(chunk):
@@ -65,11 +66,12 @@ class NativeResponsesTap:
             "code": "server_error",
             "message": message,
             "param": None,
-            "sequence_number": 0,
+            "sequence_number": self.events,
         }
         return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
     def _see(self, data: bytes) -> None:
+        self.events += 1
         if not any(marker in data for marker in FINAL_EVENTS):
             return
         try:

@@ -101,6 +101,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": True,
         "properties": {"type": _STRING, "sequence_number": _INT},
     },
+    "ResponseItemList": {
+        "type": "object",
+        "required": ["object", "data", "has_more"],
+        "properties": {
+            "object": {"type": "string", "enum": ["list"]},
+            "data": {"type": "array", "items": _OBJECT},
+            "first_id": {"type": ["string", "null"]},
+            "last_id": {"type": ["string", "null"]},
+            "has_more": {"type": "boolean"},
+        },
+    },
     "DeletedResponse": {
         "type": "object",
         "required": ["id", "object", "deleted"],
@@ -141,6 +152,33 @@ def paths(tag: str, security: list, header_params: list, errors: Any, oco_header
                         },
                     },
                     **errors("400", "401", "403", "404", "413", "429", "502", "503", "504"),
+                },
+            }
+        },
+        "/v1/responses/{response_id}/input_items": {
+            "get": {
+                "tags": [tag],
+                "summary": "List a stored response's input items",
+                "operationId": "listResponseInputItems",
+                "description": "The conversation the response answered (earlier turns of its "
+                "previous_response_id chain included), as a cursor page. " + stored_note,
+                "security": security,
+                "parameters": [
+                    id_param,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {**_INT, "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
+                    {"name": "after", "in": "query", "schema": _STRING, "description": "an item id"},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the items",
+                        "content": {"application/json": {"schema": _ref("ResponseItemList")}},
+                    },
+                    **errors("400", "401", "403", "404"),
                 },
             }
         },

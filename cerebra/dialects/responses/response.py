@@ -145,3 +145,29 @@ def from_chat(response_id: str, body: dict, completion: dict, usage: Usage) -> d
     response["output"] = output
     response["usage"] = usage_object(usage, reasoning_tokens_of(completion.get("usage")))
     return finish(response, choice.get("finish_reason"))
+
+
+ITEM_PREFIXES = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "reasoning": "rs_",
+}
+
+
+def with_id(item: dict[str, Any]) -> dict[str, Any]:
+    """An input item as stored: with an id (OpenAI gives every input item one), the caller's dict untouched."""
+    if isinstance(item.get("id"), str):
+        return item
+    kind = item.get("type") or "message"
+    return {**item, "id": new_id(ITEM_PREFIXES.get(kind, "item_"))}
+
+
+def listed_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored input item as input_items lists it: a message's string content as one text part."""
+    out = {"type": item.get("type") or "message", **item}
+    if out["type"] == "message" and isinstance(out.get("content"), str):
+        kind = "output_text" if out.get("role") == "assistant" else "input_text"
+        out["content"] = [{"type": kind, "text": out["content"]}]
+    out.setdefault("status", "completed")
+    return out
