@@ -226,6 +226,8 @@ async def _relay_native(
         headers=[*SSE_HEADERS, *ctx.response_headers()],
     )
     ctx.usage = tap.usage
+    if ctx.status == 502:  # broke off: it counts against the deployment's health, as for chat
+        await gw.health.record_failure(result.deployment.id)
     if tap.response is not None and ctx.status < 300:
         _save(store, ctx, call, tap.response, result.deployment)
 
