@@ -1,8 +1,10 @@
 """Gateway benchmark: direct-to-upstream vs through cerebra (auth, routing and request logging on), same
 zero-delay fake OpenAI upstream, load from wrk in a separate process; plus streaming time-to-first-token
 and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated); the same for the
-Anthropic Messages dialect (/v1/messages translated to the OpenAI fake). Optional LiteLLM proxy in the same
-run with BENCH_LITELLM=1. BENCH_ONLY=messages runs only the /v1/messages rows (and their direct baseline).
+Anthropic Messages dialect (/v1/messages translated to the OpenAI fake) and /v1/responses translated to the
+Anthropic fake (Responses -> chat -> Anthropic and back, JSON and stream) against the same fake called
+directly. Optional LiteLLM proxy in the same run with BENCH_LITELLM=1. BENCH_ONLY=messages or
+BENCH_ONLY=responses runs only that dialect's rows (and their direct baseline).
 
     .venv/bin/python bench/gateway.py            # needs `wrk` (apt-get install wrk)
     BENCH_DURATION=10 BENCH_LITELLM=1 .venv/bin/python bench/gateway.py
@@ -34,13 +36,15 @@ STREAMS = int(os.environ.get("BENCH_STREAMS", "64"))
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say hello in one short sentence."}]}
 MESSAGES_BODY = {**BODY, "max_tokens": 64}  # the Anthropic Messages request of the same call
 ONLY = os.environ.get("BENCH_ONLY", "")
+RESPONSES_BODY = {"model": "bench-claude", "input": "Say hello in one short sentence."}
+ANTHROPIC_BODY = {**BODY, "model": "claude-3-5-haiku-latest", "max_tokens": 4096}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WRK_LUA = """
 wrk.method = "POST"
 wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
+%s
 done = function(summary, latency, requests)
   io.write(string.format("JSON{\\"requests\\": %%d, \\"errors\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"secs\\": %%f}\\n",
     summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status
@@ -87,9 +91,13 @@ def start(cmd: list[str], env: dict | None = None, port: int | None = None) -> s
     return proc
 
 
-def wrk(url: str, key: str, connections: int, body: dict = BODY) -> dict:
+def wrk(url: str, key: str, connections: int, body: dict = BODY, anthropic: bool = False) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(WRK_LUA % (json.dumps(body), key))
+    if anthropic:  # the Anthropic API's own headers (the direct baseline of the translated rows)
+        headers = f'wrk.headers["x-api-key"] = "{key}"\nwrk.headers["anthropic-version"] = "2023-06-01"'
+    else:
+        headers = f'wrk.headers["Authorization"] = "Bearer {key}"'
+    script.write_text(WRK_LUA % (json.dumps(body), headers))
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
         [
@@ -149,12 +157,19 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="oco-bench-"))
-    ports = {name: free_port() for name in ("openai", "openai_paced", "anthropic_paced", "gateway")}
+    ports = {
+        name: free_port() for name in ("openai", "anthropic", "openai_paced", "anthropic_paced", "gateway")
+    }
     procs: list[subprocess.Popen] = []
     try:
         fake = [PY, "-m", "tests.cerebra.fakes.upstreams"]
         procs.append(
             start([*fake, "--provider", "openai", "--port", str(ports["openai"])], port=ports["openai"])
+        )
+        procs.append(
+            start(
+                [*fake, "--provider", "anthropic", "--port", str(ports["anthropic"])], port=ports["anthropic"]
+            )
         )
         procs.append(
             start(
@@ -210,6 +225,16 @@ def main() -> None:
                                     "model": "gpt-4o-mini",
                                     "api_key_env": "BENCH_KEY",
                                     "api_base": f"http://127.0.0.1:{ports['openai_paced']}/v1",
+                                }
+                            ]
+                        },
+                        "bench-claude": {
+                            "deployments": [
+                                {
+                                    "provider": "anthropic",
+                                    "model": "claude-3-5-haiku-latest",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['anthropic']}",
                                 }
                             ]
                         },
@@ -271,18 +296,30 @@ def main() -> None:
         events = asyncio.run(paced_streams(messages_url, key, STREAMS, "paced", MESSAGES_BODY))
         messages_stream = (events, (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1))
 
-        for c in CONCURRENCY if ONLY != "messages" else ():
+        for c in CONCURRENCY if not ONLY else ():
             direct = wrk(direct_url, UPSTREAM_KEY, c)
             cpu0 = cpu_seconds(gateway.pid)
             through = wrk(gw_url, key, c)
             cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(through["requests"], 1)
             rows.append((c, direct, through, cpu_ms, rss_mb(gateway.pid)))
 
-        gw_ttft = asyncio.run(ttft(gw_url, key)) if ONLY != "messages" else None
+        gw_ttft = asyncio.run(ttft(gw_url, key)) if not ONLY else None
+        base = f"http://127.0.0.1:{ports['gateway']}/v1"
+        anthropic_url = f"http://127.0.0.1:{ports['anthropic']}/v1/messages"
+        dialect_rows = []
+        if ONLY in ("", "responses"):
+            wrk(base + "/responses", key, 4, RESPONSES_BODY)  # warm-up
+            for c in CONCURRENCY[:2]:
+                direct = wrk(anthropic_url, UPSTREAM_KEY, c, ANTHROPIC_BODY, anthropic=True)
+                chat = wrk(gw_url, key, c, {**BODY, "model": "bench-claude"})
+                cpu0 = cpu_seconds(gateway.pid)
+                responses = wrk(base + "/responses", key, c, RESPONSES_BODY)
+                cpu_ms = (cpu_seconds(gateway.pid) - cpu0) * 1000 / max(responses["requests"], 1)
+                dialect_rows.append((c, direct, chat, responses, cpu_ms))
 
         for model, label in (
             ()
-            if ONLY == "messages"
+            if ONLY
             else (("paced", "pass-through (openai)"), ("paced-claude", "translated (anthropic->openai)"))
         ):
             asyncio.run(paced_streams(gw_url, key, 2, model))  # warm-up
@@ -290,6 +327,14 @@ def main() -> None:
             events = asyncio.run(paced_streams(gw_url, key, STREAMS, model))
             cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
             stream_rows.append((label, events, cpu_us))
+        if ONLY in ("", "responses"):
+            asyncio.run(paced_streams(base + "/responses", key, 2, "paced-claude", RESPONSES_BODY))  # warm-up
+            cpu0 = cpu_seconds(gateway.pid)
+            events = asyncio.run(
+                paced_streams(base + "/responses", key, STREAMS, "paced-claude", RESPONSES_BODY)
+            )
+            cpu_us = (cpu_seconds(gateway.pid) - cpu0) * 1e6 / max(events, 1)
+            stream_rows.append(("/v1/responses translated (anthropic->responses)", events, cpu_us))
 
         litellm_rows = (
             run_litellm(ports["openai"], direct_url) if os.environ.get("BENCH_LITELLM") == "1" else None
@@ -312,6 +357,17 @@ def main() -> None:
                 f"\nstreaming time to first byte, median of 200 sequential: direct {direct_ttft:.3f} ms, "
                 f"through cerebra {gw_ttft:.3f} ms, added {gw_ttft - direct_ttft:.3f} ms"
             )
+        if dialect_rows:
+            print(
+                "\n| /v1/responses -> Anthropic fake, concurrency | direct Anthropic p50 ms | cerebra chat p50 ms "
+                "| cerebra responses p50 ms | responses added p50 ms | responses req/s | responses CPU-ms/req |"
+            )
+            print("|---|---|---|---|---|---|---|")
+            for c, d, chat, r, cpu_ms in dialect_rows:
+                print(
+                    f"| {c} | {d['p50_us'] / 1000:.3f} | {chat['p50_us'] / 1000:.3f} | {r['p50_us'] / 1000:.3f} "
+                    f"| {(r['p50_us'] - d['p50_us']) / 1000:.3f} | {r['rps']:.0f} | {cpu_ms:.3f} |"
+                )
         print(
             f"\n| paced stream (100 events 1 ms apart, {STREAMS} concurrent) | events relayed | cerebra CPU us/event |"
         )

@@ -21,6 +21,7 @@ from cerebra.analytics.tables import api_requests
 from cerebra.budgets.guard import BudgetGuard
 from cerebra.budgets.ledger import KvLedger, Ledger, SqlLedger
 from cerebra.control.rules import RuleBook
+from cerebra.dialects.responses.store import ResponseStore
 from cerebra.gateway.asgi import GatewayApp
 from cerebra.gateway.core import Gateway
 from cerebra.gateway.openapi import install_gateway_openapi
@@ -97,12 +98,19 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             settings, routes, app.state.keys, health, upstream, writer, limiter, budgets
         )
         app.state.admin = AdminService(app.state.database, app.state.keys, rules)
+        app.state.responses = ResponseStore(
+            app.state.database,
+            settings.oco_cerebra_responses_ttl_days,
+            retry_window_s=settings.oco_writer_retry_window_s,
+        )
+        app.state.responses.start()
         log_serving(routes)
         try:
             yield
         finally:
             refresher.cancel()
             flusher.cancel()
+            await app.state.responses.close()
             await writer.stop()
             with contextlib.suppress(Exception):  # the database may be gone: logged by the flusher
                 await ledger.flush()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from oco.settings import PlatformSettings
 
@@ -30,6 +30,7 @@ class CerebraSettings(PlatformSettings):
     oco_cerebra_connect_timeout_s: float = 10.0
     #: how often each replica reloads rate limits and budgets from the database
     oco_cerebra_control_refresh_s: float = 5.0
+    oco_cerebra_responses_ttl_days: float = Field(30.0, gt=0)
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from cerebra.dialects.anthropic import endpoints as anthropic_dialect
 from cerebra.dialects.anthropic import errors as anthropic_errors
+from cerebra.dialects.responses import endpoints as responses
 from cerebra.gateway.chat import CallFailed, chat_completions, decode_json_body, embeddings
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
@@ -39,6 +40,8 @@ LABELS = {
     for name in (
         "chat/completions",
         "embeddings",
+        "responses",
+        "responses/{id}",
         "models",
         "models/{id}",
         "openai/*",
@@ -91,10 +94,16 @@ class GatewayApp:
             ]  # percent-encoding kept: nothing decoded twice
         else:
             provider = None
-            known = ("chat/completions", "embeddings", *anthropic_dialect.ROUTES)
+            known = ("chat/completions", "embeddings", "responses", *anthropic_dialect.ROUTES)
             endpoint = route if route in known else "unknown"
+            if route.startswith("responses/"):
+                endpoint = "responses"
             scope["route"] = LABELS.get(route) or (
-                LABELS["models/{id}"] if route.startswith("models/") else UNMATCHED
+                LABELS["models/{id}"]
+                if route.startswith("models/")
+                else LABELS["responses/{id}"]
+                if route.startswith("responses/")
+                else UNMATCHED
             )
         request_id = scope.get("state", {}).get("request_id") or new_request_id()
         ctx = CallContext(request_id=request_id, endpoint=endpoint)
@@ -129,12 +138,22 @@ class GatewayApp:
             elif route == "embeddings" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
                 await embeddings(gw, ctx, body, send)
+            elif route == "responses" and method == "POST":
+                body = decode_json_body(await read_body(receive, headers, gw.max_body))
+                await responses.create_response(
+                    gw, scope["app"].state.responses, ctx, body, headers, receive, send
+                )
+            elif route.startswith("responses/") and method in ("GET", "DELETE"):
+                rest = route[len("responses/") :]
+                await responses.stored_route(scope["app"].state.responses, ctx, method, rest, query, send)
             elif route == "models" and method == "GET":
                 await send_json(send, 200, {"object": "list", "data": self._models(gw, ctx)})
                 return
             elif route.startswith("models/") and method == "GET":
                 model = route[len("models/") :]
                 match = [m for m in self._models(gw, ctx) if m["id"] == model]
+                if not match and gw.routes.current().route_for(model) is not None:  # a wildcard's name
+                    match = [{"id": model, "object": "model", "created": 0, "owned_by": "cerebra"}]
                 if not match:
                     raise ApiError(
                         404,
@@ -144,7 +163,13 @@ class GatewayApp:
                     )
                 await send_json(send, 200, match[0])
                 return
-            elif route in ("chat/completions", "embeddings", "models", *anthropic_dialect.ROUTES):
+            elif route in (
+                "chat/completions",
+                "embeddings",
+                "models",
+                "responses",
+                *anthropic_dialect.ROUTES,
+            ) or (route.startswith("responses/")):
                 raise ApiError(405, f"method {method} not allowed on /v1/{route}", code="method_not_allowed")
             else:
                 raise ApiError(404, f"unknown route /v1/{route[:100]}", code="unknown_route")
@@ -201,6 +226,9 @@ class GatewayApp:
                 "owned_by": _owner(route.deployments if (route := table.routes.get(name)) else every),
             }
             for name in names
+        ] + [  # wildcard aliases, listed as the patterns they are
+            {"id": pattern, "object": "model", "created": 0, "owned_by": "cerebra", "pattern": True}
+            for pattern in table.wildcards
         ]
 
 

@@ -66,11 +66,11 @@ class Gateway:
         (mock deployments only when there is nothing else: their 0 price must not win the ranking).
         With `provider`, only that provider's deployments (native pass-through)."""
         table = self.routes.current()
-        route = table.routes.get(model)
+        route = table.route_for(model)  # an alias, or a name a wildcard alias (`openai/*`) matches
         latency = self.health.latency_ms
         plan: list[Deployment] = []
         seen: set[str] = set()
-        queue = [route.alias] if route is not None else []
+        queue = [route] if route is not None else []
         if route is None:
             if model != "auto" or not table.routes:
                 raise unknown_model(model)
@@ -80,14 +80,13 @@ class Gateway:
                 "auto", real or candidates, body=body, latency_ms=latency
             )  # mock: priced 0, last resort
         while queue:
-            alias = queue.pop(0)
-            if alias in seen:
+            current = queue.pop(0)
+            if current.alias in seen:
                 continue
-            seen.add(alias)
-            current = table.routes[alias]
+            seen.add(current.alias)
             candidates = [d for d in current.deployments if not provider or d.provider == provider]
             plan.extend(order(current.strategy, candidates, body=body, latency_ms=latency))
-            queue.extend(current.fallbacks)
+            queue.extend(table.routes[name] for name in current.fallbacks)
         if not plan:
             if provider:
                 raise ApiError(

@@ -96,7 +96,7 @@ async def native(
     upstream_body = _ask_for_usage(provider, subpath, stream, doc, body)
     ctx.stream = stream
     table = gw.routes.current()
-    if model is not None and (model in table.routes or model == "auto"):
+    if model is not None and (model == "auto" or table.route_for(model) is not None):
         ctx.alias = model
         plan = gw.plan(model, doc, provider=provider)
     else:

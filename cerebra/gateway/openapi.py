@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from fastapi import FastAPI
 
+from cerebra.dialects.responses import openapi as responses_openapi
 from cerebra.gateway.openapi_schemas import SCHEMAS, ref
 
 TAG = "gateway (/v1)"
@@ -294,11 +295,17 @@ _models["responses"]["200"]["content"]["application/json"]["schema"] = {
 }
 
 
+# -- the OpenAI Responses dialect (cerebra/dialects/responses) -----------------------------------------
+PATHS.update(responses_openapi.paths(TAG, SECURITY, _HEADER_PARAMS, _errors, _OCO_HEADERS))
+DIALECT_SCHEMAS = {**responses_openapi.SCHEMAS}
+
+
 def add_gateway_operations(schema: dict[str, Any]) -> dict[str, Any]:
     """Merge the /v1 paths, their schemas and security schemes into an OpenAPI document (in place)."""
     schema.setdefault("paths", {}).update(PATHS)
     components = schema.setdefault("components", {})
     components.setdefault("schemas", {}).update(SCHEMAS)
+    components["schemas"].update(DIALECT_SCHEMAS)
     schemes = components.setdefault("securitySchemes", {})
     for name, scheme in {**SECURITY_SCHEMES, **GEMINI_SCHEMES}.items():
         schemes.setdefault(name, scheme)

@@ -1,7 +1,9 @@
 """The route table: a YAML file (OCO_CEREBRA_ROUTES) mapping model aliases to provider deployments,
 validated on load and reloaded when the file changes, or the built-in default when no file is set.
 Provider keys are read (environment, then .env) from the variables the deployments name and never leave
-the UpstreamTarget; a deployment whose variable is unset is warned about at load and never called."""
+the UpstreamTarget; a deployment whose variable is unset is warned about at load and never called.
+An alias ending in `*` (`anthropic/*`) is a wildcard: any model name with that prefix is served by its
+deployments, the rest of the name replacing the `*` in each deployment's `model`, priced from the catalog."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -35,6 +38,9 @@ DEFAULT_BASES = {
     "mock": MOCK_API_BASE,
 }
 DIRECT_CACHE_LIMIT = 1024
+WILDCARD = "*"
+# what a wildcard alias's `*` may stand for: a provider model name (fine-tunes have colons, Vertex an @)
+WILDCARD_REST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 DEFAULT_KEY_ENVS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}
 BUILT_IN = "built-in default"
 
@@ -264,19 +270,51 @@ def _price_history(spec: DeploymentSpec, rows: tuple[ModelInfo, ...]) -> tuple[M
     return tuple(replace(row, prices=replace(row.prices, **given)) for row in rows if row.prices is not None)
 
 
+def _check_wildcard(alias: str, spec: RouteSpec) -> None:
+    """A wildcard alias: one trailing `*` after a non-empty prefix; each deployment's model has one `*`."""
+    if len(alias) < 2 or alias.count(WILDCARD) != 1:
+        raise RouteTableError(
+            f"models.{alias}: a wildcard alias is a prefix followed by one '*', e.g. 'openai/*'"
+        )
+    for i, d in enumerate(spec.deployments):
+        if d.model.count(WILDCARD) != 1:
+            raise RouteTableError(
+                f"models.{alias}.deployments.{i}.model: a wildcard alias's deployment names its model with "
+                "one '*' standing for the rest of the requested name (usually just '*')"
+            )
+
+
 class RouteTable:
     """Aliases and provider defaults, immutable once built. `env` is where key variables are looked up."""
 
     def __init__(self, document: RouteFile, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
         self.routes: dict[str, Route] = {}
+        self.wildcards: dict[str, RouteSpec] = {}  # pattern ("openai/*") -> its spec, resolved per name
         for alias, spec in document.models.items():
+            if alias.endswith(WILDCARD):
+                _check_wildcard(alias, spec)
+                self.wildcards[alias] = spec
+                continue
+            for i, d in enumerate(spec.deployments):
+                if WILDCARD in d.model:
+                    raise RouteTableError(
+                        f"models.{alias}.deployments.{i}.model: '*' is only allowed in a wildcard alias "
+                        "(one whose name ends in '*', e.g. 'openai/*')"
+                    )
             deployments = tuple(_deployment(alias, i, d, env) for i, d in enumerate(spec.deployments))
             self.routes[alias] = Route(alias, spec.strategy, tuple(spec.fallbacks), deployments)
-        for alias, route in self.routes.items():
-            for fallback in route.fallbacks:
+        for alias, fallbacks in [
+            *((a, r.fallbacks) for a, r in self.routes.items()),
+            *((a, s.fallbacks) for a, s in self.wildcards.items()),
+        ]:
+            for fallback in fallbacks:
                 if fallback not in self.routes:
                     raise RouteTableError(f"models.{alias}.fallbacks: unknown alias {fallback!r}")
+        # longest prefix first, so `openai/ft:*` wins over `openai/*`
+        self._patterns = sorted(self.wildcards, key=len, reverse=True)
+        self._env = env
+        self._resolved: dict[str, Route] = {}
         self._direct: dict[tuple[str, str], Deployment] = {}
         self.providers: dict[str, UpstreamTarget] = {}
         self._provider_key_envs: dict[str, str | None] = {}
@@ -292,10 +330,41 @@ class RouteTable:
                 api_version=defaults.api_version,
             )
 
+    def route_for(self, model: str) -> Route | None:
+        """The route serving `model`: its alias, else the longest wildcard pattern it matches (resolved
+        once per name, cached with a bound), else None."""
+        route = self.routes.get(model)
+        if route is not None or not self._patterns:
+            return route
+        route = self._resolved.get(model)
+        if route is not None:
+            return route
+        for pattern in self._patterns:
+            prefix = pattern[:-1]
+            rest = model[len(prefix) :]
+            if model.startswith(prefix) and WILDCARD_REST.match(rest):
+                spec = self.wildcards[pattern]
+                deployments = tuple(
+                    _deployment(
+                        pattern, i, d.model_copy(update={"model": d.model.replace(WILDCARD, rest)}), self._env
+                    )
+                    for i, d in enumerate(spec.deployments)
+                )
+                route = Route(model, spec.strategy, tuple(spec.fallbacks), deployments)
+                if len(self._resolved) >= DIRECT_CACHE_LIMIT:
+                    self._resolved.clear()
+                self._resolved[model] = route
+                return route
+        return None
+
     def warn_missing_keys(self) -> None:
         """One warning per alias whose deployments name an unset key variable (their calls fail with 502)."""
-        for alias, route in self.routes.items():
-            for variable in sorted({d.missing_key_env for d in route.deployments if d.missing_key_env}):
+        missing = {alias: {d.missing_key_env for d in r.deployments} for alias, r in self.routes.items()}
+        for alias, spec in self.wildcards.items():
+            variables = {key_env_of(d.provider, d.api_key_env) for d in spec.deployments}
+            missing[alias] = {v for v in variables if v and not self._env.get(v)}
+        for alias, variables in missing.items():
+            for variable in sorted(v for v in variables if v):
                 log.warning(
                     "cerebra alias %r: provider key variable %s is not set; its calls fail with 502 until it is",
                     alias,

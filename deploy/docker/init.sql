@@ -696,5 +696,23 @@ CREATE INDEX ix_dr_runs_phase ON dr_runs (phase);
 
 UPDATE alembic_version SET version_num='0011_aegis_dr' WHERE alembic_version.version_num = '0018_cerebra_control';
 
+-- Running upgrade 0011_aegis_dr -> 0013_cerebra_responses
+
+CREATE TABLE cerebra_responses (
+    id VARCHAR(64) NOT NULL, 
+    key_id INTEGER NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    model VARCHAR(200), 
+    deployment_id VARCHAR(300), 
+    input_json TEXT NOT NULL, 
+    response_json TEXT NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_cerebra_responses_expires_at ON cerebra_responses (expires_at);
+
+UPDATE alembic_version SET version_num='0013_cerebra_responses' WHERE alembic_version.version_num = '0011_aegis_dr';
+
 COMMIT;
 

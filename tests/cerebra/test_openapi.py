@@ -17,6 +17,10 @@ OPERATIONS = {
     ("/v1/models/{model}", "get"),
     ("/v1/messages", "post"),
     ("/v1/messages/count_tokens", "post"),
+    ("/v1/responses", "post"),
+    ("/v1/responses/{response_id}", "get"),
+    ("/v1/responses/{response_id}", "delete"),
+    ("/v1/responses/{response_id}/input_items", "get"),
     *((f"/v1/{p}/{{path}}", m) for p in ("openai", "anthropic", "gemini") for m in ("get", "post")),
 }
 

@@ -238,7 +238,7 @@ def _dropped() -> web.Response:
 
 
 class FakeOpenAI(FakeUpstream):
-    """OpenAI chat.completions (+SSE) and embeddings at /v1/..., and the Azure deployment paths
+    """OpenAI chat.completions (+SSE), responses (+SSE) and embeddings at /v1/..., and the Azure deployment paths
     /openai/deployments/{deployment}/... (api-key header, api-version query)."""
 
     provider = "openai"
@@ -247,6 +247,7 @@ class FakeOpenAI(FakeUpstream):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
@@ -299,6 +300,27 @@ class FakeOpenAI(FakeUpstream):
             return await self.stream(request, reply, wire.openai_stream(model, reply, include_usage))
         body = reply.json_body if reply.json_body is not None else wire.openai_completion(model, reply)
         return self.json_response(200, body, reply)
+
+    async def responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API: a response object, or its documented event stream."""
+        rec = await self.receive(request)
+        if (err := self._auth_error(request)) is not None:
+            return err
+        doc = rec.json
+        if not isinstance(doc, dict) or not doc.get("model"):
+            return self.json_response(400, wire.openai_error(400, "Missing required parameter: 'model'."))
+        reply = self.next_reply()
+        if not await self.before_answer(request, reply):
+            return _dropped()
+        if reply.status >= 400:
+            return self.json_response(
+                reply.status,
+                wire.openai_error(reply.status, reply.error_message or "fake upstream error"),
+                reply,
+            )
+        if doc.get("stream"):
+            return await self.stream(request, reply, wire.openai_responses_stream(doc["model"], reply, doc))
+        return self.json_response(200, wire.openai_response(doc["model"], reply, doc), reply)
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         rec = await self.receive(request)

@@ -461,3 +461,124 @@ def gemini_stream(model: str, reply: Reply) -> list[bytes]:
 
 def gemini_embedding(text: str, dims: int) -> dict[str, Any]:
     return {"values": fake_vector(text, dims)}
+
+
+# ------------------------------------------------------------------------------ OpenAI Responses API
+
+
+def openai_responses_usage(reply: Reply) -> dict[str, Any]:
+    prompt, completion = reply.usage
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": reply.cache_read},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+
+
+def openai_response(model: str, reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """A `response` object as POST /v1/responses answers (status completed)."""
+    output: list[dict[str, Any]] = []
+    if reply.tool_calls:
+        for i, (name, args) in enumerate(reply.tool_calls):
+            output.append(
+                {
+                    "id": fake_id("fc_"),
+                    "type": "function_call",
+                    "status": "completed",
+                    "call_id": f"call_{i}{os.urandom(6).hex()}",
+                    "name": name,
+                    "arguments": orjson.dumps(args).decode(),
+                }
+            )
+    else:
+        text = {"type": "output_text", "text": reply.text, "annotations": [], "logprobs": []}
+        output.append(
+            {
+                "id": fake_id("msg_"),
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [text],
+            }
+        )
+    return {
+        "id": fake_id("resp_"),
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": request.get("instructions"),
+        "max_output_tokens": request.get("max_output_tokens"),
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": request.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "store": request.get("store", True),
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": request.get("tools") or [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": openai_responses_usage(reply),
+        "user": None,
+        "metadata": {},
+    }
+
+
+def openai_responses_stream(model: str, reply: Reply, request: dict[str, Any]) -> list[bytes]:
+    """The documented event sequence of a streamed text response, `event:` lines and sequence numbers."""
+    final = openai_response(model, reply, request)
+    item = final["output"][0]
+    start = {**final, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": start},
+        {"type": "response.in_progress", "response": start},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {**item, "status": "in_progress", "content": []},
+        },
+        {
+            "type": "response.content_part.added",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": []},
+        },
+    ]
+    for piece in pieces(reply):
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "delta": piece,
+                "logprobs": [],
+            }
+        )
+    events += [
+        {
+            "type": "response.output_text.done",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "text": reply.text,
+            "logprobs": [],
+        },
+        {
+            "type": "response.content_part.done",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "part": item["content"][0],
+        },
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": final},
+    ]
+    return [sse({**event, "sequence_number": n}, event["type"]) for n, event in enumerate(events)]
