@@ -43,7 +43,9 @@ def row_decoder(table: sa.Table) -> Any:
     """A function turning a decoded spool line back into the row `table.insert()` was given."""
     datetimes = {c.name for c in table.columns if isinstance(c.type, sa.DateTime)}
     dates = {c.name for c in table.columns if isinstance(c.type, sa.Date) and c.name not in datetimes}
-    decimals = {c.name for c in table.columns if isinstance(c.type, sa.Numeric) and not isinstance(c.type, sa.Float)}
+    decimals = {
+        c.name for c in table.columns if isinstance(c.type, sa.Numeric) and not isinstance(c.type, sa.Float)
+    }
 
     def decode(doc: dict[str, Any]) -> dict[str, Any]:
         for name, value in doc.items():

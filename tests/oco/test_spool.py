@@ -103,7 +103,9 @@ async def test_rows_of_a_killed_writer_are_replayed_at_the_next_start(database, 
     assert spool_files(tmp_path) == []
 
 
-async def test_a_replay_after_a_partial_commit_adds_only_the_missing_rows(database, log_table, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_replay_after_a_partial_commit_adds_only_the_missing_rows(
+    database, log_table, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     # killed after a batch was committed but before its rows left the spool file
     dead = writer_for(database, log_table, tmp_path)
     dead.spool.open()  # type: ignore[union-attr]
@@ -194,7 +196,9 @@ async def test_segments_rotate_and_committed_ones_are_deleted(database, log_tabl
     assert len(await rows_of(database, log_table)) == 100
 
 
-async def test_rows_dropped_by_a_full_queue_come_back_without_a_restart(database, log_table, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_rows_dropped_by_a_full_queue_come_back_without_a_restart(
+    database, log_table, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     writer = writer_for(database, log_table, tmp_path, queue_size=10)
     writer.start()  # the worker only runs once this test yields to the loop: 15 of 25 rows are dropped
     accepted = [writer.enqueue(make_row(i)) for i in range(25)]
@@ -205,7 +209,9 @@ async def test_rows_dropped_by_a_full_queue_come_back_without_a_restart(database
     assert spool_files(tmp_path) == []
 
 
-async def test_rows_not_written_before_a_shutdown_during_an_outage_are_kept(database, log_table, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_rows_not_written_before_a_shutdown_during_an_outage_are_kept(
+    database, log_table, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     hidden = f"{log_table.name}_away"
     async with database.engine.begin() as conn:
         await conn.execute(sa.text(f"ALTER TABLE {log_table.name} RENAME TO {hidden}"))
