@@ -83,7 +83,7 @@ async def serve_through_outage(
             await restore()
             await asyncio.sleep(1.0)
         finally:
-            load.stop()
+            await asyncio.to_thread(load.stop)  # not blocking the loop: the proxy serves on it
         seen["readyz_after"] = await client.get("/readyz")
     return load, seen
 
@@ -96,6 +96,7 @@ def report(name: str, cerebra: CerebraProcess, load: Load, ids: list[str], seen:
         f"{OUTAGE_S:.0f} s outage), statuses {load.statuses}, {len(ids)} rows: {len(lost)} lost, "
         f"{len(duplicates(ids))} duplicated"
     )
+    assert not load.failed, f"requests without an answer: {dict(list(load.failed.items())[:5])}"
     assert not lost, f"{len(lost)} rows lost"
     assert not duplicates(ids)
     assert set(load.statuses) == {200}, load.statuses  # no request failed, none answered 5xx
