@@ -35,6 +35,7 @@ from oco.app import make_service_app
 from oco.notify import notifier_from_settings
 from oco.observability import ObservabilityMiddleware
 from oco.settings import PlatformSettings
+from oco.spool import RowSpool
 from oco.writer import BufferedWriter
 
 SERVICE = "cerebra"
@@ -77,6 +78,8 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             batch_size=settings.oco_writer_batch_size,
             flush_interval_s=settings.oco_writer_flush_interval_s,
             retry_window_s=settings.oco_writer_retry_window_s,
+            spool=request_log_spool(settings),
+            spool_key=("request_id", "created_at"),
         )
         writer.start()
         rules = RuleBook(app.state.database, settings.oco_cerebra_control_refresh_s)
@@ -127,6 +130,13 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
     )  # log_serving() below says what the gateway serves
     install_gateway_openapi(api)  # the /v1 operations, documented without FastAPI routing them
     return CerebraApp(api, settings)
+
+
+def request_log_spool(settings: CerebraSettings) -> RowSpool | None:
+    """The request log's crash spool: `<data dir>/spool/`, one file per process (OCO_WRITER_SPOOL)."""
+    if not settings.oco_writer_spool:
+        return None
+    return RowSpool(settings.oco_data_dir / "spool", api_requests.name)
 
 
 def log_serving(routes: RouteTableSource) -> None:

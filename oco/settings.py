@@ -44,6 +44,9 @@ class PlatformSettings(BaseSettings):
     oco_writer_batch_size: int = 500
     oco_writer_flush_interval_s: float = 0.5
     oco_writer_retry_window_s: float = 30.0
+    #: keep each request-log row in an append-only file under the data directory until it is committed,
+    #: and replay those files at start: a killed process loses no row (see docs/reliability.md)
+    oco_writer_spool: bool = True
     oco_ratelimit_fail_mode: Literal["open", "closed"] = "open"
 
     # Outgoing webhooks (oco/notify.py). No default secret: without one, deliveries are recorded as failed.

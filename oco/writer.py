@@ -1,10 +1,13 @@
 """Buffered async writer: a bounded queue filled by the request path and a worker that writes batches
-(one multi-row INSERT, or COPY on PostgreSQL for large batches), retrying through short outages."""
+(one multi-row INSERT, or COPY on PostgreSQL for large batches), retrying through short outages; with a
+spool (oco/spool.py), every row is also on local disk until committed and replayed after a crash."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import datetime as dt
 import logging
 import time
 from typing import Any
@@ -15,6 +18,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import DataError, IntegrityError
 
 from oco.db import Database
+from oco.spool import RowSpool, Segment, row_decoder
 
 log = logging.getLogger("oco.writer")
 
@@ -24,8 +28,13 @@ ROWS_DROPPED = Counter(
 )
 WRITE_ERRORS = Counter("oco_writer_write_errors_total", "Failed batch writes (retried)", ["writer"])
 QUEUE_DEPTH = Gauge("oco_writer_queue_depth", "Rows waiting in buffered writers", ["writer"])
+ROWS_REPLAYED = Counter(
+    "oco_writer_rows_replayed_total", "Spooled rows written by a replay (after a crash or a loss)", ["writer"]
+)
 
 COPY_THRESHOLD = 200
+REDRIVE_INTERVAL_S = 2.0
+LOOKUP_CHUNK = 500
 
 
 def _is_row_error(exc: BaseException) -> bool:
@@ -39,7 +48,13 @@ def _is_row_error(exc: BaseException) -> bool:
 
 class BufferedWriter:
     """Never blocks the caller: `enqueue` returns False (and counts a drop) when the queue is full or the
-    writer is shutting down. A row the database refuses is dropped alone, never with its batch."""
+    writer is shutting down. A row the database refuses is dropped alone, never with its batch.
+
+    With `spool` and `spool_key` (the columns naming a row, e.g. request id and time), `enqueue` first
+    appends the row to the spool; rows that were dropped (queue full, shutdown, outage past the retry
+    window) stay in their spool file and are replayed once the database takes writes again, and files a
+    killed process left are replayed at start. A replay skips the rows already stored (looked up by
+    `spool_key`), so replaying a file whose rows were partly committed never duplicates one."""
 
     def __init__(
         self,
@@ -51,7 +66,11 @@ class BufferedWriter:
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         retry_window_s: float = 30.0,
+        spool: RowSpool | None = None,
+        spool_key: tuple[str, str] | None = None,
     ) -> None:
+        if spool is not None and spool_key is None:
+            raise ValueError("a spooled writer needs spool_key: the id and time columns naming a row")
         self.database = database
         self.table = table
         self.name = name or table.name
@@ -72,20 +91,33 @@ class BufferedWriter:
         }
         self._m_errors = WRITE_ERRORS.labels(self.name)
         self._m_depth = QUEUE_DEPTH.labels(self.name)
+        self._m_replayed = ROWS_REPLAYED.labels(self.name)
+        self.spool = spool
+        self.spool_key = spool_key
+        self.replayed = 0
+        self._next_redrive = 0.0
 
     def _drop(self, count: int, reason: str) -> None:
         self.dropped += count
         self._m_dropped[reason].inc(count)
 
     def enqueue(self, row: dict[str, Any]) -> bool:
-        """Queue one row for writing; False when it was dropped (queue full, or shutting down)."""
+        """Queue one row for writing; False when it was dropped (queue full, or shutting down). With a
+        spool, the row is on disk before this returns, dropped or not."""
+        spool = self.spool
+        if spool is not None:
+            spool.append(row)
         if self._stopping:
             self._drop(1, "shutdown")
+            if spool is not None:
+                spool.unqueued()
             return False
         try:
             self.queue.put_nowait(row)
         except asyncio.QueueFull:
             self._drop(1, "queue_full")
+            if spool is not None:
+                spool.unqueued()
             return False
         return True
 
@@ -94,6 +126,9 @@ class BufferedWriter:
         if self._task is None:
             self._stopping = False
             self._stop_deadline = float("inf")
+            if self.spool is not None:
+                self.spool.open()
+                self.spool.adopt_leftovers()
             self._task = asyncio.create_task(self._run(), name=f"writer:{self.name}")
 
     async def stop(self, timeout_s: float | None = None) -> None:
@@ -118,6 +153,9 @@ class BufferedWriter:
         if left:
             log.error("writer %s: %d rows not written before shutdown", self.name, left)
             self._drop(left, "shutdown")
+        if self.spool is not None:
+            self.spool.settled(left, lost=True)
+            self.spool.close()  # what was not committed stays on disk for the next start
 
     async def flush(self) -> None:
         """Wait until every row queued so far has been written (or given up on)."""
@@ -142,19 +180,111 @@ class BufferedWriter:
         return batch
 
     async def _run(self) -> None:
+        await self._redrive()  # what a killed process left behind
         while True:
             batch = await self._next_batch()
             self._m_depth.set(self.queue.qsize())
+            lost = 0
             if batch:
                 try:
-                    await self._write_with_retry(batch)
+                    lost = await self._write_with_retry(batch)
                 finally:
                     for _ in batch:
                         self.queue.task_done()
+                    if self.spool is not None:
+                        self.spool.settled(len(batch), lost=lost > 0)
             if self._stopping and self.queue.empty():
                 return
+            if self.spool is not None and not lost and self.queue.empty():
+                await self._redrive()
 
-    async def _write_with_retry(self, batch: list[dict[str, Any]]) -> None:
+    # -- spool replay -----------------------------------------------------------------------------
+    async def _redrive(self) -> None:
+        """Replay the spool files that hold rows not committed (at most every REDRIVE_INTERVAL_S)."""
+        spool = self.spool
+        if spool is None or time.monotonic() < self._next_redrive:
+            return
+        self._next_redrive = time.monotonic() + REDRIVE_INTERVAL_S
+        spool.adopt_leftovers()
+        spool.seal_lossy_active()
+        for segment in spool.replayable():
+            if self._stopping or not await self._replay(segment):
+                return
+
+    async def _replay(self, segment: Segment) -> bool:
+        """Write the rows of `segment` that are not stored yet; True when the file could be deleted."""
+        assert self.spool is not None
+        docs, torn = self.spool.read(segment)
+        decode = row_decoder(self.table)
+        rows = [decode(doc) for doc in docs]
+        try:
+            missing = await self._not_yet_stored(rows)
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                try:
+                    await self._write(chunk)
+                except Exception as exc:  # noqa: BLE001 - a refused row is dropped alone, as in batches
+                    if not _is_row_error(exc):
+                        raise
+                    await self._write_apart(chunk, exc)
+                    continue
+                self.written += len(chunk)
+                self._m_written.inc(len(chunk))
+        except Exception as exc:  # noqa: BLE001 - the database is still away: the file stays for later
+            log.warning(
+                "writer %s: replay of %s deferred (%s)", self.name, segment.path.name, type(exc).__name__
+            )
+            return False
+        self.replayed += len(missing)
+        self._m_replayed.inc(len(missing))
+        self.spool.release(segment)
+        log.info(
+            "writer %s: replayed %d rows from spool file %s (%d already stored, %d unreadable lines)",
+            self.name,
+            len(missing),
+            segment.path.name,
+            len(rows) - len(missing),
+            torn,
+            extra={
+                "fields": {
+                    "writer": self.name,
+                    "replayed": len(missing),
+                    "already_stored": len(rows) - len(missing),
+                    "torn_lines": torn,
+                }
+            },
+        )
+        return True
+
+    async def _not_yet_stored(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows whose (id, time) key is not in the table yet (each stored copy cancels one row)."""
+        assert self.spool_key is not None
+        id_name, time_name = self.spool_key
+        id_col, time_col = self.table.c[id_name], self.table.c[time_name]
+        stored: collections.Counter[tuple[Any, Any]] = collections.Counter()
+        async with self.database.engine.connect() as conn:
+            for start in range(0, len(rows), LOOKUP_CHUNK):
+                chunk = rows[start : start + LOOKUP_CHUNK]
+                times = [row[time_name] for row in chunk]
+                query = sa.select(id_col, time_col).where(
+                    id_col.in_(sorted({row[id_name] for row in chunk})),
+                    time_col >= min(times),
+                    time_col <= max(times),
+                )
+                for found_id, found_at in (await conn.execute(query)).all():
+                    stored[(found_id, _utc(found_at))] += 1
+        missing = []
+        for row in rows:
+            key = (row[id_name], _utc(row[time_name]))
+            if stored[key] > 0:
+                stored[key] -= 1
+            else:
+                missing.append(row)
+        return missing
+
+    # -- batch writes -----------------------------------------------------------------------------
+    async def _write_with_retry(self, batch: list[dict[str, Any]]) -> int:
+        """Write a batch, retrying within the window; returns how many rows were lost to the outage."""
         started = time.monotonic()
         delay = 0.1
         while True:
@@ -162,11 +292,10 @@ class BufferedWriter:
                 await self._write(batch)
                 self.written += len(batch)
                 self._m_written.inc(len(batch))
-                return
+                return 0
             except Exception as exc:  # noqa: BLE001 - any database error is retried within the window
                 if _is_row_error(exc):
-                    await self._write_apart(batch, exc)
-                    return
+                    return await self._write_apart(batch, exc)
                 self._m_errors.inc()
                 give_up_at = min(started + self.retry_window_s, self._stop_deadline)
                 if time.monotonic() + delay > give_up_at:
@@ -177,24 +306,24 @@ class BufferedWriter:
                         type(exc).__name__,
                     )
                     self._drop(len(batch), "write_failed")
-                    return
+                    return len(batch)
                 log.warning(
                     "writer %s: write failed (%s), retrying in %.1fs", self.name, type(exc).__name__, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _write_apart(self, batch: list[dict[str, Any]], exc: BaseException) -> None:
-        """Split a batch holding a refused row until only the refused rows are left out."""
+    async def _write_apart(self, batch: list[dict[str, Any]], exc: BaseException) -> int:
+        """Split a batch holding a refused row until only the refused rows are left out; returns the rows
+        lost to an outage meanwhile (a refused row is not retried, nor replayed: it would be refused again)."""
         if len(batch) == 1:
             log.error(
                 "writer %s: the database refused a row (%s); it is dropped", self.name, type(exc).__name__
             )
             self._drop(1, "rejected_row")
-            return
+            return 0
         middle = len(batch) // 2
-        for half in (batch[:middle], batch[middle:]):
-            await self._write_with_retry(half)
+        return sum([await self._write_with_retry(half) for half in (batch[:middle], batch[middle:])])
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         if self.database.dialect == "postgresql" and len(batch) >= COPY_THRESHOLD:
@@ -219,3 +348,10 @@ class BufferedWriter:
             driver = raw.driver_connection
             assert driver is not None
             await driver.copy_records_to_table(self.table.name, records=records, columns=columns)
+
+
+def _utc(value: Any) -> Any:
+    """A timestamp as naive UTC (SQLite gives naive UTC back, PostgreSQL aware), for comparing keys."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import Scope
+from starlette.types import Message, Scope
 
 from cerebra.dialects.anthropic import endpoints as anthropic_dialect
 from cerebra.dialects.anthropic import errors as anthropic_errors
@@ -71,6 +71,32 @@ def _strip_key(query: str) -> str:
     return "&".join(p for p in query.split("&") if not p.startswith("key="))
 
 
+class LastMessageHeld:
+    """A `send` that holds back the response's final body message until `release()`: the gateway logs the
+    call in between, so a client never has a complete response whose log row could still be lost."""
+
+    __slots__ = ("_send", "_held")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._held: Message | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._held = message
+            return
+        await self._send(message)
+
+    async def release(self) -> None:
+        """Send the held message, if any (not after the client went away: there is no one to send it to)."""
+        held, self._held = self._held, None
+        if held is not None:
+            try:
+                await self._send(held)
+            except (OSError, RuntimeError):  # the connection is closed
+                log.debug("client gone before the end of the response")
+
+
 class GatewayApp:
     """ASGI callable for /v1/* (scope["app"].state.gateway holds the Gateway)."""
 
@@ -113,9 +139,13 @@ class GatewayApp:
         )
         send_error_shaped = anthropic_errors.send_error if anthropic_shape else send_error
         authenticated = False
+        logged = not route.startswith("models")
+        last = LastMessageHeld(send)
         try:
             ctx.principal = await authenticate(gw.keys, _key_of(headers, query, provider), "cerebra")
             authenticated = True
+            if logged:  # the log row is spooled before the response's last byte leaves (see the end)
+                send = last.send
             self._attribute(ctx, headers)
             if provider is not None:
                 raw_body = await read_body(receive, headers, gw.max_body)
@@ -188,8 +218,9 @@ class GatewayApp:
                 await send_error_shaped(send, ApiError(500, "internal gateway error", code="internal_error"))
             except Exception:  # noqa: BLE001 - the response had already started
                 log.debug("could not send the error response")
-        if authenticated and not route.startswith("models"):
-            gw.finish(ctx)
+        if authenticated and logged:
+            gw.finish(ctx)  # the row is in the spool file now: a crash from here on cannot lose it
+            await last.release()
             await gw.after_call(ctx)
 
     @staticmethod

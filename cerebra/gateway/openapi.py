@@ -284,7 +284,7 @@ _models["parameters"] = [
     *(
         {"name": name, "in": "query", "required": False, "schema": schema}
         for name, schema in (
-            ("limit", {"type": "integer"}),
+            ("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}),
             ("after_id", {"type": "string"}),
             ("before_id", {"type": "string"}),
         )
