@@ -37,7 +37,7 @@ class ArchiveInfo:
     key_id: str | None = None
 
 
-class _HashingSink:
+class HashingSink:
     """Counts and hashes every byte on its way to the file."""
 
     def __init__(self, file: BinaryIO) -> None:
@@ -75,7 +75,7 @@ class ArchiveWriter:
     ) -> None:
         self.path = Path(path)
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()/abort()
-        self._sink = _HashingSink(self._file)
+        self._sink = HashingSink(self._file)
         try:
             self._encryptor = (
                 EncryptingWriter(self._sink, encryption_key, chunk_size, key_id=key_id)

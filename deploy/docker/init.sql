@@ -538,6 +538,7 @@ CREATE TABLE rekey_runs (
     phase VARCHAR(20) NOT NULL, 
     dry_run BOOLEAN NOT NULL, 
     include_unencrypted BOOLEAN NOT NULL, 
+    storage_location VARCHAR(63), 
     target_key_id VARCHAR(64), 
     items_total INTEGER NOT NULL, 
     items_done INTEGER NOT NULL, 

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("phase", sa.String(20), nullable=False),
         sa.Column("dry_run", sa.Boolean, nullable=False),
         sa.Column("include_unencrypted", sa.Boolean, nullable=False),
+        sa.Column("storage_location", sa.String(63), nullable=True),
         sa.Column("target_key_id", sa.String(64), nullable=True),
         sa.Column("items_total", sa.Integer, nullable=False),
         sa.Column("items_done", sa.Integer, nullable=False),
