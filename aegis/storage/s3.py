@@ -116,14 +116,32 @@ class S3Storage(StorageBackend):
         if head.get("ContentLength") != size:
             self._delete_quietly(object_key)
             raise StorageError(f"upload of {key} failed: stored size differs from the archive's")
-        if retain_until is not None and head.get("ObjectLockMode") != self.object_lock.mode:  # type: ignore[union-attr]
-            # the bucket ignored the lock: never report an unprotected archive as protected
+        if retain_until is not None and not self._retained(object_key, head, retain_until):
+            # never report an unprotected archive as protected
             self._delete_quietly(object_key)
             raise StorageError(
                 f"upload of {key} failed: s3://{self.bucket} did not apply the Object Lock retention"
                 " (is Object Lock enabled on the bucket?)"
             )
         return StoredObject(key=key, size_bytes=size, sha256=digest, retain_until=retain_until)
+
+    def _retained(self, object_key: str, head: dict[str, Any], retain_until: datetime) -> bool:
+        """Whether the object carries the retention; set it with PutObjectRetention when the upload's
+        headers were not applied (some S3-compatible stores, and moto, ignore them on multipart uploads)."""
+        assert self.object_lock is not None
+        if head.get("ObjectLockMode") == self.object_lock.mode:
+            return True
+        try:
+            self.client.put_object_retention(
+                Bucket=self.bucket,
+                Key=object_key,
+                Retention={"Mode": self.object_lock.mode, "RetainUntilDate": retain_until},
+                ChecksumAlgorithm="SHA256",
+            )
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except (ClientError, BotoCoreError):
+            return False
+        return head.get("ObjectLockMode") == self.object_lock.mode
 
     def open_read(self, key: str) -> BinaryIO:
         try:
