@@ -98,8 +98,8 @@ class BackupService:
         location = await self.locations.require(request["storage_location"])
         if self.settings.oco_aegis_require_encryption and self.encryption_key is None:
             raise Conflict(
-                "encryption is required (OCO_AEGIS_REQUIRE_ENCRYPTION=true) but OCO_AEGIS_ENCRYPTION_KEY is not"
-                " set: refusing to write an unencrypted backup",
+                "encryption is required (OCO_AEGIS_REQUIRE_ENCRYPTION=true) but no encryption key is configured"
+                " (OCO_AEGIS_ENCRYPTION_KEY or OCO_AEGIS_ENCRYPTION_KEYS): refusing to write an unencrypted backup",
                 code="encryption_required",
             )
         spec = BackupSpec.from_dict({**request, "cluster": cluster, "name": name or "pending"})
