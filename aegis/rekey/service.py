@@ -36,6 +36,8 @@ log = logging.getLogger("aegis.rekey")
 
 REKEYED, SKIPPED, FAILED = "rekeyed", "skipped", "failed"
 WOULD_REKEY, WOULD_SKIP = "would_rekey", "would_skip"
+#: how long the removal of an old object waits for restores that may still read it
+READER_WAIT_S, READER_POLL_S = 900.0, 1.0
 
 RUN_TABLE = RunTable(
     table=rekey_runs,
@@ -276,13 +278,27 @@ class RekeyService:
                 SKIPPED,
                 f"the backup changed during rekey (deleted or being restored){note}",
             )
-        problem = await asyncio.to_thread(drop_object, storage, backup["storage_key"])
+        problem = await self._wait_for_readers(backup_id, cancel) or await asyncio.to_thread(
+            drop_object, storage, backup["storage_key"]
+        )
         reason = (
             f"the old object {backup['storage_key']} could not be removed: {problem}" if problem else None
         )
         item = _item(backup, self.keys, REKEYED, reason, from_key_id=done.from_key_id)
         item["new_storage_key"] = done.storage_key
         return item
+
+    async def _wait_for_readers(self, backup_id: int, cancel: threading.Event) -> str | None:
+        """A restore that started just before the switch may still fetch the old object: wait for the
+        backup's running restores to end before removing it (bounded; the reason when it gave up)."""
+        deadline = asyncio.get_running_loop().time() + READER_WAIT_S
+        while True:
+            async with self.database.engine.connect() as conn:
+                if not await repo.being_restored(conn, backup_id):
+                    return None
+            if cancel.is_set() or asyncio.get_running_loop().time() > deadline:
+                return "a restore was still reading it; delete it once that restore has ended"
+            await asyncio.sleep(READER_POLL_S)
 
 
 def _item(

@@ -15,10 +15,13 @@ from typing import Any
 
 import boto3
 import pytest
+import sqlalchemy as sa
 from botocore.exceptions import ClientError
 
 from aegis.archive.crypto import generate_key, peek_key_id
 from aegis.backups import repository as backups_repo
+from aegis.restores import repository as restores_repo
+from aegis.restores.tables import restore_records
 from aegis.storage.base import StoredObject
 from aegis.storage.local import LocalStorage
 from oco.timeutil import utcnow
@@ -298,3 +301,65 @@ async def test_rekey_on_s3(make_env, unique, moto_endpoint, s3_bucket) -> None: 
         backup_id=old["id"], cluster=only_new.dr, namespace_mapping={"blog": "b-s3"}
     )
     assert restored["phase"] == "Completed" and restored["results"]["created"] > 5
+
+
+async def insert_running_restore(env: AegisEnv, backup_id: int, name: str) -> int:
+    now = utcnow()
+    async with env.app.state.database.engine.begin() as conn:
+        return await restores_repo.insert_restore(
+            conn,
+            name=name,
+            backup_id=backup_id,
+            cluster=env.dr,
+            spec={},
+            phase="InProgress",
+            dry_run=False,
+            created_at=now,
+            heartbeat_at=now,
+            owner=env.app.state.restores.tracker.owner,
+        )
+
+
+async def finish_restore(env: AegisEnv, restore_id: int) -> None:
+    async with env.app.state.database.engine.begin() as conn:
+        await conn.execute(
+            sa.update(restore_records).where(restore_records.c.id == restore_id).values(phase="Completed")
+        )
+
+
+async def test_a_restore_that_starts_during_rekey_keeps_its_archive(make_env, unique, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The switch happens only while no restore reads the backup, and the old object is removed only
+    once restores that may have read the old row have ended."""
+    HeldUploads.uploading.clear()
+    HeldUploads.release.clear()
+    monkeypatch.setattr(
+        "aegis.locations.service.storage_from_spec", lambda spec: HeldUploads(spec["path"], name=spec["name"])
+    )
+    before = await make_env(oco_aegis_encryption_key=K_OLD)
+    location = unique("disk")
+    await before.add_local_location(location)
+    old = await before.backup(location, included_namespaces=["blog"])
+    after = await make_env(**ROTATED)
+
+    started = await after.ok("POST", "/api/v1/rekeys", 202, json={"storage_location": location})
+    assert await asyncio.to_thread(HeldUploads.uploading.wait, 30)
+    restore_id = await insert_running_restore(after, old["id"], unique("r"))  # begins while the copy uploads
+    HeldUploads.release.set()
+    run = await after.wait_for(f"/api/v1/rekeys/{started['id']}")
+
+    assert run["counts"] == {"skipped": 1} and "changed during rekey" in run["items"][0]["reason"]
+    assert (await after.ok("GET", f"/api/v1/backups/{old['id']}"))["storage_key"] == old["storage_key"]
+    assert files(after.tmp / "store") == [old["storage_key"]]  # the unused new copy was removed
+    await finish_restore(after, restore_id)
+
+    service = after.app.state.rekey
+    monkeypatch.setattr("aegis.rekey.service.READER_WAIT_S", 0.3)
+    monkeypatch.setattr("aegis.rekey.service.READER_POLL_S", 0.05)
+    reader = await insert_running_restore(after, old["id"], unique("r"))
+    assert "still reading" in (await service._wait_for_readers(old["id"], threading.Event()) or "")
+    monkeypatch.setattr("aegis.rekey.service.READER_WAIT_S", 30.0)
+    waiting = asyncio.create_task(service._wait_for_readers(old["id"], threading.Event()))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # still waiting for the reader
+    await finish_restore(after, reader)
+    assert await waiting is None
