@@ -7,7 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
+import subprocess
+import sys
 import threading
 import tracemalloc
 from pathlib import Path
@@ -346,3 +349,27 @@ def test_rekey_streams_a_large_archive_in_chunks(tmp_path: Path) -> None:
     assert done.members == 42 and done.size_bytes > 10 * 1024 * 1024
     print(f"rekey of {done.size_bytes} bytes: python peak {peak} bytes")
     assert peak < done.size_bytes / 2, f"peak {peak} bytes for a {done.size_bytes}-byte archive"
+
+
+def test_the_service_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    """`python -m aegis` with a short key: exit status 2 and one line naming the variable, not the key."""
+    short = base64.b64encode(b"k" * 20).decode()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OCO_", "POSTGRES_", "REDIS_"))},
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "OCO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'oco.db'}",
+        "OCO_AEGIS_ENCRYPTION_KEYS": json.dumps({"2026-12": short}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "aegis", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: OCO_AEGIS_ENCRYPTION_KEYS: key '2026-12': encryption key must decode to 32 bytes, got 20"
+    )
+    assert short not in done.stderr + done.stdout and "Traceback" not in done.stderr
