@@ -21,6 +21,7 @@ from aegis.archive.keys import KeyRing
 from aegis.backups import repository as backups_repo
 from aegis.backups.phase import INTERRUPTED, RESTORABLE, UNFINISHED, Phase
 from aegis.locations.service import LocationService
+from aegis.rekey import metrics
 from aegis.rekey import repository as repo
 from aegis.rekey.engine import RekeyCancelled, RekeyFailed, drop_object, rekey_archive
 from aegis.rekey.tables import rekey_runs
@@ -188,6 +189,7 @@ class RekeyService:
                 if item is None:
                     continue
                 items.append(item)
+                metrics.REKEYED.labels(outcome=item["outcome"]).inc()
                 async with self.database.engine.begin() as conn:
                     await repo.update_run(
                         conn,

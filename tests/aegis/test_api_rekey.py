@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from aegis.archive.crypto import generate_key, peek_key_id
 from aegis.backups import repository as backups_repo
+from aegis.rekey.metrics import REKEYED
 from aegis.restores import repository as restores_repo
 from aegis.restores.tables import restore_records
 from aegis.storage.base import StoredObject
@@ -91,9 +92,13 @@ async def test_rotation_old_archives_restore_and_rekey_moves_them(make_env, uniq
     ]
     assert (await after.ok("GET", f"/api/v1/backups/{old['id']}"))["storage_key"] == old["storage_key"]
 
+    rekeyed_before = REKEYED.labels(outcome="rekeyed")._value.get()
     run = await rekey(after, location)
 
     assert run["phase"] == "Completed" and run["counts"] == {"rekeyed": 1} and run["items_done"] == 1
+    metrics = (await after.client.get("/metrics")).text
+    assert REKEYED.labels(outcome="rekeyed")._value.get() == rekeyed_before + 1
+    assert 'aegis_rekey_archives_total{outcome="rekeyed"}' in metrics
     item = run["items"][0]
     record = await after.ok("GET", f"/api/v1/backups/{old['id']}")
     assert record["storage_key"] == item["new_storage_key"] != old["storage_key"]
