@@ -23,6 +23,8 @@ from aegis.dr.runs import RunService as DrRunService
 from aegis.dr.service import PlanService
 from aegis.locations.endpoints import router as locations_router
 from aegis.locations.service import LocationService
+from aegis.rekey.endpoints import router as rekey_router
+from aegis.rekey.service import RekeyService
 from aegis.restores.endpoints import router as restores_router
 from aegis.restores.service import RestoreService
 from aegis.schedules.endpoints import router as schedules_router
@@ -51,10 +53,14 @@ SHUTDOWN_MARGIN_S = 15.0
 
 
 async def _stop_all(
-    scheduler: Scheduler, backups: BackupService, restores: RestoreService, dr_runs: DrRunService
+    scheduler: Scheduler,
+    backups: BackupService,
+    restores: RestoreService,
+    dr_runs: DrRunService,
+    rekey: RekeyService,
 ) -> None:
     await scheduler.stop()
-    await asyncio.gather(backups.stop(), restores.stop(), dr_runs.stop())  # all share one grace period
+    await asyncio.gather(backups.stop(), restores.stop(), dr_runs.stop(), rekey.stop())  # one grace period
 
 
 async def describe_clusters(
@@ -81,7 +87,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     clusters = ClusterService(
         aegis_settings.cluster_registry(), check_timeout_s=aegis_settings.oco_aegis_cluster_check_timeout_s
     )
-    aegis_settings.encryption_key()  # validate now, not on the first backup
+    aegis_settings.key_ring()  # validate the encryption keys now, not on the first backup
 
     @asynccontextmanager
     async def aegis_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +97,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         backups = BackupService(database, aegis_settings, clusters, locations, lease=lease)
         restores = RestoreService(database, aegis_settings, clusters, locations, backups, lease=lease)
         schedules = ScheduleService(database, clusters, locations)
+        rekey = RekeyService(database, aegis_settings, locations, lease=lease)
         backups.finished_hooks.append(schedules.on_backup_finished)
         scheduler = Scheduler(
             database,
@@ -107,6 +114,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         app.state.clusters, app.state.locations = clusters, locations
         app.state.backups, app.state.restores = backups, restores
         app.state.schedules, app.state.scheduler = schedules, scheduler
+        app.state.rekey = rekey
 
         try:
             await lease.refresh()  # before any record names this owner
@@ -115,6 +123,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         await backups.recover(startup=True)
         await restores.recover(startup=True)
         await dr_runs.recover(startup=True)
+        await rekey.recover(startup=True)
         await asyncio.to_thread(
             sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
         )
@@ -123,6 +132,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
         restores.tracker.start()
         dr_runs.tracker.start()
+        rekey.tracker.start()
         if aegis_settings.oco_aegis_scheduler_enabled:
             scheduler.start()
         try:
@@ -132,7 +142,7 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             # plus a margin for marking them interrupted and cleaning up (SHUTDOWN_MARGIN_S).
             try:
                 await asyncio.wait_for(
-                    _stop_all(scheduler, backups, restores, dr_runs),
+                    _stop_all(scheduler, backups, restores, dr_runs, rekey),
                     aegis_settings.oco_aegis_shutdown_grace_s + SHUTDOWN_MARGIN_S,
                 )
             except TimeoutError:
@@ -143,7 +153,15 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     app = make_service_app(
         SERVICE,
         "aegis",
-        [clusters_router, locations_router, backups_router, restores_router, schedules_router, dr_router],
+        [
+            clusters_router,
+            locations_router,
+            backups_router,
+            restores_router,
+            schedules_router,
+            dr_router,
+            rekey_router,
+        ],
         settings=aegis_settings,
         lifespan_hooks=[aegis_lifespan],
         description="Kubernetes backup and restore: storage locations, backups, restores, schedules; DR plans,"

@@ -538,3 +538,62 @@ def schedule_delete(
             schedule_id = found[0]["id"]
         api.call("DELETE", f"/api/v1/schedules/{schedule_id}")
     out().print(f"deleted schedule {schedule_id}", markup=False)
+
+
+@app.command()
+def rekey(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would be rekeyed, change nothing")
+    ] = False,
+    include_unencrypted: Annotated[
+        bool, typer.Option("--include-unencrypted", help="also encrypt archives written without a key")
+    ] = False,
+    location: Annotated[
+        str | None, typer.Option("--location", help="only this storage location's archives")
+    ] = None,
+    wait: Wait = True,
+    poll_interval: Poll = 1.0,
+    as_json: JsonOption = False,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Re-encrypt archives not on the current key to it (needs an admin key; exit 1 unless Completed)."""
+    api = _client(url, api_key)
+    try:
+        body = {"dry_run": dry_run, "include_unencrypted": include_unencrypted, "storage_location": location}
+        record = api.call("POST", "/api/v1/rekeys", json=body)
+        if not dry_run:
+            err().print(f"rekey {record['id']} to key {record['target_key_id']!r} started")
+            if wait:
+                record = _follow(
+                    api, f"/api/v1/rekeys/{record['id']}", f"rekey {record['id']}", poll_interval
+                )
+    finally:
+        api.close()
+    if as_json:
+        print_json(record)
+    else:
+        _print_rekey(record)
+    if wait or dry_run:
+        _exit_for(record["phase"])
+
+
+def _print_rekey(record: dict[str, Any]) -> None:
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(record["counts"].items())) or "nothing to do"
+    what = "dry run" if record["dry_run"] else "rekey"
+    out().print(
+        f"{what} {record['id']} to key {record['target_key_id']!r}: [bold]{record['phase']}[/bold]  {counts}"
+    )
+    if record.get("error"):
+        out().print(f"  error: {record['error']}", markup=False)
+    if record["items"]:
+        table = Table("backup", "location", "from key", "outcome", "reason")
+        for i in record["items"]:
+            table.add_row(
+                f"{i['backup_id']} {i['backup_name']}",
+                i["storage_location"],
+                i["from_key_id"] or ("(unencrypted)" if not i["encrypted"] else "(not recorded)"),
+                i["outcome"],
+                cell(i["reason"]),
+            )
+        print_table(table)

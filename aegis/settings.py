@@ -3,11 +3,13 @@ where local storage locations may live)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 
 from aegis.archive.crypto import EncryptionKeyError, parse_key
+from aegis.archive.keys import DEFAULT_KEY_ID, KeyRing, validate_key_id
 from aegis.kube.clusters import ClusterConfigError, ClusterRegistry
 from aegis.kube.transport import RetryPolicy
 from oco.settings import PlatformSettings, SettingsError
@@ -25,8 +27,12 @@ class AegisSettings(PlatformSettings):
 
     #: YAML file: `clusters: {prod: {kubeconfig: /path, context: ctx}, here: {in_cluster: true}}`.
     oco_aegis_clusters: Path | None = None
-    #: base64 of 32 bytes; archives are AES-256-GCM encrypted when set.
+    #: base64 of 32 bytes; archives are AES-256-GCM encrypted when set. It is the key of id "default".
     oco_aegis_encryption_key: SecretStr | None = Field(default=None, repr=False)
+    #: a JSON object of key id -> base64 of 32 bytes, e.g. {"2026-06": "...", "2026-12": "..."}.
+    oco_aegis_encryption_keys: SecretStr | None = Field(default=None, repr=False)
+    #: the id new archives are sealed with (required when more than one key is configured).
+    oco_aegis_encryption_key_current: str | None = None
     #: fail closed: refuse to write an unencrypted backup when no key is configured.
     oco_aegis_require_encryption: bool = False
     #: concurrent API requests within one tier of a restore.
@@ -52,13 +58,42 @@ class AegisSettings(PlatformSettings):
     oco_aegis_kube_max_attempts: int = Field(default=6, ge=1, le=20)
 
     def encryption_key(self) -> bytes | None:
-        """The raw AES key, or None; a malformed key stops start-up (the key is never echoed)."""
-        if self.oco_aegis_encryption_key is None or not self.oco_aegis_encryption_key.get_secret_value():
-            return None
-        try:
-            return parse_key(self.oco_aegis_encryption_key.get_secret_value())
-        except EncryptionKeyError as exc:
-            raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEY: {exc}") from None
+        """The raw current AES key, or None (see :meth:`key_ring`)."""
+        return self.key_ring().current_key
+
+    def key_ring(self) -> KeyRing:
+        """The configured keys by id and the current one; a malformed setting stops start-up with one line
+        naming the variable (never the key). ``OCO_AEGIS_ENCRYPTION_KEY`` is the key of id ``default``,
+        ``OCO_AEGIS_ENCRYPTION_KEYS`` adds keys by id, ``OCO_AEGIS_ENCRYPTION_KEY_CURRENT`` names the one new
+        archives are sealed with (it may be left out when only one key is configured)."""
+        keys: dict[str, bytes] = {}
+        single = _secret(self.oco_aegis_encryption_key)
+        if single:
+            try:
+                keys[DEFAULT_KEY_ID] = parse_key(single)
+            except EncryptionKeyError as exc:
+                raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEY: {exc}") from None
+        for key_id, key in _parse_keys(_secret(self.oco_aegis_encryption_keys)).items():
+            if key_id in keys and keys[key_id] != key:
+                raise SettingsError(
+                    f"OCO_AEGIS_ENCRYPTION_KEYS: key id {key_id!r} is also OCO_AEGIS_ENCRYPTION_KEY's id, with a"
+                    " different key; use another id or drop one of them"
+                )
+            keys[key_id] = key
+        current = (self.oco_aegis_encryption_key_current or "").strip() or None
+        if current is None:
+            if len(keys) > 1:
+                raise SettingsError(
+                    f"OCO_AEGIS_ENCRYPTION_KEY_CURRENT: required when more than one key is configured"
+                    f" (configured ids: {', '.join(sorted(keys))})"
+                )
+            current = next(iter(keys), None)
+        elif current not in keys:
+            known = ", ".join(sorted(keys)) or "none"
+            raise SettingsError(
+                f"OCO_AEGIS_ENCRYPTION_KEY_CURRENT: {current!r} is not a configured key id (configured: {known})"
+            )
+        return KeyRing(keys, current)
 
     def local_roots(self) -> list[Path]:
         """The resolved OCO_AEGIS_LOCAL_ROOTS (empty: no restriction)."""
@@ -79,3 +114,35 @@ class AegisSettings(PlatformSettings):
             return ClusterRegistry.from_file(self.oco_aegis_clusters)
         except ClusterConfigError as exc:
             raise SettingsError(f"OCO_AEGIS_CLUSTERS: {exc}") from None
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value().strip() if value is not None else ""
+
+
+def _parse_keys(text: str) -> dict[str, bytes]:
+    """OCO_AEGIS_ENCRYPTION_KEYS: ``{"<id>": "<base64 of 32 bytes>", ...}``; errors name ids, never keys."""
+    if not text:
+        return {}
+    example = '{"2026-12": "<base64 of 32 bytes>"}'
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not data:
+        raise SettingsError(
+            f"OCO_AEGIS_ENCRYPTION_KEYS: expected a JSON object of key id -> key, e.g. {example}"
+        )
+    keys: dict[str, bytes] = {}
+    for key_id, value in data.items():
+        try:
+            validate_key_id(key_id)
+        except ValueError as exc:
+            raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEYS: {exc}") from None
+        if not isinstance(value, str):
+            raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEYS: key {key_id!r} must be a base64 string")
+        try:
+            keys[key_id] = parse_key(value)
+        except EncryptionKeyError as exc:
+            raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEYS: key {key_id!r}: {exc}") from None
+    return keys

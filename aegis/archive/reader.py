@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from aegis.archive.crypto import MAGIC, DecryptingReader, DecryptionError
+from aegis.archive.crypto import MAGIC, DecryptingReader, DecryptionError, KeyNotConfiguredError, Keys
 from aegis.archive.layout import METADATA_PATH, VERSION_PATH, ArchiveEntry, parse_object_path
 
 COPY_CHUNK = 1024 * 1024
@@ -27,6 +27,14 @@ COPY_CHUNK = 1024 * 1024
 
 class ArchiveIntegrityError(Exception):
     """The archive cannot be trusted: altered, truncated, not ours, or not decryptable with this key."""
+
+
+class ArchiveKeyMissingError(ArchiveIntegrityError):
+    """The archive names a key id that is not configured (``key_id``); the archive itself may be fine."""
+
+    def __init__(self, message: str, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
 
 
 @dataclass
@@ -62,16 +70,23 @@ def copy_verified(source: BinaryIO, dest: str | os.PathLike[str], expected_sha25
 
 
 class ArchiveReader:
-    """Reads a local archive file; each iteration is one streamed pass (no extraction to disk)."""
+    """Reads a local archive file; each iteration is one streamed pass (no extraction to disk).
 
-    def __init__(self, path: str | os.PathLike[str], encryption_key: bytes | None = None) -> None:
+    ``encryption_key`` is one raw key or the :class:`~aegis.archive.keys.KeyRing` (an archive is opened
+    with the key its header names). After a pass, ``key_id`` is the id of the key that opened it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], encryption_key: Keys | None = None) -> None:
         self.path = Path(path)
         self._key = encryption_key
         with open(self.path, "rb") as f:
             self.encrypted = f.read(len(MAGIC)) == MAGIC
-        if self.encrypted and self._key is None:
+        if self.encrypted and not self._key:
             raise ArchiveIntegrityError("archive is encrypted and no encryption key is configured")
         self.metadata: dict[str, Any] | None = None  # set once a pass reaches metadata.json
+        self.key_id: str | None = None
+        #: tar members seen by the last complete pass (objects, metadata and anything else)
+        self.members = 0
 
     def entries(self) -> Iterator[ArchiveEntry]:
         """Every object's (resource, group, namespace, name) from the tar headers, without parsing objects."""
@@ -101,9 +116,11 @@ class ArchiveReader:
                 gz = gzip.GzipFile(fileobj=stream, mode="rb")
                 with tarfile.open(fileobj=gz, mode="r|") as tar:
                     seen_version = False
+                    members = 0
                     while (member := tar.next()) is not None:
                         # stream mode would otherwise keep every header read (`members` is not in typeshed)
                         tar.members.clear()  # type: ignore[attr-defined]
+                        members += 1
                         if member.name == VERSION_PATH:
                             seen_version = True
                             continue
@@ -124,6 +141,7 @@ class ArchiveReader:
                 raise ArchiveIntegrityError(
                     "archive is incomplete or not an Aegis archive (metadata missing)"
                 )
+            self.members = members
 
     @contextmanager
     def _open_stream(self) -> Iterator[BinaryIO]:
@@ -133,9 +151,13 @@ class ArchiveReader:
                 return
             assert self._key is not None
             try:
-                yield DecryptingReader(f, self._key)  # type: ignore[misc]
+                reader = DecryptingReader(f, self._key)
+            except KeyNotConfiguredError as exc:
+                raise ArchiveKeyMissingError(str(exc), exc.key_id) from None
             except DecryptionError as exc:
                 raise ArchiveIntegrityError(str(exc)) from None
+            yield reader  # type: ignore[misc]
+            self.key_id = reader.key_id
 
 
 def _load_metadata(tar: tarfile.TarFile, member: tarfile.TarInfo) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from aegis.archive.crypto import DEFAULT_CHUNK_SIZE, EncryptingWriter
+from aegis.archive.keys import DEFAULT_KEY_ID
 from aegis.archive.layout import FORMAT_VERSION, METADATA_PATH, VERSION_PATH, object_path
 from aegis.archive.tarstream import TarStreamWriter
 
@@ -32,9 +33,11 @@ class ArchiveInfo:
     sha256: str
     encrypted: bool
     objects: int
+    #: the id of the key that sealed it (named in its header); None when not encrypted
+    key_id: str | None = None
 
 
-class _HashingSink:
+class HashingSink:
     """Counts and hashes every byte on its way to the file."""
 
     def __init__(self, file: BinaryIO) -> None:
@@ -66,13 +69,23 @@ class ArchiveWriter:
         path: str | os.PathLike[str],
         *,
         encryption_key: bytes | None = None,
+        key_id: str = DEFAULT_KEY_ID,
         compresslevel: int = DEFAULT_COMPRESSLEVEL,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
         self.path = Path(path)
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()/abort()
-        self._sink = _HashingSink(self._file)
-        self._encryptor = EncryptingWriter(self._sink, encryption_key, chunk_size) if encryption_key else None
+        self._sink = HashingSink(self._file)
+        try:
+            self._encryptor = (
+                EncryptingWriter(self._sink, encryption_key, chunk_size, key_id=key_id)
+                if encryption_key
+                else None
+            )
+        except BaseException:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+            raise
         self._gzip = gzip.GzipFile(
             filename="",
             mode="wb",
@@ -114,6 +127,7 @@ class ArchiveWriter:
             sha256=self._sink.hexdigest(),
             encrypted=self._encryptor is not None,
             objects=self._objects,
+            key_id=self._encryptor.key_id if self._encryptor is not None else None,
         )
         return self._info
 

@@ -29,7 +29,10 @@ def backup_service(request: Request) -> BackupService:
 Service = Annotated[BackupService, Depends(backup_service)]
 NOT_FOUND: Responses = {404: {"description": "no such backup"}}
 NO_ARCHIVE: Responses = {
-    409: {"description": "the backup has no readable archive (running, failed, deleted, missing or corrupt)"},
+    409: {
+        "description": "the backup has no readable archive (running, failed, deleted, missing or corrupt), or"
+        " the key id it names is not configured (encryption_key_unknown)"
+    },
     502: {"description": "the storage location did not answer"},
 }
 
@@ -98,7 +101,10 @@ async def get_backup(backup_id: RowIdPath, _: Caller, service: Service) -> Backu
     responses={
         **AUTH_ERRORS,
         **NOT_FOUND,
-        409: {"description": "the backup is running or being restored"},
+        409: {
+            "description": "the backup is running or being restored, or an S3 Object Lock retention still"
+            " holds its archive (archive_locked: nothing was deleted)"
+        },
         502: {"description": "the storage location did not answer (nothing was marked)"},
     },
 )

@@ -24,6 +24,8 @@ class BackupOutcome:
     size_bytes: int = 0
     sha256: str = ""
     encrypted: bool = False
+    encryption_key_id: str | None = None  # the key id the archive's header names
+    retain_until: datetime | None = None  # S3 Object Lock retention set on upload
     api_versions: list[str] = field(default_factory=list)
     server_version: str | None = None
     error: str | None = None  # why the run Failed as a whole

@@ -13,6 +13,7 @@ from aegis.backups.phase import RESTORABLE, UNFINISHED, Phase
 from aegis.backups.tables import backup_records
 from aegis.restores.tables import restore_records
 from oco.pagination import PageParams, paginate
+from oco.timeutil import utcnow
 
 
 async def insert_backup(conn: AsyncConnection, **values: Any) -> int:
@@ -95,6 +96,11 @@ async def has_running_restore(conn: AsyncConnection, backup_id: int) -> bool:
     return found.first() is not None
 
 
+def _not_retained(now: datetime) -> sa.ColumnElement[bool]:
+    """No Object Lock retention holds the archive at ``now`` (retention waits for it to pass)."""
+    return sa.or_(backup_records.c.retain_until.is_(None), backup_records.c.retain_until <= now)
+
+
 def _not_being_restored() -> sa.ColumnElement[bool]:
     busy = sa.select(restore_records.c.backup_id).where(restore_records.c.phase.in_(UNFINISHED))
     return backup_records.c.id.not_in(busy)
@@ -109,6 +115,7 @@ async def expired_backups(conn: AsyncConnection, now: datetime, limit: int = 500
                 backup_records.c.expires_at <= now,
                 backup_records.c.phase.not_in([*UNFINISHED, Phase.DELETED]),
                 _not_being_restored(),
+                _not_retained(now),
             )
             .order_by(backup_records.c.expires_at)
             .limit(limit)
@@ -117,8 +124,11 @@ async def expired_backups(conn: AsyncConnection, now: datetime, limit: int = 500
     return [dict(r) for r in rows]
 
 
-async def surplus_backups(conn: AsyncConnection, job_id: int, keep_last: int) -> list[dict[str, Any]]:
-    """A schedule's successful backups beyond the newest ``keep_last`` (not read by a running restore)."""
+async def surplus_backups(
+    conn: AsyncConnection, job_id: int, keep_last: int, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """A schedule's successful backups beyond the newest ``keep_last`` (not read by a running restore,
+    not held by an Object Lock retention: those wait until it passes)."""
     keep_ids = [
         int(i)
         for i in (
@@ -134,6 +144,7 @@ async def surplus_backups(conn: AsyncConnection, job_id: int, keep_last: int) ->
         backup_records.c.job_id == job_id,
         backup_records.c.phase.in_(RESTORABLE),
         _not_being_restored(),
+        _not_retained(now or utcnow()),
     ]
     if keep_ids:
         where.append(backup_records.c.id.not_in(keep_ids))

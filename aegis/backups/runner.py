@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from aegis.archive.crypto import Keys
+from aegis.archive.keys import DEFAULT_KEY_ID
 from aegis.archive.reader import ArchiveReader, copy_verified
 from aegis.archive.writer import ArchiveWriter
 from aegis.backups.outcomes import BackupContents, BackupOutcome, ContentItem
@@ -58,6 +60,7 @@ def run_backup(
     progress_cb: ProgressCallback | None = None,
     encryption_key: bytes | None = None,
     *,
+    key_id: str = DEFAULT_KEY_ID,
     require_encryption: bool = False,
     work_dir: str | os.PathLike[str] | None = None,
     cancel: threading.Event | None = None,
@@ -65,11 +68,16 @@ def run_backup(
 ) -> BackupOutcome:
     """Back up what ``spec`` selects into ``storage`` under ``key``; never raises for run failures.
 
-    ``encryption_key`` is the raw 32-byte key (see ``aegis.archive.crypto.parse_key``). With
-    ``require_encryption`` a missing key fails the run before anything is read (fail closed).
+    ``encryption_key`` is the raw 32-byte key (see ``aegis.archive.crypto.parse_key``), ``key_id`` its id,
+    named in the archive's header. With ``require_encryption`` a missing key fails the run before
+    anything is read (fail closed).
     """
     outcome = BackupOutcome(
-        phase=Phase.IN_PROGRESS, key=key, started_at=now(), encrypted=encryption_key is not None
+        phase=Phase.IN_PROGRESS,
+        key=key,
+        started_at=now(),
+        encrypted=encryption_key is not None,
+        encryption_key_id=key_id if encryption_key is not None else None,
     )
     run = _BackupRun(cluster.transport(retry), spec, outcome, ProgressThrottle(progress_cb), cancel)
     fd, tmp_name = tempfile.mkstemp(prefix="aegis-backup-", suffix=".tar.gz", dir=work_dir)
@@ -83,15 +91,16 @@ def run_backup(
             spec.validate()
         except ValueError as exc:
             raise Fatal(f"invalid backup spec: {exc}") from None
-        with ArchiveWriter(tmp_name, encryption_key=encryption_key) as writer:
+        with ArchiveWriter(tmp_name, encryption_key=encryption_key, key_id=key_id) as writer:
             run.collect(writer)
             info = writer.close(run.metadata())
         outcome.size_bytes, outcome.sha256 = info.size_bytes, info.sha256
         run.progress(force=True, detail="uploading")
         try:
-            storage.put_file(tmp_name, key, sha256=info.sha256)
+            stored = storage.put_file(tmp_name, key, sha256=info.sha256)
         except StorageError as exc:
             raise Fatal(f"upload failed: {exc}") from None
+        outcome.retain_until = stored.retain_until
         outcome.phase = Phase.PARTIALLY_FAILED if outcome.errors else Phase.COMPLETED
     except Cancelled:
         outcome.phase, outcome.error = Phase.FAILED, "interrupted"
@@ -339,7 +348,7 @@ def list_backup_contents(
     storage: StorageBackend,
     key: str,
     expected_sha256: str,
-    encryption_key: bytes | None = None,
+    encryption_key: Keys | None = None,
     *,
     work_dir: str | os.PathLike[str] | None = None,
 ) -> BackupContents:

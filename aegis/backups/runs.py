@@ -21,7 +21,7 @@ from oco.runs import RunTable
 log = logging.getLogger("aegis.runs")
 
 #: Temporary files and directories of runs in the work directory (swept at start-up when stale).
-WORK_FILE_PREFIXES = ("aegis-backup-", "aegis-restore-", "aegis-contents-")
+WORK_FILE_PREFIXES = ("aegis-backup-", "aegis-restore-", "aegis-contents-", "aegis-rekey-")
 
 
 def _items_done(progress: Progress) -> dict[str, Any]:

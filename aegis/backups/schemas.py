@@ -90,6 +90,10 @@ class Backup(BaseModel):
     size_bytes: int
     sha256: str | None
     encrypted: bool
+    #: the id of the key the archive is sealed with (None: unencrypted, or written before key ids)
+    encryption_key_id: str | None = None
+    #: S3 Object Lock: the archive cannot be deleted before this time
+    retain_until: datetime | None = None
     server_version: str | None
     created_by: str | None
     created_at: datetime
@@ -121,6 +125,8 @@ class Backup(BaseModel):
             size_bytes=row["size_bytes"] or 0,
             sha256=row["sha256"],
             encrypted=bool(row["encrypted"]),
+            encryption_key_id=row.get("encryption_key_id"),
+            retain_until=as_utc(row.get("retain_until")),
             server_version=row["server_version"],
             created_by=row["created_by"],
             created_at=as_utc(row["created_at"]),

@@ -15,7 +15,8 @@ from typing import Any, BinaryIO
 
 from sqlalchemy.exc import IntegrityError
 
-from aegis.archive.reader import ArchiveIntegrityError
+from aegis.archive.keys import DEFAULT_KEY_ID
+from aegis.archive.reader import ArchiveIntegrityError, ArchiveKeyMissingError
 from aegis.backups import metrics
 from aegis.backups import repository as repo
 from aegis.backups.naming import NAME_MAX, generated_name
@@ -30,13 +31,13 @@ from aegis.clusters.service import ClusterService
 from aegis.kube.clusters import ClusterConfigError
 from aegis.locations.service import LocationService
 from aegis.settings import AegisSettings
-from aegis.storage import ObjectNotFoundError, StorageError
-from aegis.storage.errors import StorageUnavailable
+from aegis.storage import ObjectLockedError, ObjectNotFoundError, StorageError
+from aegis.storage.errors import ArchiveLocked, StorageUnavailable
 from oco.db import Database
 from oco.errors import ApiError, Conflict, InvalidRequest
 from oco.pagination import PageParams
 from oco.runs import OwnerLease, RunTracker
-from oco.timeutil import utcnow
+from oco.timeutil import as_utc, utcnow
 
 log = logging.getLogger("aegis.backups")
 
@@ -63,7 +64,8 @@ class BackupService:
         self.settings = settings
         self.clusters = clusters
         self.locations = locations
-        self.encryption_key = settings.encryption_key()
+        self.keys = settings.key_ring()
+        self.encryption_key = self.keys.current_key
         self.tracker = RunTracker(
             database,
             run_table(backup_records, "backup"),
@@ -96,8 +98,8 @@ class BackupService:
         location = await self.locations.require(request["storage_location"])
         if self.settings.oco_aegis_require_encryption and self.encryption_key is None:
             raise Conflict(
-                "encryption is required (OCO_AEGIS_REQUIRE_ENCRYPTION=true) but OCO_AEGIS_ENCRYPTION_KEY is not"
-                " set: refusing to write an unencrypted backup",
+                "encryption is required (OCO_AEGIS_REQUIRE_ENCRYPTION=true) but no encryption key is configured"
+                " (OCO_AEGIS_ENCRYPTION_KEY or OCO_AEGIS_ENCRYPTION_KEYS): refusing to write an unencrypted backup",
                 code="encryption_required",
             )
         spec = BackupSpec.from_dict({**request, "cluster": cluster, "name": name or "pending"})
@@ -240,6 +242,7 @@ class BackupService:
                     key,
                     progress,
                     self.encryption_key,
+                    key_id=self.keys.current_id or DEFAULT_KEY_ID,
                     require_encryption=self.settings.oco_aegis_require_encryption,
                     work_dir=self.settings.oco_aegis_work_dir,
                     cancel=cancel,
@@ -266,6 +269,8 @@ class BackupService:
             "size_bytes": outcome.size_bytes,
             "sha256": outcome.sha256 or None,
             "encrypted": outcome.encrypted and phase != Phase.FAILED,
+            "encryption_key_id": outcome.encryption_key_id if phase != Phase.FAILED else None,
+            "retain_until": outcome.retain_until,
             "server_version": (outcome.server_version or "")[:64] or None,
             "heartbeat_at": finished,
             "finished_at": finished,
@@ -343,20 +348,18 @@ class BackupService:
     async def contents(self, record: dict[str, Any]) -> BackupContents:
         """The archive's index (checksum verified, decrypted when needed); nothing is restored."""
         storage = await self._archive_backend(record)
-        if record["encrypted"] and self.encryption_key is None:
-            raise Conflict(
-                f"backup {record['id']} is encrypted and OCO_AEGIS_ENCRYPTION_KEY is not set",
-                code="encryption_key_missing",
-            )
+        self.require_key(record)
         try:
             return await asyncio.to_thread(
                 list_backup_contents,
                 storage,
                 record["storage_key"],
                 record["sha256"] or "",
-                self.encryption_key,
+                self.keys,
                 work_dir=self.settings.oco_aegis_work_dir,
             )
+        except ArchiveKeyMissingError as exc:
+            raise Conflict(f"backup {record['id']}: {exc}", code="encryption_key_unknown") from None
         except ArchiveIntegrityError as exc:
             raise Conflict(f"backup {record['id']}: {exc}", code="archive_corrupt") from None
         except ObjectNotFoundError:
@@ -366,6 +369,24 @@ class BackupService:
             ) from None
         except StorageError as exc:
             raise StorageUnavailable(str(exc)) from None
+
+    def require_key(self, record: dict[str, Any]) -> None:
+        """Conflict (409) when the backup's archive is encrypted and the key it names is not configured."""
+        if not record["encrypted"]:
+            return
+        if not self.keys:
+            raise Conflict(
+                f"backup {record['id']} is encrypted and no encryption key is configured"
+                " (OCO_AEGIS_ENCRYPTION_KEY or OCO_AEGIS_ENCRYPTION_KEYS)",
+                code="encryption_key_missing",
+            )
+        key_id = record.get("encryption_key_id")
+        if key_id is not None and key_id not in self.keys:
+            raise Conflict(
+                f"backup {record['id']} was encrypted with key id {key_id!r}, which is not configured: add"
+                " that key to OCO_AEGIS_ENCRYPTION_KEYS to restore it",
+                code="encryption_key_unknown",
+            )
 
     async def open_archive(self, record: dict[str, Any]) -> BinaryIO:
         """A binary stream of the stored archive (the caller closes it, from a thread)."""
@@ -403,7 +424,11 @@ class BackupService:
         return await self.get(backup_id)
 
     async def delete_archive(self, record: dict[str, Any]) -> None:
-        """Remove the stored archive (a missing object or a forgotten location is not an error)."""
+        """Remove the stored archive (a missing object or a forgotten location is not an error).
+        ArchiveLocked (409, nothing deleted) while an Object Lock retention holds it."""
+        until = as_utc(record.get("retain_until"))
+        if until is not None and until > utcnow():
+            raise _locked(record["id"], until)
         location = await self.locations.get(record["storage_location"])
         if location is None:
             return
@@ -412,6 +437,8 @@ class BackupService:
             await asyncio.to_thread(storage.delete, record["storage_key"])
         except ApiError:
             return
+        except ObjectLockedError as exc:
+            raise _locked(record["id"], exc.until, exc.mode) from None
         except StorageError as exc:
             raise StorageUnavailable(f"cannot delete the archive of backup {record['id']}: {exc}") from None
 
@@ -420,7 +447,7 @@ class BackupService:
         storage fails, so the next scheduler tick tries again."""
         try:
             await self.delete_archive(record)
-        except StorageUnavailable as exc:
+        except (StorageUnavailable, ArchiveLocked) as exc:
             log.warning("retention: backup %s kept for now: %s", record["id"], exc.message)
             return False
         async with self.database.engine.begin() as conn:
@@ -467,6 +494,14 @@ class BackupService:
 
 class _NameTaken(Exception):
     pass
+
+
+def _locked(backup_id: int, until: datetime, mode: str = "") -> ArchiveLocked:
+    how = f" ({mode})" if mode else ""
+    return ArchiveLocked(
+        f"the archive of backup {backup_id} is under S3 Object Lock{how} until {until.isoformat()}: it cannot"
+        " be deleted before then (retention deletes it after that time)"
+    )
 
 
 def _spec_dict(spec: BackupSpec) -> dict[str, Any]:

@@ -55,6 +55,10 @@ backup_records = sa.Table(
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=True),
     sa.Column("encrypted", sa.Boolean, nullable=False),
+    # the key id the archive's header names (migration 0012_aegis_keys); NULL: unencrypted or older
+    sa.Column("encryption_key_id", sa.String(64), nullable=True),
+    # S3 Object Lock: the archive cannot be deleted before this time
+    sa.Column("retain_until", Timestamp, nullable=True),
     sa.Column("server_version", sa.String(64), nullable=True),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("owner", sa.String(64), nullable=True),  # the process running it

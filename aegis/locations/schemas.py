@@ -13,12 +13,15 @@ from oco.pagination import Page
 from oco.timeutil import as_utc
 
 _LOCAL_FIELDS = ("path",)
-_S3_FIELDS = ("bucket", "prefix", "region", "endpoint_url")
+_S3_FIELDS = ("bucket", "prefix", "region", "endpoint_url", "object_lock_days", "object_lock_mode")
 
 
 class LocationCreate(BaseModel):
     """`{"name", "type": "local", "path"}` or `{"name", "type": "s3", "bucket", "prefix", "region",
-    "endpoint_url"}`. S3 credentials come from the service's environment (boto3's default chain)."""
+    "endpoint_url", "object_lock_days", "object_lock_mode"}`. S3 credentials come from the service's
+    environment (boto3's default chain). With `object_lock_days` every archive is uploaded under S3 Object
+    Lock retention for that many days (`object_lock_mode` COMPLIANCE, the default, or GOVERNANCE); the
+    bucket must have Object Lock enabled (the probe checks)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +32,8 @@ class LocationCreate(BaseModel):
     prefix: str | None = Field(default=None, max_length=500)
     region: str | None = Field(default=None, max_length=64)
     endpoint_url: str | None = Field(default=None, max_length=500)
+    object_lock_days: int | None = Field(default=None, ge=1, le=36500, strict=True)
+    object_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] | None = None
 
     @field_validator("endpoint_url")
     @classmethod
@@ -60,12 +65,17 @@ class LocationCreate(BaseModel):
         required = "path" if self.type == "local" else "bucket"
         if getattr(self, required) is None:
             raise ValueError(f"a {self.type} location needs '{required}'")
+        if self.object_lock_mode is not None and self.object_lock_days is None:
+            raise ValueError("object_lock_mode needs object_lock_days")
         return self
 
     def config(self) -> dict[str, Any]:
         """The settings stored with the location (everything but name and type)."""
         fields = _LOCAL_FIELDS if self.type == "local" else _S3_FIELDS
-        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+        config = {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+        if self.object_lock_days is not None:
+            config["object_lock_mode"] = self.object_lock_mode or "COMPLIANCE"
+        return config
 
 
 class Location(BaseModel):
@@ -79,6 +89,8 @@ class Location(BaseModel):
     prefix: str | None = None
     region: str | None = None
     endpoint_url: str | None = None
+    object_lock_days: int | None = None
+    object_lock_mode: str | None = None
     created_by: str | None
     created_at: datetime
 

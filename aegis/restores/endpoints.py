@@ -33,7 +33,8 @@ Service = Annotated[RestoreService, Depends(restore_service)]
         **AUTH_ERRORS,
         409: {
             "description": "the cluster is unreachable (cluster_unreachable), the backup has no restorable"
-            " archive, or it is encrypted and no key is set"
+            " archive, or it is encrypted and no key is set (encryption_key_missing) or the key id it names is"
+            " not configured (encryption_key_unknown)"
         },
         422: {"description": "invalid body, unknown backup or cluster"},
     },

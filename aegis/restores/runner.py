@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from aegis.archive.crypto import DecryptionError
+from aegis.archive.crypto import DecryptionError, Keys
 from aegis.archive.reader import ArchiveIntegrityError, ArchiveReader, copy_verified
 from aegis.backups.phase import Phase
 from aegis.backups.progress import Cancelled, Fatal, ProgressCallback, ProgressThrottle, now, os_error
@@ -46,7 +46,7 @@ def run_restore(
     expected_sha256: str,
     spec: RestoreSpec,
     progress_cb: ProgressCallback | None = None,
-    encryption_key: bytes | None = None,
+    encryption_key: Keys | None = None,
     *,
     work_dir: str | os.PathLike[str] | None = None,
     cancel: threading.Event | None = None,

@@ -70,7 +70,7 @@ class RestoreService:
         self.clusters = clusters
         self.locations = locations
         self.backups = backups
-        self.encryption_key = settings.encryption_key()
+        self.keys = settings.key_ring()
         self.tracker = RunTracker(
             database,
             run_table(restore_records, "restore"),
@@ -98,11 +98,7 @@ class RestoreService:
                 code="backup_not_restorable",
                 param="backup_id",
             )
-        if backup["encrypted"] and self.encryption_key is None:
-            raise Conflict(
-                f"backup {backup['id']} is encrypted and OCO_AEGIS_ENCRYPTION_KEY is not set",
-                code="encryption_key_missing",
-            )
+        self.backups.require_key(backup)
         cluster = self.clusters.require(request.get("cluster") or backup["cluster"])
         location = await self.locations.get(backup["storage_location"])
         if location is None:
@@ -220,7 +216,7 @@ class RestoreService:
                     backup["sha256"] or "",
                     spec,
                     progress,
-                    self.encryption_key,
+                    self.keys,
                     work_dir=self.settings.oco_aegis_work_dir,
                     cancel=cancel,
                     retry=self.settings.kube_retry(),

@@ -1,6 +1,7 @@
 """Storage locations for backup archives (local directory, S3); build one with storage_from_spec()."""
 
 from aegis.storage.base import (
+    ObjectLockedError,
     ObjectNotFoundError,
     ProbeResult,
     StorageBackend,
@@ -11,6 +12,7 @@ from aegis.storage.base import (
 from aegis.storage.factory import storage_from_spec
 
 __all__ = [
+    "ObjectLockedError",
     "ObjectNotFoundError",
     "ProbeResult",
     "StorageBackend",

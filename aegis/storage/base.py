@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9._=+@,-]+$")
@@ -31,11 +32,28 @@ class ObjectNotFoundError(StorageError):
     """No object under the key."""
 
 
+class ObjectLockedError(StorageError):
+    """The object is under a retention lock (S3 Object Lock) until ``until``: it cannot be deleted yet.
+    Nothing was changed."""
+
+    def __init__(self, key: str, until: datetime, mode: str) -> None:
+        super().__init__(
+            f"{key} is under S3 Object Lock ({mode}) until {until.isoformat()}; it cannot be deleted before then"
+        )
+        self.key, self.until, self.mode = key, until, mode
+
+
+#: probe objects start with this; they are never retention-locked.
+PROBE_PREFIX = ".aegis-probe"
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
     size_bytes: int
     sha256: str
+    #: the retention lock set on upload (S3 Object Lock), if any
+    retain_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +102,12 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None:
-        """Remove the object; deleting a missing key is not an error."""
+        """Remove the object; deleting a missing key is not an error. ObjectLockedError (nothing deleted)
+        while a retention lock holds it."""
+
+    def locked_until(self, key: str) -> datetime | None:
+        """When the object's retention lock ends, if it holds now (None: deletable; no lock here)."""
+        return None
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -98,7 +121,7 @@ class StorageBackend(ABC):
         sits at the top of the location (``.aegis-probe-<uuid>``), so it leaves no directory behind; the
         ``.aegis-probe/`` directory older versions left is removed when empty."""
         self._remove_empty_dir(".aegis-probe")
-        key = f".aegis-probe-{uuid.uuid4().hex}"
+        key = f"{PROBE_PREFIX}-{uuid.uuid4().hex}"
         payload = os.urandom(64)
         error: str | None = None
         with tempfile.NamedTemporaryFile(prefix="aegis-probe-") as tmp:

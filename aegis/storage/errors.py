@@ -1,6 +1,6 @@
 """The refusals a storage location gives a request, as kinds of the kernel's error tree."""
 
-from oco.errors import BadGateway, BadRequest
+from oco.errors import BadGateway, BadRequest, Conflict
 
 
 class ProbeFailed(BadRequest):
@@ -13,3 +13,9 @@ class StorageUnavailable(BadGateway):
     """The storage location did not answer (502; the archive may be fine)."""
 
     default_code = "storage_unavailable"
+
+
+class ArchiveLocked(Conflict):
+    """The archive is under a retention lock (S3 Object Lock) and cannot be deleted yet (409)."""
+
+    default_code = "archive_locked"

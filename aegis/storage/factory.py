@@ -7,10 +7,21 @@ from typing import Any
 
 from aegis.storage.base import StorageBackend, StorageConfigError
 from aegis.storage.local import LocalStorage
+from aegis.storage.objectlock import object_lock_from_spec
 from aegis.storage.s3 import S3Storage
 
 _LOCAL_KEYS = {"name", "type", "path"}
-_S3_KEYS = {"name", "type", "bucket", "prefix", "region", "endpoint_url", "server_checksum"}
+_S3_KEYS = {
+    "name",
+    "type",
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint_url",
+    "server_checksum",
+    "object_lock_days",
+    "object_lock_mode",
+}
 
 
 def storage_from_spec(spec: Mapping[str, Any]) -> StorageBackend:
@@ -38,6 +49,7 @@ def storage_from_spec(spec: Mapping[str, Any]) -> StorageBackend:
             endpoint_url=spec.get("endpoint_url") or None,
             name=name,
             server_checksum=bool(spec.get("server_checksum", True)),
+            object_lock=object_lock_from_spec(spec),
         )
     raise StorageConfigError(f"unknown storage type {kind!r} (expected 'local' or 's3')")
 

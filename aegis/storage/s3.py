@@ -4,6 +4,10 @@ Uploads go through ``upload_file`` (multipart above the threshold) with ``Checks
 so the server verifies every part; the archive's own SHA-256 is kept as object metadata. A failed
 upload aborts its multipart upload, so no half object is ever visible. Credentials come from
 boto3's default chain (environment, profile, instance/IRSA role) and are never stored or shown.
+
+With an Object Lock policy (aegis.storage.objectlock) uploads carry the retention; ``delete`` first reads
+the object's retention and refuses (ObjectLockedError, nothing changed) while it holds, then removes every
+version of the key (a versioned bucket would otherwise keep the data behind a delete marker).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import boto3
@@ -21,13 +26,18 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aegis.storage.base import (
+    PROBE_PREFIX,
+    ObjectLockedError,
     ObjectNotFoundError,
+    ProbeResult,
     StorageBackend,
     StorageError,
     StoredObject,
     sha256_of_file,
     validate_key,
 )
+from aegis.storage.objectlock import ObjectLockPolicy
+from oco.timeutil import as_utc, utcnow
 
 MiB = 1024 * 1024
 SHA256_METADATA = "aegis-sha256"
@@ -49,6 +59,7 @@ class S3Storage(StorageBackend):
         multipart_chunksize: int = 16 * MiB,
         max_concurrency: int = 4,
         client: Any = None,
+        object_lock: ObjectLockPolicy | None = None,
     ) -> None:
         super().__init__(name)
         if not bucket:
@@ -58,6 +69,7 @@ class S3Storage(StorageBackend):
         self.region = region
         self.endpoint_url = endpoint_url
         self.server_checksum = server_checksum
+        self.object_lock = object_lock
         self.client = client or boto3.session.Session().client(
             "s3",
             region_name=region,
@@ -83,8 +95,13 @@ class S3Storage(StorageBackend):
         digest = sha256 or sha256_of_file(local_path)
         size = os.path.getsize(local_path)
         extra: dict[str, Any] = {"Metadata": {SHA256_METADATA: digest}}
-        if self.server_checksum:
+        if self.server_checksum or self.object_lock is not None:  # S3 wants a checksum with a lock
             extra["ChecksumAlgorithm"] = "SHA256"
+        retain_until = None
+        if self.object_lock is not None and not key.startswith(PROBE_PREFIX):
+            retain_until = self.object_lock.retain_until(utcnow())
+            extra["ObjectLockMode"] = self.object_lock.mode
+            extra["ObjectLockRetainUntilDate"] = retain_until
         try:
             self.client.upload_file(
                 os.fspath(local_path), self.bucket, object_key, ExtraArgs=extra, Config=self.transfer_config
@@ -99,7 +116,32 @@ class S3Storage(StorageBackend):
         if head.get("ContentLength") != size:
             self._delete_quietly(object_key)
             raise StorageError(f"upload of {key} failed: stored size differs from the archive's")
-        return StoredObject(key=key, size_bytes=size, sha256=digest)
+        if retain_until is not None and not self._retained(object_key, head, retain_until):
+            # never report an unprotected archive as protected
+            self._delete_quietly(object_key)
+            raise StorageError(
+                f"upload of {key} failed: s3://{self.bucket} did not apply the Object Lock retention"
+                " (is Object Lock enabled on the bucket?)"
+            )
+        return StoredObject(key=key, size_bytes=size, sha256=digest, retain_until=retain_until)
+
+    def _retained(self, object_key: str, head: dict[str, Any], retain_until: datetime) -> bool:
+        """Whether the object carries the retention; set it with PutObjectRetention when the upload's
+        headers were not applied (some S3-compatible stores, and moto, ignore them on multipart uploads)."""
+        assert self.object_lock is not None
+        if head.get("ObjectLockMode") == self.object_lock.mode:
+            return True
+        try:
+            self.client.put_object_retention(
+                Bucket=self.bucket,
+                Key=object_key,
+                Retention={"Mode": self.object_lock.mode, "RetainUntilDate": retain_until},
+                ChecksumAlgorithm="SHA256",
+            )
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except (ClientError, BotoCoreError):
+            return False
+        return head.get("ObjectLockMode") == self.object_lock.mode
 
     def open_read(self, key: str) -> BinaryIO:
         try:
@@ -113,10 +155,92 @@ class S3Storage(StorageBackend):
         return _ObjectStream(response["Body"], f"{key} from s3://{self.bucket}")  # type: ignore[return-value]
 
     def delete(self, key: str) -> None:
+        object_key = self._key(key)
+        if self.object_lock is None:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=object_key)
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"cannot delete {key} from s3://{self.bucket}: {_describe(exc)}") from None
+            return
+        until = self.locked_until(key)
+        if until is not None:
+            raise ObjectLockedError(key, until, self._lock_mode(object_key))
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except (ClientError, BotoCoreError) as exc:
+            for version_id in self._versions(object_key):
+                self.client.delete_object(Bucket=self.bucket, Key=object_key, VersionId=version_id)
+        except ClientError as exc:
+            if _code(exc) == "AccessDenied":  # a lock set outside aegis (a longer retention, a legal hold)
+                raise StorageError(
+                    f"cannot delete {key} from s3://{self.bucket}: S3 refused ({_describe(exc)}); a retention"
+                    " or legal hold set on the object may still hold it"
+                ) from None
             raise StorageError(f"cannot delete {key} from s3://{self.bucket}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot delete {key} from s3://{self.bucket}: {_describe(exc)}") from None
+
+    def locked_until(self, key: str) -> datetime | None:
+        """The retention end of the object's current version while it is in the future (None otherwise,
+        also for a missing object)."""
+        head = self._head(key)
+        until = head.get("ObjectLockRetainUntilDate") if head else None
+        if until is None:
+            return None
+        until = as_utc(until)
+        return until if until > utcnow() else None
+
+    def probe(self) -> ProbeResult:
+        """With an Object Lock policy, first check that the bucket has Object Lock enabled (only a bucket
+        created with it can lock objects), then the write/read/delete probe (probe objects are not locked)."""
+        if self.object_lock is not None:
+            error = self._object_lock_error()
+            if error is not None:
+                return ProbeResult(False, error)
+        return super().probe()
+
+    def _object_lock_error(self) -> str | None:
+        try:
+            config = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) in ("ObjectLockConfigurationNotFoundError", "InvalidRequest"):
+                config = {}
+            else:
+                return f"cannot read the Object Lock configuration of s3://{self.bucket}: {_describe(exc)}"
+        except BotoCoreError as exc:
+            return f"cannot read the Object Lock configuration of s3://{self.bucket}: {_describe(exc)}"
+        enabled = (config.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled")
+        if enabled != "Enabled":
+            return (
+                f"object_lock_days needs S3 Object Lock, and bucket {self.bucket!r} does not have it enabled"
+                " (Object Lock can only be turned on for a bucket created with it: create the bucket with"
+                " Object Lock enabled, or drop object_lock_days)"
+            )
+        return None
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StorageError(f"cannot check {key} in s3://{self.bucket}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot check {key} in s3://{self.bucket}: {_describe(exc)}") from None
+
+    def _lock_mode(self, object_key: str) -> str:
+        with contextlib.suppress(ClientError, BotoCoreError):
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key)
+            return str(head.get("ObjectLockMode") or "retention")
+        return "retention"
+
+    def _versions(self, object_key: str) -> list[str]:
+        """Every version id (and delete marker) stored under exactly this key."""
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=object_key):
+            for entry in [*(page.get("Versions") or []), *(page.get("DeleteMarkers") or [])]:
+                if entry.get("Key") == object_key and entry.get("VersionId"):
+                    found.append(str(entry["VersionId"]))
+        return found
 
     def exists(self, key: str) -> bool:
         try:
@@ -137,6 +261,8 @@ class S3Storage(StorageBackend):
             "prefix": self.prefix,
             "region": self.region,
             "endpoint_url": self.endpoint_url,
+            "object_lock_days": self.object_lock.days if self.object_lock else None,
+            "object_lock_mode": self.object_lock.mode if self.object_lock else None,
         }
 
     def _abort_uploads(self, object_key: str) -> None:

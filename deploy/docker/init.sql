@@ -714,5 +714,36 @@ CREATE INDEX ix_cerebra_responses_expires_at ON cerebra_responses (expires_at);
 
 UPDATE alembic_version SET version_num='0013_cerebra_responses' WHERE alembic_version.version_num = '0011_aegis_dr';
 
+-- Running upgrade 0013_cerebra_responses -> 0012_aegis_keys
+
+ALTER TABLE backup_records ADD COLUMN encryption_key_id VARCHAR(64);
+
+ALTER TABLE backup_records ADD COLUMN retain_until TIMESTAMP WITH TIME ZONE;
+
+CREATE TABLE rekey_runs (
+    id SERIAL NOT NULL, 
+    phase VARCHAR(20) NOT NULL, 
+    dry_run BOOLEAN NOT NULL, 
+    include_unencrypted BOOLEAN NOT NULL, 
+    storage_location VARCHAR(63), 
+    target_key_id VARCHAR(64), 
+    items_total INTEGER NOT NULL, 
+    items_done INTEGER NOT NULL, 
+    counts JSONB NOT NULL, 
+    items JSONB NOT NULL, 
+    error TEXT, 
+    created_by VARCHAR(200), 
+    owner VARCHAR(64), 
+    heartbeat_at TIMESTAMP WITH TIME ZONE, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE, 
+    finished_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id)
+);
+
+CREATE INDEX ix_rekey_runs_phase ON rekey_runs (phase);
+
+UPDATE alembic_version SET version_num='0012_aegis_keys' WHERE alembic_version.version_num = '0013_cerebra_responses';
+
 COMMIT;
 

@@ -283,3 +283,39 @@ async def test_cli_restore_with_modifiers_prints_what_each_rule_did(
         and "422" in refused.stderr
         and "resource_modifiers.0.json_patch" in refused.stderr
     )
+
+
+async def test_cli_rekey_dry_run_then_rekey(serve_aegis, keystore, unique, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aegis.archive.crypto import generate_key
+
+    old, new = generate_key(), generate_key()
+    admin = (await keystore.create(unique("cli-admin"), ["admin"])).plaintext
+    location = unique("disk")
+    runner = CliRunner(env={"COLUMNS": "250"})
+    with serve_aegis(oco_aegis_encryption_key=old) as (url, clusters):
+        registered = httpx.post(
+            f"{url}/api/v1/storage-locations",
+            json={"name": location, "type": "local", "path": str(tmp_path / "store")},
+            headers={"X-API-Key": admin},
+        )
+        assert registered.status_code == 201, registered.text
+        backed_up = runner.invoke(
+            cli,
+            ["backup", "--cluster", clusters["src"], "--location", location, "--include-namespaces", "blog"]
+            + ["--poll-interval", "0.05", "--url", url, "--api-key", admin],
+        )
+        assert backed_up.exit_code == 0, backed_up.output
+    rotated = {"oco_aegis_encryption_keys": json.dumps({"default": old, "2026-12": new})}
+    with serve_aegis(**rotated, oco_aegis_encryption_key_current="2026-12") as (url, _):
+        common = ["--location", location, "--url", url, "--api-key", admin]
+        planned = runner.invoke(cli, ["rekey", "--dry-run", *common])
+        assert planned.exit_code == 0, planned.output
+        assert "1 would_rekey" in planned.output and "default" in planned.output
+
+        done = runner.invoke(cli, ["rekey", "--poll-interval", "0.05", "--json", *common])
+        assert done.exit_code == 0, done.output
+        record = json.loads(done.output[done.output.index("{") :])
+        assert record["phase"] == "Completed" and record["counts"] == {"rekeyed": 1}
+
+        again = runner.invoke(cli, ["rekey", "--dry-run", *common])
+        assert again.exit_code == 0 and "nothing to do" in again.output

@@ -15,13 +15,13 @@ import orjson
 import pytest
 
 from aegis.archive.crypto import (
-    HEADER,
     TAG_SIZE,
     DecryptingReader,
     DecryptionError,
     EncryptingWriter,
     EncryptionKeyError,
     generate_key,
+    header_size,
     parse_key,
 )
 from aegis.archive.layout import ArchiveEntry, LayoutError, object_path, parse_object_path
@@ -56,15 +56,15 @@ def test_encryption_round_trip_at_chunk_boundaries(size: int) -> None:
     blob = encrypt(data)
 
     chunks = max(1, -(-size // CHUNK))
-    assert len(blob) == HEADER.size + size + chunks * TAG_SIZE
+    assert len(blob) == header_size() + size + chunks * TAG_SIZE
     assert decrypt(blob) == data
     assert DecryptingReader(io.BytesIO(blob), KEY).read() == data
 
 
 def chunks_of(blob: bytes) -> tuple[bytes, list[bytes]]:
-    body = blob[HEADER.size :]
+    body = blob[header_size() :]
     sealed = CHUNK + TAG_SIZE
-    return blob[: HEADER.size], [body[i : i + sealed] for i in range(0, len(body), sealed)]
+    return blob[: header_size()], [body[i : i + sealed] for i in range(0, len(body), sealed)]
 
 
 def test_wrong_key_is_refused() -> None:
