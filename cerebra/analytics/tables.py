@@ -1,4 +1,4 @@
-"""Core table of the request log (schema owned by migrations 0002_cerebra and 0016_cerebra_unpriced)."""
+"""Core table of the request log (schema owned by migrations 0002_cerebra, 0016_cerebra_unpriced and 0019_cerebra_log_columns)."""
 
 from __future__ import annotations
 
@@ -33,4 +33,7 @@ api_requests = sa.Table(
     sa.Column("overhead_us", sa.Integer, nullable=False),
     sa.Column("ttft_ms", sa.Integer, nullable=True),
     sa.Column("error", sa.String(500), nullable=True),
+    sa.Column("error_type", sa.String(60), nullable=True),
+    sa.Column("cache_hit", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("saved_cost_usd", sa.Numeric(18, 6), nullable=True),
 )

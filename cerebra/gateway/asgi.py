@@ -204,16 +204,17 @@ class GatewayApp:
             else:
                 raise ApiError(404, f"unknown route /v1/{route[:100]}", code="unknown_route")
         except ApiError as exc:
-            ctx.status, ctx.error = exc.status, exc.message
+            ctx.status, ctx.error, ctx.error_type = exc.status, exc.message, exc.code or exc.type
             await send_error_shaped(send, exc, headers=ctx.response_headers() if authenticated else ())
         except CallFailed as exc:
             ctx.status, ctx.error = exc.error.status, exc.error.message
+            ctx.error_type = exc.error.code or exc.error.type
             await send_error_shaped(send, exc.error, exc.extra, headers=ctx.response_headers())
         except ConnectionAbortedError:
-            ctx.status, ctx.error = 499, "client disconnected"
+            ctx.status, ctx.error, ctx.error_type = 499, "client disconnected", "client_disconnected"
         except Exception:  # noqa: BLE001 - a bug must still answer in the error shape and leave a log row
             log.exception("gateway error on %s %s", method, scope["route"].path)
-            ctx.status, ctx.error = 500, "internal gateway error"
+            ctx.status, ctx.error, ctx.error_type = 500, "internal gateway error", "internal_error"
             try:
                 await send_error_shaped(send, ApiError(500, "internal gateway error", code="internal_error"))
             except Exception:  # noqa: BLE001 - the response had already started

@@ -40,6 +40,9 @@ class CallContext:
     unpriced: bool = False  # routed to a deployment whose model has no price: cost is unknown, not $0
     ttft_ms: int | None = None
     error: str | None = None
+    error_type: str | None = None  # the error's code (rate_limit_exceeded, budget_exceeded, ...)
+    cache_hit: bool = False
+    saved_cost: Decimal | None = None  # what a cache hit would have cost
     overhead_us: int = 0
     rate: Admission | None = None  # what the caller rate limits charged (x-ratelimit-* headers)
     budget: Reserved | None = None  # what the call reserved in its budgets, settled after it
@@ -76,6 +79,9 @@ class CallContext:
             "overhead_us": self.overhead_us,
             "ttft_ms": self.ttft_ms,
             "error": self.error[:500] if self.error else None,
+            "error_type": _cut(self.error_type, 60),
+            "cache_hit": self.cache_hit,
+            "saved_cost_usd": self.saved_cost,
         }
 
     def response_headers(self) -> list[tuple[bytes, bytes]]:

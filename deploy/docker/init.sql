@@ -745,5 +745,15 @@ CREATE INDEX ix_rekey_runs_phase ON rekey_runs (phase);
 
 UPDATE alembic_version SET version_num='0012_aegis_keys' WHERE alembic_version.version_num = '0013_cerebra_responses';
 
+-- Running upgrade 0012_aegis_keys -> 0019_cerebra_log_columns
+
+ALTER TABLE api_requests ADD COLUMN error_type VARCHAR(60);
+
+ALTER TABLE api_requests ADD COLUMN cache_hit BOOLEAN DEFAULT false NOT NULL;
+
+ALTER TABLE api_requests ADD COLUMN saved_cost_usd NUMERIC(18, 6);
+
+UPDATE alembic_version SET version_num='0019_cerebra_log_columns' WHERE alembic_version.version_num = '0012_aegis_keys';
+
 COMMIT;
 

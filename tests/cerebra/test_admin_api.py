@@ -103,7 +103,8 @@ async def test_key_lifecycle_with_allow_list_and_audit(
     server.stop()
     rows = [r for r in await table_rows(database, "api_requests") if r["key_id"] == key_id]
     assert rows and all(r["org_id"] == org and r["team_id"] == team for r in rows)
-    assert any(r["status_code"] == 403 for r in rows)  # refusals are logged too
+    refusals = sorted(r["error_type"] for r in rows if r["status_code"] == 403)  # refusals are logged too
+    assert refusals == ["model_not_allowed", "org_mismatch"]
 
 
 @pytest.mark.parametrize(
