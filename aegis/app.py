@@ -103,6 +103,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             await lease.refresh()  # before any record names this owner
         except Exception:  # kv down: heartbeats still protect our records; the loop retries the lease
             log.warning("could not register the owner lease in the kv", exc_info=True)
+        if fixed := await locations.absolutize_local_paths():
+            log.info("stored %d local storage location path(s) as absolute paths", fixed)
         await backups.recover(startup=True)
         await restores.recover(startup=True)
         await asyncio.to_thread(

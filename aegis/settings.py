@@ -16,9 +16,10 @@ from oco.settings import PlatformSettings, SettingsError
 class AegisSettings(PlatformSettings):
     """Where the clusters are, how archives are protected, and how runs and the scheduler behave.
 
-    ``OCO_AEGIS_LOCAL_ROOTS``: comma-separated directories (e.g. ``/var/lib/aegis,/mnt/backups``). When set,
-    a ``local`` storage location must resolve (symlinks followed) to one of them or below, else it is
-    refused with 422; unset, any directory the service can write is accepted.
+    ``OCO_AEGIS_LOCAL_ROOTS``: comma-separated directories (e.g. ``/var/lib/aegis,/mnt/backups``), by default
+    the data directory (``OCO_DATA_DIR``). A ``local`` storage location must resolve (symlinks followed) to
+    one of them or below, else it is refused with 422; it is stored as that absolute path, and re-checked
+    at each use, so a location created before the roots changed fails clearly instead of being used.
     ``OCO_AEGIS_STALE_AFTER_S`` is also the TTL of this process's owner lease in the kv and the age after
     which stale temporary files of runs (``aegis-backup-*``, ...) in the work directory are removed at start-up.
     """
@@ -45,7 +46,7 @@ class AegisSettings(PlatformSettings):
     oco_aegis_shutdown_grace_s: float = Field(default=10.0, ge=0)
     #: where archives are staged before upload / after download (default: the system temp dir).
     oco_aegis_work_dir: Path | None = None
-    #: comma-separated directories local storage locations must be under (unset: anywhere).
+    #: comma-separated directories local storage locations must be under (unset: the data directory).
     oco_aegis_local_roots: str | None = None
     oco_aegis_cluster_check_timeout_s: float = Field(default=5.0, gt=0)
     #: attempts per API server request on 429/5xx/connection errors (exponential backoff in between).
@@ -61,9 +62,9 @@ class AegisSettings(PlatformSettings):
             raise SettingsError(f"OCO_AEGIS_ENCRYPTION_KEY: {exc}") from None
 
     def local_roots(self) -> list[Path]:
-        """The resolved OCO_AEGIS_LOCAL_ROOTS (empty: no restriction)."""
-        if not self.oco_aegis_local_roots:
-            return []
+        """The resolved OCO_AEGIS_LOCAL_ROOTS; unset or empty: the data directory (OCO_DATA_DIR)."""
+        if not (self.oco_aegis_local_roots or "").strip():
+            return [self.oco_data_dir.expanduser().resolve()]
         return [
             Path(p.strip()).expanduser().resolve() for p in self.oco_aegis_local_roots.split(",") if p.strip()
         ]

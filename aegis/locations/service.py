@@ -25,7 +25,8 @@ class LocationService:
 
     def __init__(self, database: Database, *, local_roots: Sequence[Path] = ()) -> None:
         self.database = database
-        #: resolved directories a local location must be under (OCO_AEGIS_LOCAL_ROOTS; empty: anywhere).
+        #: resolved directories a local location must be under (OCO_AEGIS_LOCAL_ROOTS, by default the data
+        #: directory); an empty list (only when built by hand, never from settings) means anywhere.
         self.local_roots = [Path(r).expanduser().resolve() for r in local_roots]
         self._backends: dict[str, tuple[Any, StorageBackend]] = {}
         self._lock = threading.Lock()
@@ -40,8 +41,9 @@ class LocationService:
             raise InvalidRequest(
                 "endpoint_url must not carry credentials", param="endpoint_url", code="invalid_location"
             )
-        if type_ == "local":
-            await asyncio.to_thread(self._check_local_root, str(config.get("path") or ""))
+        if type_ == "local":  # stored absolute and resolved: never re-resolved against the working directory
+            resolved = await asyncio.to_thread(self._check_local_root, str(config.get("path") or ""))
+            config = {**config, "path": str(resolved)}
         try:
             backend = await asyncio.to_thread(storage_from_spec, {"name": name, "type": type_, **config})
         except StorageError as exc:
@@ -64,17 +66,45 @@ class LocationService:
         assert row is not None
         return row
 
-    def _check_local_root(self, path: str) -> None:
-        """Refuse (422) a local path outside OCO_AEGIS_LOCAL_ROOTS, symlinks resolved."""
-        if not self.local_roots:
-            return
-        resolved = Path(path).expanduser().resolve()
-        if not any(resolved == root or resolved.is_relative_to(root) for root in self.local_roots):
+    def _check_local_root(self, path: str, *, param: str = "path", name: str | None = None) -> Path:
+        """The resolved path (symlinks followed), or 422 when it is outside OCO_AEGIS_LOCAL_ROOTS."""
+        try:
+            resolved = Path(path).expanduser().resolve()
+        except (OSError, ValueError):  # a NUL, a loop of symlinks
             raise InvalidRequest(
-                "a local storage location must be under one of the directories of OCO_AEGIS_LOCAL_ROOTS",
-                param="path",
+                "the local path cannot be resolved", param=param, code="invalid_location"
+            ) from None
+        if self.local_roots and not any(
+            resolved == root or resolved.is_relative_to(root) for root in self.local_roots
+        ):
+            what = f"storage location {name!r} is" if name else "a local storage location must be"
+            raise InvalidRequest(
+                f"{what} outside the directories of OCO_AEGIS_LOCAL_ROOTS (default: the data directory)",
+                param=param,
                 code="path_not_allowed",
             )
+        return resolved
+
+    def check_usable(self, row: dict[str, Any], *, param: str = "storage_location") -> None:
+        """Re-check a stored location against today's rules (it may predate them): a local path outside the
+        roots is a 422 naming the location, whichever roots were in force when it was created."""
+        if row["type"] == "local":
+            self._check_local_root(
+                str((row["config"] or {}).get("path") or ""), param=param, name=row["name"]
+            )
+
+    async def absolutize_local_paths(self) -> int:
+        """Start-up fix-up: a local location stored with a relative path (before paths were stored resolved)
+        gets the absolute path it resolved to from this working directory; returns how many were fixed."""
+        fixed = 0
+        async with self.database.engine.begin() as conn:
+            for row in await repo.list_locations(conn):
+                path = str((row["config"] or {}).get("path") or "")
+                if row["type"] == "local" and path and not Path(path).is_absolute():
+                    absolute = str(await asyncio.to_thread(_resolved, path))
+                    await repo.update_config(conn, row["name"], {**row["config"], "path": absolute})
+                    fixed += 1
+        return fixed
 
     async def get(self, name: str) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:
@@ -110,10 +140,13 @@ class LocationService:
         row = await self.get(name)
         if row is None:
             raise InvalidRequest(f"unknown storage location {name!r}", param=param, code="unknown_location")
+        self.check_usable(row, param=param)
         return row
 
     def backend(self, row: dict[str, Any]) -> StorageBackend:
-        """The backend of a location row (synchronous: may build a boto3 client; call from a thread)."""
+        """The backend of a location row (synchronous: may build a boto3 client; call from a thread), after
+        re-checking the row against today's rules (check_usable)."""
+        self.check_usable(row)
         key = (row["type"], sorted((row["config"] or {}).items()))
         with self._lock:
             cached = self._backends.get(row["name"])
@@ -126,3 +159,7 @@ class LocationService:
         with self._lock:
             self._backends[row["name"]] = (key, backend)
         return backend
+
+
+def _resolved(path: str) -> Path:
+    return Path(path).expanduser().resolve()

@@ -18,11 +18,12 @@ import urllib3
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, InvalidRegionError
 
 from aegis.storage.base import (
     ObjectNotFoundError,
     StorageBackend,
+    StorageConfigError,
     StorageError,
     StoredObject,
     sha256_of_file,
@@ -58,14 +59,19 @@ class S3Storage(StorageBackend):
         self.region = region
         self.endpoint_url = endpoint_url
         self.server_checksum = server_checksum
-        self.client = client or boto3.session.Session().client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(
-                retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60
-            ),
-        )
+        try:
+            self.client = client or boto3.session.Session().client(
+                "s3",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=Config(
+                    retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60
+                ),
+            )
+        except (InvalidRegionError, ValueError) as exc:  # botocore refuses the region or endpoint URL
+            raise StorageConfigError(
+                f"an s3 location's region or endpoint_url is not valid: {type(exc).__name__}"
+            ) from None
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
