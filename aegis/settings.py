@@ -63,11 +63,10 @@ class AegisSettings(PlatformSettings):
 
     def local_roots(self) -> list[Path]:
         """The resolved OCO_AEGIS_LOCAL_ROOTS; unset or empty: the data directory (OCO_DATA_DIR)."""
-        if not (self.oco_aegis_local_roots or "").strip():
+        roots = (self.oco_aegis_local_roots or "").strip()
+        if not roots:
             return [self.oco_data_dir.expanduser().resolve()]
-        return [
-            Path(p.strip()).expanduser().resolve() for p in self.oco_aegis_local_roots.split(",") if p.strip()
-        ]
+        return [Path(p.strip()).expanduser().resolve() for p in roots.split(",") if p.strip()]
 
     def kube_retry(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.oco_aegis_kube_max_attempts)

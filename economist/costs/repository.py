@@ -76,7 +76,7 @@ class _Source:
     def dimension(self, dim: Dimension) -> Any:
         c = self.table.c
         if dim.kind == "tag":
-            return tag_value(cloud_costs.c.tags_normalized, dim.tag_key)
+            return tag_value(cloud_costs.c.tags_normalized, dim.tag_key or "")
         if dim.kind == "account":
             return c.account_id if self.rollup else sa.func.coalesce(c.sub_account_id, c.billing_account_id)
         if dim.kind == "billing_account" and self.rollup:  # the rollup keeps '' for "none"

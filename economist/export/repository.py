@@ -30,7 +30,7 @@ def _dimension(filter_: Filter) -> Any:
     c = cloud_costs.c
     dim = filter_.dimension
     if dim.kind == "tag":
-        return tag_value(c.tags_normalized, dim.tag_key)
+        return tag_value(c.tags_normalized, dim.tag_key or "")
     if dim.kind == "account":
         return sa.func.coalesce(c.sub_account_id, c.billing_account_id)
     return c[_COLUMNS[dim.kind]]

@@ -8,9 +8,11 @@ import pytest
 
 from economist.ledger.tables import cloud_costs
 from economist.ledger.tags import TAG_KEY_HELP, is_valid_tag_key, tag_value
+from tests.economist import test_costs_queries
 from tests.economist.test_budgets import budget_body
-from tests.economist.test_costs_queries import api, ledger  # noqa: F401 - fixtures
 
+api = test_costs_queries.api  # the fixtures: an economist app and a crafted, tagged ledger
+ledger = test_costs_queries.ledger
 WINDOW = {"from": "2026-02-01", "to": "2026-04-30"}
 BAD_KEYS = ["a\x00", 'x")', "a'b", "a(b)", 'a"', "a\\b", "k" * 129]
 
