@@ -213,6 +213,14 @@ class FakeUpstream:
         return resp
 
 
+def raw_response(raw: tuple[int, str, bytes]) -> web.Response:
+    """Exactly the scripted status, content type and body (a 204, JSON to a stream request, ...)."""
+    status, content_type, body = raw
+    if status in (204, 304):
+        return web.Response(status=status)
+    return web.Response(status=status, body=body, headers={"content-type": content_type})
+
+
 def drop_connection(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
@@ -273,6 +281,8 @@ class FakeOpenAI(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -299,6 +309,8 @@ class FakeOpenAI(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -367,6 +379,8 @@ class FakeAnthropic(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -449,6 +463,8 @@ class FakeGemini(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -470,6 +486,8 @@ class FakeGemini(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
