@@ -19,7 +19,7 @@ from aegis.backups.service import BackupService
 from aegis.clusters.endpoints import router as clusters_router
 from aegis.clusters.service import ClusterService
 from aegis.locations.endpoints import router as locations_router
-from aegis.locations.service import LocationService
+from aegis.locations.service import S3_ALLOW_SETTING, LocationService
 from aegis.restores.endpoints import router as restores_router
 from aegis.restores.service import RestoreService
 from aegis.schedules.endpoints import router as schedules_router
@@ -27,6 +27,7 @@ from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
 from aegis.settings import AegisSettings
 from oco.app import ServingDetails, make_service_app
+from oco.netguard import AddressPolicy
 from oco.runs import OwnerLease
 from oco.settings import PlatformSettings
 
@@ -82,7 +83,13 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     async def aegis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = app.state.database
         lease = OwnerLease(app.state.kv, ttl_s=aegis_settings.oco_aegis_stale_after_s)
-        locations = LocationService(database, local_roots=aegis_settings.local_roots())
+        locations = LocationService(
+            database,
+            local_roots=aegis_settings.local_roots(),
+            s3_endpoints=AddressPolicy.parse(
+                aegis_settings.oco_aegis_s3_endpoint_allow, setting=S3_ALLOW_SETTING
+            ),
+        )
         backups = BackupService(database, aegis_settings, clusters, locations, lease=lease)
         restores = RestoreService(database, aegis_settings, clusters, locations, backups, lease=lease)
         schedules = ScheduleService(database, clusters, locations)

@@ -48,6 +48,9 @@ class AegisSettings(PlatformSettings):
     oco_aegis_work_dir: Path | None = None
     #: comma-separated directories local storage locations must be under (unset: the data directory).
     oco_aegis_local_roots: str | None = None
+    #: hosts, addresses or CIDRs an S3 location's endpoint_url may reach although they are not public
+    #: (loopback, private, link-local): e.g. `minio,10.0.0.0/8`; everything else non-public is refused
+    oco_aegis_s3_endpoint_allow: str = ""
     oco_aegis_cluster_check_timeout_s: float = Field(default=5.0, gt=0)
     #: attempts per API server request on 429/5xx/connection errors (exponential backoff in between).
     oco_aegis_kube_max_attempts: int = Field(default=6, ge=1, le=20)

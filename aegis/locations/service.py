@@ -17,14 +17,25 @@ from aegis.storage import StorageBackend, StorageConfigError, StorageError, stor
 from aegis.storage.errors import ProbeFailed
 from oco.db import Database
 from oco.errors import Conflict, InvalidRequest, NotFound
+from oco.netguard import AddressPolicy, Refused
 from oco.pagination import PageParams
+
+S3_ALLOW_SETTING = "OCO_AEGIS_S3_ENDPOINT_ALLOW"
 
 
 class LocationService:
     """Locations live in the database; their backends (boto3 clients, ...) are cached per process."""
 
-    def __init__(self, database: Database, *, local_roots: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        local_roots: Sequence[Path] = (),
+        s3_endpoints: AddressPolicy | None = None,
+    ) -> None:
         self.database = database
+        #: where an S3 endpoint_url may point: public addresses, plus OCO_AEGIS_S3_ENDPOINT_ALLOW
+        self.s3_endpoints = s3_endpoints or AddressPolicy(setting=S3_ALLOW_SETTING)
         #: resolved directories a local location must be under (OCO_AEGIS_LOCAL_ROOTS, by default the data
         #: directory); an empty list (only when built by hand, never from settings) means anywhere.
         self.local_roots = [Path(r).expanduser().resolve() for r in local_roots]
@@ -41,6 +52,9 @@ class LocationService:
             raise InvalidRequest(
                 "endpoint_url must not carry credentials", param="endpoint_url", code="invalid_location"
             )
+        endpoint = str(config.get("endpoint_url") or "")
+        if endpoint:
+            await asyncio.to_thread(self._check_endpoint, endpoint, "endpoint_url", None)
         if type_ == "local":  # stored absolute and resolved: never re-resolved against the working directory
             resolved = await asyncio.to_thread(self._check_local_root, str(config.get("path") or ""))
             config = {**config, "path": str(resolved)}
@@ -54,6 +68,8 @@ class LocationService:
         except Exception as exc:  # an error the adapter did not wrap (boto3's S3UploadFailedError)
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
+            if endpoint:  # the caller's URL is not echoed back (it may name an internal host)
+                error = error.replace(endpoint.rstrip("/"), "the endpoint_url")
             raise ProbeFailed(f"storage location {name!r} failed its write/read/delete probe: {error}")
         try:
             async with self.database.engine.begin() as conn:
@@ -85,13 +101,24 @@ class LocationService:
             )
         return resolved
 
+    def _check_endpoint(self, endpoint: str, param: str, name: str | None) -> None:
+        """422 when an S3 endpoint's host resolves to a non-public address OCO_AEGIS_S3_ENDPOINT_ALLOW does not
+        name (checked at creation and before each use: DNS can change); the URL is never echoed."""
+        try:
+            self.s3_endpoints.check_sync(endpoint, what="endpoint_url")
+        except Refused as exc:
+            where = f"storage location {name!r}: " if name else ""
+            raise InvalidRequest(f"{where}{exc}", param=param, code="endpoint_not_allowed") from None
+
     def check_usable(self, row: dict[str, Any], *, param: str = "storage_location") -> None:
         """Re-check a stored location against today's rules (it may predate them): a local path outside the
-        roots is a 422 naming the location, whichever roots were in force when it was created."""
+        roots, or an S3 endpoint that now resolves to a refused address, is a 422 naming the location.
+        Synchronous (it may resolve a host name): call it from a thread."""
+        config = row["config"] or {}
         if row["type"] == "local":
-            self._check_local_root(
-                str((row["config"] or {}).get("path") or ""), param=param, name=row["name"]
-            )
+            self._check_local_root(str(config.get("path") or ""), param=param, name=row["name"])
+        elif config.get("endpoint_url"):
+            self._check_endpoint(str(config["endpoint_url"]), param, row["name"])
 
     async def absolutize_local_paths(self) -> int:
         """Start-up fix-up: a local location stored with a relative path (before paths were stored resolved)
@@ -140,7 +167,7 @@ class LocationService:
         row = await self.get(name)
         if row is None:
             raise InvalidRequest(f"unknown storage location {name!r}", param=param, code="unknown_location")
-        self.check_usable(row, param=param)
+        await asyncio.to_thread(self.check_usable, row, param=param)
         return row
 
     def backend(self, row: dict[str, Any]) -> StorageBackend:

@@ -17,8 +17,10 @@ from economist.costs.params import CostQuery, Dimension
 from economist.notifications.metrics import count_failure
 from economist.settings import EconomistSettings
 from oco.db import Database
+from oco.errors import InvalidRequest
 from oco.money import money_str
-from oco.notify import AddressPolicy, Notifier, RetryPolicy, slack_body
+from oco.netguard import AddressPolicy, Refused
+from oco.notify import Notifier, RetryPolicy, slack_body
 from oco.timeutil import utcnow
 
 log = logging.getLogger("economist.notifications")
@@ -35,7 +37,7 @@ def build_notifier(database: Database, settings: EconomistSettings) -> Notifier:
         database,
         secret,
         service=SERVICE,
-        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts),
+        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts, settings.oco_outbound_allow_hosts),
         retry=RetryPolicy(
             max_attempts=settings.oco_notify_max_attempts,
             backoff_s=settings.oco_notify_backoff_s,
@@ -44,6 +46,17 @@ def build_notifier(database: Database, settings: EconomistSettings) -> Notifier:
         ),
         on_failed=count_failure,
     )
+
+
+async def check_webhook_url(addresses: AddressPolicy, url: str | None) -> None:
+    """At creation: refuse (422, `webhook_url`) a URL whose host resolves to a non-public address the
+    allow-list does not name; a host that does not resolve yet passes (each delivery checks again)."""
+    if url is None:
+        return
+    try:
+        await addresses.check(url, what="webhook URL", unresolvable_ok=True)
+    except Refused as exc:
+        raise InvalidRequest(f"webhook_url: {exc}", param="webhook_url", code="url_not_allowed") from None
 
 
 def _as_date(value: Any) -> date | None:
