@@ -30,6 +30,8 @@ from economist.recommendations.endpoints import router as recommendations_router
 from economist.recommendations.endpoints import utilization_router
 from economist.recommendations.lifespan import recommendations_lifespan
 from economist.settings import EconomistSettings
+from economist.sources.limits import ReadLimits
+from economist.sources.limits import configure as configure_read_limits
 from oco.app import ServingDetails, make_service_app
 from oco.db import Database
 from oco.settings import PlatformSettings
@@ -53,6 +55,13 @@ def _economist_settings(settings: PlatformSettings | None) -> EconomistSettings:
 def create_app(settings: PlatformSettings | None = None, *, clients: CloudClients | None = None) -> FastAPI:
     """The economist app (scope `economist`). `clients` builds the cloud SDK clients (tests: loopback fakes)."""
     economist_settings = _economist_settings(settings)
+    configure_read_limits(
+        ReadLimits(
+            max_decompressed_bytes=economist_settings.oco_economist_max_decompressed_bytes,
+            max_line_bytes=economist_settings.oco_economist_max_line_bytes,
+            max_field_bytes=economist_settings.oco_economist_max_field_bytes,
+        )
+    )
 
     @asynccontextmanager
     async def ingestion_lifespan(app: FastAPI) -> AsyncIterator[None]:
