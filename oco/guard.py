@@ -21,7 +21,8 @@ class _TooLarge(Exception):
 
 
 def too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the request body exceeds {limit} bytes", code="request_too_large")
+    """413 `too_large` (the kernel's kind, as the upload routes answer it too)."""
+    return PayloadTooLarge(f"the request body exceeds {limit} bytes")
 
 
 class RequestGuard:

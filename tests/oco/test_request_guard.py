@@ -1,7 +1,7 @@
 """Hardening (issue #16, finding 2): on every service the API key is checked before any body byte is read
 (a caller without a key costs no memory: a 50 MB body is refused after 0 bytes), malformed JSON without a
 key is a 401, and every body is capped: OCO_MAX_BODY_BYTES for the API, per-route limits for uploads, and
-cerebra's /v1 its own OCO_CEREBRA_MAX_BODY_BYTES; over the cap is a 413 in the one error shape, whether
+cerebra's /v1 its own OCO_CEREBRA_MAX_BODY_BYTES; over the cap is a 413 `too_large` in the one error shape, whether
 the size was declared or only streamed."""
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ async def test_bodies_over_the_cap_are_413(service, settings, serve_app, keystor
     }
     path = POSTS[service]
     declared = await client.post(path, content=b" " * (64 * 1024 + 1), headers=key)
-    assert _shape(declared, 413)["code"] == "request_too_large"
+    assert _shape(declared, 413)["code"] == "too_large"
     streamed = CountingBody(FIFTY_MB)
     response = await client.post(path, content=streamed, headers=key)  # chunked: no content-length
-    assert _shape(response, 413)["code"] == "request_too_large"
+    assert _shape(response, 413)["code"] == "too_large"
     assert streamed.pulled <= 64 * 1024 + len(CHUNK), streamed.pulled  # stopped at the cap
     small = await client.post(path, content=b"{}", headers=key)
     assert small.status_code == 422  # under the cap: the route's own validation answers
