@@ -22,7 +22,7 @@ from aegis.dr.endpoints import router as dr_router
 from aegis.dr.runs import RunService as DrRunService
 from aegis.dr.service import PlanService
 from aegis.locations.endpoints import router as locations_router
-from aegis.locations.service import LocationService
+from aegis.locations.service import S3_ALLOW_SETTING, LocationService
 from aegis.rekey.endpoints import router as rekey_router
 from aegis.rekey.service import RekeyService
 from aegis.restores.endpoints import router as restores_router
@@ -32,6 +32,7 @@ from aegis.schedules.scheduler import Scheduler
 from aegis.schedules.service import ScheduleService
 from aegis.settings import AegisSettings
 from oco.app import ServingDetails, make_service_app
+from oco.netguard import AddressPolicy
 from oco.runs import OwnerLease
 from oco.settings import PlatformSettings
 
@@ -93,7 +94,13 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
     async def aegis_lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = app.state.database
         lease = OwnerLease(app.state.kv, ttl_s=aegis_settings.oco_aegis_stale_after_s)
-        locations = LocationService(database, local_roots=aegis_settings.local_roots())
+        locations = LocationService(
+            database,
+            local_roots=aegis_settings.local_roots(),
+            s3_endpoints=AddressPolicy.parse(
+                aegis_settings.oco_aegis_s3_endpoint_allow, setting=S3_ALLOW_SETTING
+            ),
+        )
         backups = BackupService(database, aegis_settings, clusters, locations, lease=lease)
         restores = RestoreService(database, aegis_settings, clusters, locations, backups, lease=lease)
         schedules = ScheduleService(database, clusters, locations)
@@ -120,6 +127,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
             await lease.refresh()  # before any record names this owner
         except Exception:  # kv down: heartbeats still protect our records; the loop retries the lease
             log.warning("could not register the owner lease in the kv", exc_info=True)
+        if fixed := await locations.absolutize_local_paths():
+            log.info("stored %d local storage location path(s) as absolute paths", fixed)
         await backups.recover(startup=True)
         await restores.recover(startup=True)
         await dr_runs.recover(startup=True)

@@ -18,9 +18,10 @@ from oco.settings import PlatformSettings, SettingsError
 class AegisSettings(PlatformSettings):
     """Where the clusters are, how archives are protected, and how runs and the scheduler behave.
 
-    ``OCO_AEGIS_LOCAL_ROOTS``: comma-separated directories (e.g. ``/var/lib/aegis,/mnt/backups``). When set,
-    a ``local`` storage location must resolve (symlinks followed) to one of them or below, else it is
-    refused with 422; unset, any directory the service can write is accepted.
+    ``OCO_AEGIS_LOCAL_ROOTS``: comma-separated directories (e.g. ``/var/lib/aegis,/mnt/backups``), by default
+    the data directory (``OCO_DATA_DIR``). A ``local`` storage location must resolve (symlinks followed) to
+    one of them or below, else it is refused with 422; it is stored as that absolute path, and re-checked
+    at each use, so a location created before the roots changed fails clearly instead of being used.
     ``OCO_AEGIS_STALE_AFTER_S`` is also the TTL of this process's owner lease in the kv and the age after
     which stale temporary files of runs (``aegis-backup-*``, ...) in the work directory are removed at start-up.
     """
@@ -51,8 +52,11 @@ class AegisSettings(PlatformSettings):
     oco_aegis_shutdown_grace_s: float = Field(default=10.0, ge=0)
     #: where archives are staged before upload / after download (default: the system temp dir).
     oco_aegis_work_dir: Path | None = None
-    #: comma-separated directories local storage locations must be under (unset: anywhere).
+    #: comma-separated directories local storage locations must be under (unset: the data directory).
     oco_aegis_local_roots: str | None = None
+    #: hosts, addresses or CIDRs an S3 location's endpoint_url may reach although they are not public
+    #: (loopback, private, link-local): e.g. `minio,10.0.0.0/8`; everything else non-public is refused
+    oco_aegis_s3_endpoint_allow: str = ""
     oco_aegis_cluster_check_timeout_s: float = Field(default=5.0, gt=0)
     #: attempts per API server request on 429/5xx/connection errors (exponential backoff in between).
     oco_aegis_kube_max_attempts: int = Field(default=6, ge=1, le=20)
@@ -96,12 +100,11 @@ class AegisSettings(PlatformSettings):
         return KeyRing(keys, current)
 
     def local_roots(self) -> list[Path]:
-        """The resolved OCO_AEGIS_LOCAL_ROOTS (empty: no restriction)."""
-        if not self.oco_aegis_local_roots:
-            return []
-        return [
-            Path(p.strip()).expanduser().resolve() for p in self.oco_aegis_local_roots.split(",") if p.strip()
-        ]
+        """The resolved OCO_AEGIS_LOCAL_ROOTS; unset or empty: the data directory (OCO_DATA_DIR)."""
+        roots = (self.oco_aegis_local_roots or "").strip()
+        if not roots:
+            return [self.oco_data_dir.expanduser().resolve()]
+        return [Path(p.strip()).expanduser().resolve() for p in roots.split(",") if p.strip()]
 
     def kube_retry(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.oco_aegis_kube_max_attempts)

@@ -15,6 +15,7 @@ from economist.budgets.service import BudgetService, ThresholdCrossed
 from economist.costs.endpoints import router as costs_router
 from economist.export.endpoints import router as export_router
 from economist.forecast.endpoints import router as forecast_router
+from economist.fx.endpoints import MAX_CSV_BYTES
 from economist.fx.endpoints import router as fx_router
 from economist.governance.endpoints import router as governance_router
 from economist.governance.scheduler import governance_lifespan
@@ -29,6 +30,8 @@ from economist.recommendations.endpoints import router as recommendations_router
 from economist.recommendations.endpoints import utilization_router
 from economist.recommendations.lifespan import recommendations_lifespan
 from economist.settings import EconomistSettings
+from economist.sources.limits import ReadLimits
+from economist.sources.limits import configure as configure_read_limits
 from oco.app import ServingDetails, make_service_app
 from oco.db import Database
 from oco.settings import PlatformSettings
@@ -52,6 +55,13 @@ def _economist_settings(settings: PlatformSettings | None) -> EconomistSettings:
 def create_app(settings: PlatformSettings | None = None, *, clients: CloudClients | None = None) -> FastAPI:
     """The economist app (scope `economist`). `clients` builds the cloud SDK clients (tests: loopback fakes)."""
     economist_settings = _economist_settings(settings)
+    configure_read_limits(
+        ReadLimits(
+            max_decompressed_bytes=economist_settings.oco_economist_max_decompressed_bytes,
+            max_line_bytes=economist_settings.oco_economist_max_line_bytes,
+            max_field_bytes=economist_settings.oco_economist_max_field_bytes,
+        )
+    )
 
     @asynccontextmanager
     async def ingestion_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +107,14 @@ def create_app(settings: PlatformSettings | None = None, *, clients: CloudClient
         notifications_lifespan(economist_settings),
         governance_lifespan(economist_settings),
     ]
-    return make_service_app(SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks)
+    # the routes that take files read more than OCO_MAX_BODY_BYTES, up to their own limits
+    uploads = {
+        "/api/v1/ingestions/upload": economist_settings.oco_economist_max_upload_bytes,
+        "/api/v1/fx-rates/csv": MAX_CSV_BYTES,
+    }
+    return make_service_app(
+        SERVICE, "economist", routers, settings=economist_settings, lifespan_hooks=hooks, body_limits=uploads
+    )
 
 
 async def describe_ledger(database: Database, settings: EconomistSettings, details: ServingDetails) -> None:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from economist.ledger.tags import TagNormalizer
 from oco.settings import PlatformSettings
@@ -17,6 +17,11 @@ class EconomistSettings(PlatformSettings):
 
     #: largest accepted upload body (POST /api/v1/ingestions/upload answers 413 above it)
     oco_economist_max_upload_bytes: int = 1024 * 1024 * 1024
+    #: bounds on a billing file while it is streamed (decompression bombs): its decompressed size, one
+    #: physical line, one CSV field; past one the ingestion fails with the reason (economist/sources/limits.py)
+    oco_economist_max_decompressed_bytes: int = Field(default=64 * 1024**3, ge=1024)
+    oco_economist_max_line_bytes: int = Field(default=32 * 1024**2, ge=1024)
+    oco_economist_max_field_bytes: int = Field(default=16 * 1024**2, ge=1024)
     #: uploads stay in memory up to this size, then spill to a temporary file
     oco_economist_upload_spool_bytes: int = 8 * 1024 * 1024
     #: comma list of folders the API may read local files from (`options.path`); empty = none

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from oco.auth import KeyStore, Principal, require_scope
 from oco.db import Database
 from oco.errors import install_error_handlers
+from oco.guard import RequestGuard
 from oco.kv import create_kv
 from oco.migrations import upgrade_engine
 from oco.observability import ObservabilityMiddleware, health_router
@@ -73,10 +74,13 @@ def make_service_app(
     version: str = "0.1.0",
     description: str = "",
     announce: bool = True,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A service app: `routers` are mounted after the kernel's; `lifespan_hooks` run inside the kernel's
     lifespan (database, kv and key store are ready on `app.state` when they start). Once started it logs
-    one line saying what it serves (`announce=False`: the service logs its own, as cerebra does)."""
+    one line saying what it serves (`announce=False`: the service logs its own, as cerebra does). Every
+    /api request is behind the RequestGuard: key verified before any body byte is read, bodies capped at
+    OCO_MAX_BODY_BYTES, or at `body_limits[path]` for the routes named there (uploads)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -124,6 +128,7 @@ def make_service_app(
     app.include_router(identity_router(scope))
     for router in routers:
         app.include_router(router)
+    app.add_middleware(RequestGuard, max_body=settings.oco_max_body_bytes, limits=body_limits)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

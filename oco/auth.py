@@ -12,10 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
 
 from oco.db import Database
 from oco.errors import ApiError
@@ -341,10 +342,17 @@ async def authenticate(store: KeyStore, key: str | None, scope: str) -> Principa
     return principal
 
 
-def require_scope(scope: str, *, allow_bearer: bool = False) -> Callable[[Request], object]:
+#: the OpenAPI security scheme of every key-checked route (declared through FastAPI's own security
+#: dependency, so /docs has an Authorize button; the key is still read and checked below, never by it)
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", scheme_name="APIKeyHeader", auto_error=False)
+
+
+def require_scope(scope: str, *, allow_bearer: bool = False) -> Callable[..., object]:
     """A FastAPI dependency returning the caller's Principal for routes of `scope`."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request, _declared: Annotated[str | None, Security(API_KEY_HEADER)] = None
+    ) -> Principal:
         key = extract_key(request.headers.get, allow_bearer=allow_bearer)
         principal = await authenticate(request.app.state.keys, key, scope)
         request.state.principal = principal

@@ -235,7 +235,11 @@ def api_error_response(exc: ApiError) -> Response:
 
 
 def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """The field of a validation error's location: its first element (body, query, path, header) dropped,
+    so a body field that is itself named `path` or `query` keeps its name."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 

@@ -3,8 +3,9 @@ sent, so a crash loses nothing), a worker that POSTs the exact body signed `X-OC
 HMAC-SHA256 of the body>` with retries (exponential backoff + jitter), and the delivery log it keeps.
 
 Never sent: URLs whose host resolves to a loopback, private, link-local or otherwise non-public address,
-unless `OCO_NOTIFY_ALLOW_HOSTS` names the host, the address or a network holding it (every resolved
-address is checked; redirects are not followed). Without `OCO_NOTIFY_SECRET` a delivery is recorded as
+unless `OCO_NOTIFY_ALLOW_HOSTS` (or the general `OCO_OUTBOUND_ALLOW_HOSTS`) names the host, the address or
+a network holding it (oco/netguard.py: every resolved address is checked, before each attempt; redirects
+are not followed). Without `OCO_NOTIFY_SECRET` a delivery is recorded as
 failed with the reason: there is no default secret. The secret never appears in the log or an error.
 """
 
@@ -14,23 +15,21 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from oco.db import Database
+from oco.netguard import AddressPolicy, Refused
 from oco.pagination import PageParams, paginate
 from oco.settings import PlatformSettings
 from oco.tables import notification_deliveries as deliveries
@@ -48,8 +47,6 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 NO_SECRET = "OCO_NOTIFY_SECRET is not set: webhooks are never sent unsigned"  # noqa: S105 - a message
 MAX_ERROR_CHARS = 500
 
-AddressNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 def sign(secret: str, body: bytes) -> str:
     """The `X-OCO-Signature` value of a body: `sha256=<hex HMAC-SHA256(secret, body)>`."""
@@ -64,58 +61,6 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
 def slack_body(text: str) -> dict[str, Any]:
     """A Slack-compatible (incoming webhook) payload."""
     return {"text": text}
-
-
-class Refused(Exception):
-    """A delivery that must not be attempted (again): the URL, its address or the configuration."""
-
-
-@dataclass(frozen=True)
-class AddressPolicy:
-    """Which hosts a webhook may reach: any public address, plus the allow-listed names and networks."""
-
-    names: frozenset[str] = frozenset()
-    networks: tuple[AddressNetwork, ...] = ()
-
-    @classmethod
-    def parse(cls, allow: str | Iterable[str]) -> AddressPolicy:
-        entries = allow.split(",") if isinstance(allow, str) else list(allow)
-        names: set[str] = set()
-        networks: list[AddressNetwork] = []
-        for entry in (e.strip().lower() for e in entries):
-            if not entry:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                names.add(entry.rstrip("."))
-        return cls(frozenset(names), tuple(networks))
-
-    def _allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        return any(address in network for network in self.networks)
-
-    async def check(self, url: str) -> None:
-        """Raise Refused unless `url` is http(s) and every address its host resolves to may be reached."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Refused("the webhook URL must be http:// or https:// with a host")
-        host = parts.hostname.lower().rstrip(".")
-        if host in self.names:
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise Refused(f"cannot resolve {host}: {exc.strerror or exc}") from None
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            mapped = getattr(address, "ipv4_mapped", None)
-            address = mapped or address
-            if address.is_global or self._allowed(address):
-                continue
-            raise Refused(
-                f"{host} resolves to the non-public address {address}; allow it with OCO_NOTIFY_ALLOW_HOSTS"
-            )
 
 
 @dataclass(frozen=True)
@@ -367,7 +312,7 @@ class Notifier:
         try:
             if self._secret is None:
                 raise Refused(NO_SECRET)
-            await self.addresses.check(row["url"])
+            await self.addresses.check(row["url"], what="webhook URL")
             body = row["body"].encode()
             response = await self._http().post(
                 row["url"],
@@ -461,7 +406,7 @@ def notifier_from_settings(
         database,
         secret,
         service=service,
-        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts),
+        addresses=AddressPolicy.parse(settings.oco_notify_allow_hosts, settings.oco_outbound_allow_hosts),
         retry=RetryPolicy(
             max_attempts=settings.oco_notify_max_attempts,
             backoff_s=settings.oco_notify_backoff_s,

@@ -48,6 +48,8 @@ class PlatformSettings(BaseSettings):
     #: and replay those files at start: a killed process loses no row (see docs/reliability.md)
     oco_writer_spool: bool = True
     oco_ratelimit_fail_mode: Literal["open", "closed"] = "open"
+    #: the largest request body any /api route reads (413 above it); upload routes set their own limits
+    oco_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # Outgoing webhooks (oco/notify.py). No default secret: without one, deliveries are recorded as failed.
     #: HMAC-SHA256 key of the `X-OCO-Signature: sha256=<hex>` header
@@ -55,6 +57,9 @@ class PlatformSettings(BaseSettings):
     #: comma list of host names, addresses or CIDRs webhooks may reach although they are loopback, private or
     #: link-local (e.g. `127.0.0.1,hooks.internal`); everything else on such addresses is refused
     oco_notify_allow_hosts: str = ""
+    #: the general outbound allow-list (oco/netguard.py), same syntax: hosts, addresses or CIDRs that URLs a
+    #: service fetches may reach although they are not public (webhooks, economist's cerebra source, ...)
+    oco_outbound_allow_hosts: str = ""
     oco_notify_timeout_s: float = 10.0
     oco_notify_max_attempts: int = 6
     #: first retry delay; doubles per attempt (with jitter), capped at oco_notify_backoff_max_s

@@ -44,6 +44,12 @@ async def page_locations(conn: AsyncConnection, page: PageParams) -> tuple[list[
     return await paginate(conn, sa.select(storage_locations).order_by(storage_locations.c.name), page)
 
 
+async def update_config(conn: AsyncConnection, name: str, config: dict[str, Any]) -> None:
+    await conn.execute(
+        sa.update(storage_locations).where(storage_locations.c.name == name).values(config=config)
+    )
+
+
 async def delete_location(conn: AsyncConnection, name: str) -> bool:
     result = await conn.execute(sa.delete(storage_locations).where(storage_locations.c.name == name))
     return bool(result.rowcount)

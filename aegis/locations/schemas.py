@@ -13,6 +13,7 @@ from oco.pagination import Page
 from oco.timeutil import as_utc
 
 _LOCAL_FIELDS = ("path",)
+REGION_PATTERN = r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
 _S3_FIELDS = ("bucket", "prefix", "region", "endpoint_url", "object_lock_days", "object_lock_mode")
 
 
@@ -30,10 +31,19 @@ class LocationCreate(BaseModel):
     path: str | None = Field(default=None, min_length=1, max_length=1000)
     bucket: str | None = Field(default=None, min_length=3, max_length=63)
     prefix: str | None = Field(default=None, max_length=500)
-    region: str | None = Field(default=None, max_length=64)
+    #: an AWS-style region name (what botocore accepts): letters, digits and inner hyphens
+    region: str | None = Field(default=None, pattern=REGION_PATTERN, max_length=63)
     endpoint_url: str | None = Field(default=None, max_length=500)
     object_lock_days: int | None = Field(default=None, ge=1, le=36500, strict=True)
     object_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_printable(cls, value: str | None) -> str | None:
+        """No NUL or other control character: no file system takes them (the value is not echoed)."""
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("path must not contain control characters (NUL, newline, ...)")
+        return value
 
     @field_validator("endpoint_url")
     @classmethod

@@ -23,7 +23,7 @@ import urllib3
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, InvalidRegionError
 
 from aegis.storage.base import (
     PROBE_PREFIX,
@@ -31,6 +31,7 @@ from aegis.storage.base import (
     ObjectNotFoundError,
     ProbeResult,
     StorageBackend,
+    StorageConfigError,
     StorageError,
     StoredObject,
     sha256_of_file,
@@ -70,14 +71,19 @@ class S3Storage(StorageBackend):
         self.endpoint_url = endpoint_url
         self.server_checksum = server_checksum
         self.object_lock = object_lock
-        self.client = client or boto3.session.Session().client(
-            "s3",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(
-                retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60
-            ),
-        )
+        try:
+            self.client = client or boto3.session.Session().client(
+                "s3",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=Config(
+                    retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60
+                ),
+            )
+        except (InvalidRegionError, ValueError) as exc:  # botocore refuses the region or endpoint URL
+            raise StorageConfigError(
+                f"an s3 location's region or endpoint_url is not valid: {type(exc).__name__}"
+            ) from None
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,

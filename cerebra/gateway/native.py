@@ -108,8 +108,17 @@ async def native(
             deployment.target, subpath, query, headers.values, upstream_body, method
         )
 
+    # a Gemini stream without ?alt=sse is a JSON array, not an event stream: any other stream must be SSE
+    event_stream = stream and (provider != "gemini" or "alt=sse" in query)
     result = await call_upstream(
-        gw, ctx, plan, build, body=doc, stream=stream, pass_through=NATIVE_PASS_THROUGH
+        gw,
+        ctx,
+        plan,
+        build,
+        body=doc,
+        stream=stream,
+        pass_through=NATIVE_PASS_THROUGH,
+        event_stream=event_stream,
     )
     content_type = (result.content_type or "application/json").encode()
     if not stream or result.response is None:
@@ -149,6 +158,8 @@ async def native(
         headers=[(b"content-type", content_type), (b"cache-control", b"no-cache"), *ctx.response_headers()],
     )
     ctx.usage = usage()
+    if ctx.status == 502:  # broke off or sent nothing: it counts against the deployment's health
+        await gw.health.record_failure(result.deployment.id)
 
 
 def _close_tap(tap: object) -> bytes:

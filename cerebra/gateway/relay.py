@@ -12,6 +12,9 @@ import aiohttp
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.http import Receive, Send
 
+#: what a stream's close() gives when the upstream sent no event at all (OpenAI's end marker, or nothing)
+EMPTY_TAILS = (b"", b"data: [DONE]")
+
 
 async def relay(
     ctx: CallContext,
@@ -50,6 +53,10 @@ async def relay(
                         first = False
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = close()
+            if first and tail.strip() in EMPTY_TAILS:  # a 2xx, then nothing a client could read
+                ctx.status = 502
+                ctx.error = "upstream stream ended without any event"
+                tail = on_error(f"{ctx.provider} stream ended without any event")
         except (aiohttp.ClientError, TimeoutError) as exc:
             ctx.status = 502
             ctx.error = f"upstream stream broke off: {type(exc).__name__}"

@@ -149,11 +149,15 @@ class UpstreamClient:
         stream: bool,
         deadline: float,
         pass_through: frozenset[int] = CLIENT_ERROR_STATUSES,
+        event_stream: bool | None = None,
     ) -> UpstreamResult:
         """Try the plan in order until a deployment answers. Statuses in `pass_through` are the caller's
-        to see (returned, not retried). Only timeouts, connection errors, 429 and 5xx count against a
-        deployment's health. A deployment that cannot take the request (ProviderError from `build`) is
-        skipped. Raises AllDeploymentsFailed."""
+        to see (returned, not retried). Timeouts, connection errors, 429, 5xx and broken 2xx answers (an
+        empty body; a stream request answered with something other than an event stream, when
+        `event_stream`, by default `stream`) count against a deployment's health and fall back to the
+        next one. A deployment that cannot take the request (ProviderError from `build`) is skipped.
+        Raises AllDeploymentsFailed."""
+        event_stream = stream if event_stream is None else event_stream
         attempts: list[AttemptRecord] = []
         upstream_s = waited_s = 0.0
         last_message = ""
@@ -209,7 +213,11 @@ class UpstreamClient:
                 else:
                     status = response.status
                     header_latency = time.monotonic() - started
-                    if status < 300 or status in pass_through:
+                    broken = broken_answer(response, stream=stream, event_stream=event_stream)
+                    if broken is not None:
+                        await _read_quietly(response)
+                        outcome, message = "bad_response", f"{deployment.provider} {broken}"
+                    elif status < 300 or status in pass_through:
                         result = UpstreamResult(
                             deployment,
                             status,
@@ -229,6 +237,11 @@ class UpstreamClient:
                         try:
                             if status < 300:
                                 result.data = await response.read()
+                                if not result.data.strip():
+                                    outcome = "bad_response"
+                                    message = (
+                                        f"{deployment.provider} answered HTTP {status} with an empty body"
+                                    )
                             else:
                                 result.data = scrub_key(
                                     await response.content.read(MAX_ERROR_BODY), deployment
@@ -264,7 +277,10 @@ class UpstreamClient:
                 attempts.append(AttemptRecord(deployment.id, outcome, status, message or None))
                 self._count(deployment.provider, outcome)
                 last_message = message
-                retryable = outcome in ("timeout", "connect_error", "rate_limited") or (status or 0) >= 500
+                retryable = (
+                    outcome in ("timeout", "connect_error", "rate_limited", "bad_response")
+                    or (status or 0) >= 500
+                )
                 unhealthy = unhealthy or retryable
                 if not retryable or try_number == self.retries:
                     break
@@ -289,6 +305,25 @@ class UpstreamClient:
         if child is None:
             child = self._counters[key] = UPSTREAM_ATTEMPTS.labels(provider, outcome)
         child.inc()
+
+
+#: 2xx statuses that carry no body: never a valid answer to an inference call
+BODILESS = frozenset({204, 205})
+
+
+def broken_answer(response: aiohttp.ClientResponse, *, stream: bool, event_stream: bool) -> str | None:
+    """Why a 2xx answer cannot be relayed, judged on its status and headers (before any byte reaches the
+    caller), or None: no body at all, or a stream request answered with a plain (e.g. JSON) body."""
+    status = response.status
+    if status >= 300:
+        return None
+    if status in BODILESS or response.headers.get("content-length") == "0":
+        return f"answered HTTP {status} with an empty body"
+    if event_stream:
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "text/event-stream":
+            return f"answered a stream request with {content_type[:60] or 'no content type'}, not an event stream"
+    return None
 
 
 def scrub_key(body: bytes, deployment: Deployment) -> bytes:

@@ -47,6 +47,20 @@ BUILT_IN = "built-in default"
 EnvSource = Callable[[], Mapping[str, str]]
 
 
+def yaml_error_position(exc: yaml.YAMLError) -> str:
+    """Where a YAML error is (line and column, 1-based) and what kind it is, never the offending text: the
+    line may hold a secret (a provider key written inline)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = _QUOTED.sub("…", str(getattr(exc, "problem", None) or type(exc).__name__))
+    if mark is None:
+        return problem
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+
+
+#: quoted fragments in a YAML error's description (PyYAML quotes the characters it found there)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 class RouteTableError(ValueError):
     """The route file is missing, unreadable or invalid (the message says where)."""
 
@@ -390,7 +404,9 @@ class RouteTable:
         except OSError as exc:
             raise RouteTableError(f"cannot read route file {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise RouteTableError(f"route file {path} is not valid YAML: {exc}") from None
+            raise RouteTableError(
+                f"route file {path} is not valid YAML: {yaml_error_position(exc)}"
+            ) from None
         if data is not None and not isinstance(data, dict):
             raise RouteTableError(f"route file {path}: the top level must be a mapping with `models:`")
         return cls.from_dict(data or {}, env)

@@ -7,17 +7,20 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from economist.budgets.periods import Period
 from economist.budgets.service import BudgetState, ratio
 from economist.costs.params import MAX_AMOUNT, MetricName
+from economist.ledger.tags import check_tag_key
 from oco.money import money_str, parse_money
 from oco.pagination import Page
 from oco.timeutil import as_utc
 
 Basis = Literal["actual", "forecast"]
 ScopeValue = Annotated[str, Field(min_length=1, max_length=200)]
+#: a scope's tag key: the one rule of economist.ledger.tags (TAG_KEY_RULE)
+TagKey = Annotated[str, AfterValidator(check_tag_key)]
 MAX_THRESHOLDS = 20
 MAX_TAGS = 20
 
@@ -65,7 +68,7 @@ class BudgetScope(BaseModel):
     provider: ScopeValue | None = None
     account: ScopeValue | None = None
     service: ScopeValue | None = None
-    tag: dict[ScopeValue, ScopeValue] | None = Field(default=None, max_length=MAX_TAGS)
+    tag: dict[TagKey, ScopeValue] | None = Field(default=None, max_length=MAX_TAGS)
 
 
 class Threshold(BaseModel):

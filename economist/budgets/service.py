@@ -20,10 +20,12 @@ from economist.costs.service import CostService
 from economist.forecast.service import ForecastService
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
+from economist.notifications.service import check_webhook_url
 from economist.settings import EconomistSettings
 from oco.db import Database
 from oco.errors import Conflict
 from oco.money import money_str
+from oco.netguard import AddressPolicy
 from oco.pagination import PageParams
 from oco.timeutil import as_utc, utcnow
 
@@ -138,10 +140,15 @@ class BudgetService:
         self.costs = CostService(database, settings.oco_economist_default_currency)
         self.forecasts = ForecastService(database, settings.oco_economist_default_currency)
         self.listeners: list[CrossedListener] = []
+        #: where a budget's webhook may point (the notifier's own policy: checked again at each delivery)
+        self.webhook_addresses = AddressPolicy.parse(
+            settings.oco_notify_allow_hosts, settings.oco_outbound_allow_hosts
+        )
 
     # -- CRUD ----------------------------------------------------------------------------------------------
 
     async def create(self, values: dict[str, Any], *, created_by: str | None) -> dict[str, Any]:
+        await check_webhook_url(self.webhook_addresses, values.get("webhook_url"))
         now = self.clock()
         async with self.database.engine.begin() as conn:
             if await repo.name_taken(conn, values["name"]):
@@ -162,6 +169,7 @@ class BudgetService:
             return await repo.get_budget(conn, budget_id)
 
     async def update(self, budget_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        await check_webhook_url(self.webhook_addresses, changes.get("webhook_url"))
         async with self.database.engine.begin() as conn:
             before = await repo.get_budget(conn, budget_id)
             if before is None:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from economist.ledger.tags import TagNormalizer
+from economist.ledger.tags import TAG_KEY_HELP, TagNormalizer, is_valid_tag_key
 from oco.errors import BadRequest
 
 Granularity = Literal["day", "week", "month"]
@@ -109,6 +109,8 @@ def parse_dimension(text: str, normalizer: TagNormalizer, param: str) -> Dimensi
         key = normalizer.key(text[4:])
         if not key:
             raise QueryError(f"{param}: tag:<key> needs a key", param)
+        if not is_valid_tag_key(text[4:].strip()) or not is_valid_tag_key(key):
+            raise QueryError(f"{param}: {TAG_KEY_HELP}", param)
         return Dimension("tag", key, text[4:].strip())
     if text not in DIMENSIONS:
         raise QueryError(
@@ -147,6 +149,8 @@ def parse_filter(text: str | None, normalizer: TagNormalizer) -> tuple[Filter, .
             key, equals, values = rest.partition("=")
             if not equals or not key.strip() or not values:
                 raise QueryError(f"filter: {term!r} is not tag:<key>=<value>", "filter")
+            if not is_valid_tag_key(key.strip()) or not is_valid_tag_key(normalizer.key(key)):
+                raise QueryError(f"filter: {TAG_KEY_HELP}", "filter")
             dimension = Dimension("tag", normalizer.key(key))
             choices = tuple(normalizer.value(v) for v in values.split("|"))
         else:

@@ -23,6 +23,7 @@ from economist.ledger.tables import (
     money_sum_over,
     utc_day,
 )
+from economist.ledger.tags import tag_value
 
 ZERO = Decimal(0)
 
@@ -75,7 +76,7 @@ class _Source:
     def dimension(self, dim: Dimension) -> Any:
         c = self.table.c
         if dim.kind == "tag":
-            return cloud_costs.c.tags_normalized[dim.tag_key].as_string()
+            return tag_value(cloud_costs.c.tags_normalized, dim.tag_key or "")
         if dim.kind == "account":
             return c.account_id if self.rollup else sa.func.coalesce(c.sub_account_id, c.billing_account_id)
         if dim.kind == "billing_account" and self.rollup:  # the rollup keeps '' for "none"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from economist.costs.params import Filter
 from economist.ledger.columns import COLUMN_NAMES
 from economist.ledger.tables import cloud_costs
+from economist.ledger.tags import tag_value
 from economist.sources.values import day_start
 
 _COLUMNS = {
@@ -29,7 +30,7 @@ def _dimension(filter_: Filter) -> Any:
     c = cloud_costs.c
     dim = filter_.dimension
     if dim.kind == "tag":
-        return c.tags_normalized[dim.tag_key].as_string()
+        return tag_value(c.tags_normalized, dim.tag_key or "")
     if dim.kind == "account":
         return sa.func.coalesce(c.sub_account_id, c.billing_account_id)
     return c[_COLUMNS[dim.kind]]

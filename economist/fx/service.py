@@ -73,8 +73,16 @@ def normalize_rate(raw: dict[str, Any], where: str = "", param: str | None = Non
 
 
 def parse_rates_csv(text: str) -> list[dict[str, Any]]:
-    """Rates from CSV with the header date,base,quote,rate (any order, any case); errors name the line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """Rates from CSV with the header date,base,quote,rate (any order, any case); errors name the line.
+    Lines may end in LF, CRLF or a bare CR; a malformed line (a stray quote, a NUL) is a 400 naming it."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _read_rates(reader)
+    except csv.Error as exc:
+        raise InvalidRate(f"line {reader.line_num}: not valid CSV ({exc})") from None
+
+
+def _read_rates(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     if not reader.fieldnames:
         raise InvalidRate("the CSV is empty")
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]

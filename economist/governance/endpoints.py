@@ -22,6 +22,7 @@ from oco.app import AUTH_ERRORS
 from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.pagination import Pagination
+from oco.params import RowIdPath, RowIdQuery
 
 router = APIRouter(prefix="/api/v1/governance", tags=["governance"])
 Caller = Annotated[Principal, Depends(require_scope("economist"))]
@@ -76,7 +77,7 @@ async def list_policies(
     summary="One policy",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def get_policy(policy_id: int, _: Caller, service: Service) -> dict[str, Any]:
+async def get_policy(policy_id: RowIdPath, _: Caller, service: Service) -> dict[str, Any]:
     policy = await service.get_policy(policy_id)
     if policy is None:
         raise NotFound(f"policy {policy_id} not found")
@@ -89,7 +90,9 @@ async def get_policy(policy_id: int, _: Caller, service: Service) -> dict[str, A
     summary="Change a policy's fields",
     responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID},
 )
-async def update_policy(policy_id: int, body: PolicyPatch, _: Caller, service: Service) -> dict[str, Any]:
+async def update_policy(
+    policy_id: RowIdPath, body: PolicyPatch, _: Caller, service: Service
+) -> dict[str, Any]:
     policy = await service.update_policy(policy_id, body.model_dump(exclude_unset=True))
     if policy is None:
         raise NotFound(f"policy {policy_id} not found")
@@ -102,7 +105,7 @@ async def update_policy(policy_id: int, body: PolicyPatch, _: Caller, service: S
     summary="Delete a policy and its violations",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def delete_policy(policy_id: int, _: Caller, service: Service) -> Response:
+async def delete_policy(policy_id: RowIdPath, _: Caller, service: Service) -> Response:
     if not await service.delete_policy(policy_id):
         raise NotFound(f"policy {policy_id} not found")
     return Response(status_code=204)
@@ -114,7 +117,9 @@ async def delete_policy(policy_id: int, _: Caller, service: Service) -> Response
     summary="Evaluate a policy now; dry_run=true returns what it would flag without writing",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def evaluate_policy(policy_id: int, _: Caller, service: Service, dry_run: bool = False) -> Evaluation:
+async def evaluate_policy(
+    policy_id: RowIdPath, _: Caller, service: Service, dry_run: bool = False
+) -> Evaluation:
     result = await service.evaluate(policy_id, dry_run=dry_run)
     if result is None:
         raise NotFound(f"policy {policy_id} not found")
@@ -131,7 +136,7 @@ async def list_violations(
     _: Caller,
     service: Service,
     page: Pagination,
-    policy_id: int | None = None,
+    policy_id: RowIdQuery = None,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|suppressed|resolved)$")] = None,
     severity: Severity | None = None,
     resource: Annotated[str | None, Query(max_length=2000)] = None,
@@ -149,7 +154,7 @@ async def list_violations(
     summary="One violation",
     responses={**AUTH_ERRORS, 404: {"description": "no such violation"}},
 )
-async def get_violation(violation_id: int, _: Caller, service: Service) -> dict[str, Any]:
+async def get_violation(violation_id: RowIdPath, _: Caller, service: Service) -> dict[str, Any]:
     violation = await service.get_violation(violation_id)
     if violation is None:
         raise NotFound(f"violation {violation_id} not found")
@@ -168,7 +173,7 @@ async def get_violation(violation_id: int, _: Caller, service: Service) -> dict[
     },
 )
 async def update_violation(
-    violation_id: int, body: ViolationPatch, caller: Caller, service: Service
+    violation_id: RowIdPath, body: ViolationPatch, caller: Caller, service: Service
 ) -> dict[str, Any]:
     violation = await service.update_violation(
         violation_id, body.status, by=caller.name, reason=body.reason, expires_at=body.expires_at

@@ -15,6 +15,7 @@ from economist.governance.tables import governance_policies as policies
 from economist.governance.tables import policy_violations as violations
 from economist.ingestion.slices import day_start
 from economist.ledger.tables import cloud_costs, cloud_costs_daily, money_order, money_sum
+from economist.ledger.tags import tag_value
 from oco.pagination import PageParams, paginate
 
 UNRESOLVED = ("open", "acknowledged", "suppressed")
@@ -65,7 +66,7 @@ class _View:
             if value is not None:
                 self.where.append(column == value)
         for key, value in window.tags:
-            self.where.append(cloud_costs.c.tags_normalized[key].as_string() == value)
+            self.where.append(tag_value(cloud_costs.c.tags_normalized, key) == value)
 
 
 #: work_mem of an evaluation's transaction on PostgreSQL: a per-resource aggregation has a group per
@@ -94,9 +95,9 @@ def _over(cost: Any, threshold: Decimal, dialect: str) -> Any:
 def _tag_compliant(required: list[str], allowed: dict[str, list[str]]) -> Any:
     """Rows carrying every required tag, and only allowed values of the tags `allowed` names (keys normalized)."""
     tags = cloud_costs.c.tags_normalized
-    terms = [tags[key].as_string().isnot(None) for key in required]
+    terms = [tag_value(tags, key).isnot(None) for key in required]
     for key, values in allowed.items():
-        value = tags[key].as_string()
+        value = tag_value(tags, key)
         terms.append(sa.or_(value.is_(None), value.in_(values)))
     return sa.and_(*terms)
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from economist.ledger.tags import TAG_KEY_HELP, is_valid_tag_key
 from oco.errors import InvalidRequest
 
 POLICY_TYPES = (
@@ -71,6 +72,8 @@ class TagComplianceParams(_Params):
     def _keys(cls, value: list[str]) -> list[str]:
         if any(not key.strip() for key in value):
             raise ValueError("tag keys must not be empty")
+        if not all(is_valid_tag_key(key.strip()) for key in value):
+            raise ValueError(TAG_KEY_HELP)
         return value
 
     @field_validator("allowed_values")
@@ -78,6 +81,8 @@ class TagComplianceParams(_Params):
     def _values(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         if any(not key.strip() or not values for key, values in value.items()):
             raise ValueError("each tag needs a key and at least one allowed value")
+        if not all(is_valid_tag_key(key.strip()) for key in value):
+            raise ValueError(TAG_KEY_HELP)
         return value
 
 
@@ -138,6 +143,8 @@ class Scope(BaseModel):
     def _tags(self) -> Scope:
         if self.tag is not None and any(not k.strip() for k in self.tag):
             raise ValueError("tag keys must not be empty")
+        if self.tag is not None and not all(is_valid_tag_key(k.strip()) for k in self.tag):
+            raise ValueError(TAG_KEY_HELP)
         return self
 
 

@@ -22,6 +22,7 @@ from economist.governance.metrics import VIOLATIONS_OPEN
 from economist.governance.rules import SEVERITIES, params_document, parse_params, parse_scope
 from economist.ledger.tables import prepare_connection
 from economist.ledger.tags import TagNormalizer
+from economist.notifications.service import check_webhook_url
 from oco.db import Database
 from oco.errors import Conflict, InvalidRequest
 from oco.money import money_str
@@ -100,6 +101,7 @@ class GovernanceService:
     async def create_policy(self, body: dict[str, Any], *, origin: str = "api") -> dict[str, Any]:
         """A new policy; raises InvalidRequest naming the field, Conflict for a taken name."""
         values = self._validated(body)
+        await self._check_webhook(values)
         now = self.clock()
         async with self.database.engine.begin() as conn:
             if await repo.policy_by_name(conn, values["name"]) is not None:
@@ -110,6 +112,10 @@ class GovernanceService:
         policy = await self.get_policy(policy_id)
         assert policy is not None
         return policy
+
+    async def _check_webhook(self, values: dict[str, Any]) -> None:
+        if self.notifier is not None:
+            await check_webhook_url(self.notifier.addresses, values.get("webhook_url"))
 
     async def get_policy(self, policy_id: int) -> dict[str, Any] | None:
         async with self.database.engine.connect() as conn:
@@ -131,6 +137,7 @@ class GovernanceService:
             if "type" in changes and changes["type"] != current["type"] and "params" not in changes:
                 raise InvalidRequest("params: changing the type needs the new type's params", param="params")
             values = self._validated(merged)
+            await self._check_webhook(values)
             if values["name"] != current["name"] and await repo.policy_by_name(conn, values["name"]):
                 raise Conflict(f"a policy named {values['name']!r} exists", param="name")
             await repo.update_policy(conn, policy_id, {**values, "updated_at": self.clock()})

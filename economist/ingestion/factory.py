@@ -29,6 +29,7 @@ from economist.sources import (
 )
 from economist.sources.aws_cost_explorer import make_cost_explorer_client
 from economist.sources.azure_cost import make_cost_management_client
+from economist.sources.cerebra import ALLOW_SETTING as CEREBRA_ALLOW
 from economist.sources.cerebra import CerebraSource
 from economist.sources.files import ExportFilesError, export_files
 from economist.sources.gcp_bigquery import make_bigquery_client
@@ -36,6 +37,7 @@ from economist.sources.gcp_catalog import make_catalog_client
 from economist.sources.multi import MultiFileSource
 from economist.sources.s3files import make_s3_client
 from oco.errors import BadRequest
+from oco.netguard import AddressPolicy
 
 SOURCE_KINDS = (
     "focus",
@@ -309,6 +311,7 @@ class SourceFactory:
             period[0],
             period[1],
             timeout_s=settings.oco_economist_cerebra_timeout_s,
+            addresses=AddressPolicy.parse(settings.oco_outbound_allow_hosts, setting=CEREBRA_ALLOW),
         )
 
     def _bigquery(self, period: tuple[date, date], options: dict[str, Any]) -> BillingSource:

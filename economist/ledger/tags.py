@@ -9,10 +9,37 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 _SEPARATORS = re.compile(r"[-_\s]+")
 #: a word boundary inside camelCase: lower/digit then upper ("costCenter"), or an acronym's end ("AWSAccount")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+#: THE rule for a tag key a caller names (group_by, filter, dimension, budget and policy scopes, required
+#: tags): 1 to 128 letters, digits, spaces and `_ . : / = + - @` (what AWS allows; Azure and GCP keys fit
+#: too). No NUL, quote, backslash or parenthesis: a key becomes a JSON path on SQLite, built only from keys
+#: that pass this rule.
+TAG_KEY_RULE = re.compile(r"[\w .:/=+@-]{1,128}")
+TAG_KEY_HELP = "a tag key is 1 to 128 letters, digits, spaces or _ . : / = + - @"
+
+
+def is_valid_tag_key(key: str) -> bool:
+    """Whether `key` satisfies TAG_KEY_RULE."""
+    return TAG_KEY_RULE.fullmatch(key) is not None
+
+
+def check_tag_key(key: str) -> str:
+    """`key` when it satisfies TAG_KEY_RULE, else ValueError (the key itself is not echoed)."""
+    if not is_valid_tag_key(key):
+        raise ValueError(TAG_KEY_HELP)
+    return key
+
+
+def tag_value(tags_column: Any, key: str) -> Any:
+    """The SQL expression of one tag's value (a JSON path on SQLite, `->>` on PostgreSQL): the only way a
+    tag key reaches SQL, and only a key that passes TAG_KEY_RULE (else ValueError)."""
+    return tags_column[check_tag_key(key)].as_string()
 
 
 @dataclass(frozen=True)

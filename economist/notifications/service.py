@@ -17,7 +17,9 @@ from economist.costs.params import CostQuery, Dimension
 from economist.notifications.metrics import count_failure
 from economist.settings import EconomistSettings
 from oco.db import Database
+from oco.errors import InvalidRequest
 from oco.money import money_str
+from oco.netguard import AddressPolicy, Refused
 from oco.notify import Notifier, notifier_from_settings, slack_body
 from oco.timeutil import utcnow
 
@@ -31,6 +33,17 @@ SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 def build_notifier(database: Database, settings: EconomistSettings) -> Notifier:
     """The economist Notifier from OCO_NOTIFY_* (no secret: deliveries are recorded failed, never unsigned)."""
     return notifier_from_settings(database, settings, service=SERVICE, on_failed=count_failure)
+
+
+async def check_webhook_url(addresses: AddressPolicy, url: str | None) -> None:
+    """At creation: refuse (422, `webhook_url`) a URL whose host resolves to a non-public address the
+    allow-list does not name; a host that does not resolve yet passes (each delivery checks again)."""
+    if url is None:
+        return
+    try:
+        await addresses.check(url, what="webhook URL", unresolvable_ok=True)
+    except Refused as exc:
+        raise InvalidRequest(f"webhook_url: {exc}", param="webhook_url", code="url_not_allowed") from None
 
 
 def _as_date(value: Any) -> date | None:

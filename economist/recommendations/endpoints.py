@@ -22,6 +22,7 @@ from oco.auth import Principal, require_scope
 from oco.errors import NotFound
 from oco.money import money_str
 from oco.pagination import Pagination
+from oco.params import RowIdPath
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
 utilization_router = APIRouter(prefix="/api/v1/utilization", tags=["recommendations"])
@@ -101,7 +102,7 @@ async def refresh(_: Caller, service: Service, body: RefreshIn | None = None) ->
     summary="One recommendation with its evidence",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-async def get_recommendation(recommendation_id: int, _: Caller, service: Service) -> Recommendation:
+async def get_recommendation(recommendation_id: RowIdPath, _: Caller, service: Service) -> Recommendation:
     row = await service.get(recommendation_id)
     if row is None:
         raise NotFound(f"no recommendation {recommendation_id}")
@@ -120,7 +121,7 @@ async def get_recommendation(recommendation_id: int, _: Caller, service: Service
     },
 )
 async def change_status(
-    recommendation_id: int, body: StatusChange, principal: Caller, service: Service
+    recommendation_id: RowIdPath, body: StatusChange, principal: Caller, service: Service
 ) -> Recommendation:
     row = await service.change_status(recommendation_id, body.status, body.reason, actor(principal))
     if row is None:

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from economist.ledger.tables import EMPTY_TEXT, Quantity, cloud_costs, money_order, money_sum
+from economist.ledger.tags import tag_value
 from economist.recommendations import patterns as p
 from economist.recommendations.tables import (
     ACTIVE_STATUSES,
@@ -109,7 +110,7 @@ async def resource_candidates(
     row; a second, small GROUP BY folds them per resource."""
     dialect = conn.dialect.name
     c = cloud_costs.c
-    env = sa.func.coalesce(*(c.tags_normalized[key].as_string() for key in p.ENVIRONMENT_TAG_KEYS))
+    env = sa.func.coalesce(*(tag_value(c.tags_normalized, key) for key in p.ENVIRONMENT_TAG_KEYS))
     # grouped by resource, currency and line kind; what is constant per resource (provider, accounts, region,
     # service, type) is carried by max(): measured 40% cheaper than hashing it as more grouping keys
     line_keys = (c.consumed_unit, c.pricing_unit, c.sku_id, c.charge_description)

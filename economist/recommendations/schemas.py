@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from economist.costs.params import FIRST_DAY, LAST_DAY
 from oco.money import money_str
 from oco.pagination import Page
 from oco.timeutil import as_utc
@@ -76,6 +77,8 @@ class StatusChange(BaseModel):
 class RefreshIn(BaseModel):
     as_of: date | None = Field(
         default=None,
+        ge=FIRST_DAY,
+        le=LAST_DAY,
         description="the window ends at the start of this day (default: after the ledger's last day)",
     )
     billing_account: str | None = Field(

@@ -13,6 +13,10 @@ import httpx
 
 from economist.sources.base import DEFAULT_BATCH_SIZE, SourceBatch
 from economist.sources.focus import FocusSource
+from oco.netguard import AddressPolicy, Refused
+
+#: the allow-list a cerebra URL on a non-public address needs (cerebra usually runs next to economist)
+ALLOW_SETTING = "OCO_OUTBOUND_ALLOW_HOSTS"
 
 EXPORT_PATH = "/api/v1/analytics/focus"
 _CHUNK = 1 << 20
@@ -29,9 +33,18 @@ class CerebraSource:
     name = "cerebra"
 
     def __init__(
-        self, base_url: str, api_key: str, start: date, end: date, *, timeout_s: float = 60.0
+        self,
+        base_url: str,
+        api_key: str,
+        start: date,
+        end: date,
+        *,
+        timeout_s: float = 60.0,
+        addresses: AddressPolicy | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: where the URL may point (oco/netguard.py): public addresses plus OCO_OUTBOUND_ALLOW_HOSTS
+        self.addresses = addresses or AddressPolicy(setting=ALLOW_SETTING)
         self._api_key = api_key
         self.start = start
         self.end = end
@@ -44,6 +57,11 @@ class CerebraSource:
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - closed by batches()
         params = {"from": self.start.isoformat(), "to": self.end.isoformat(), "format": "csv"}
         where = f"GET {EXPORT_PATH} on cerebra"
+        try:  # checked before each download, never only once: DNS can change
+            self.addresses.check_sync(self.base_url + EXPORT_PATH, what="cerebra URL")
+        except Refused as exc:
+            spool.close()
+            raise CerebraUnavailable(str(exc)) from None
         try:
             with (
                 httpx.Client(timeout=self.timeout_s) as client,

@@ -28,6 +28,8 @@ from economist.ledger.tables import INSERT_COLUMNS
 from economist.ledger.tags import TagNormalizer
 from economist.sources.base import SourceProgress
 from economist.sources.focus import FocusSource, focus_plans
+from economist.sources.limits import bounded
+from economist.sources.limits import current as current_limits
 from economist.sources.multi import MultiFileSource
 from economist.sources.rows import FieldPlan
 from economist.sources.tabular import _GZIP_MAGIC, _PARQUET_MAGIC, _CountingReader, display_name
@@ -79,6 +81,15 @@ COPY_COLUMNS: tuple[str, ...] = INSERT_COLUMNS
 
 def _unsupported(why: str) -> FastPathUnsupported:
     return FastPathUnsupported(why)
+
+
+def _longest_field(batch: Any) -> int:
+    """The byte length of the longest value in a batch of string columns (0 when empty)."""
+    longest = 0
+    for column in batch.columns:
+        value = pc.max(pc.binary_length(column)).as_py()
+        longest = max(longest, value or 0)
+    return longest
 
 
 # -- column conversions (null-aware: CSV columns have no nulls, Parquet columns may) --------------------------
@@ -274,10 +285,11 @@ class FocusArrowReader:
     # -- CSV --
 
     def _csv_chunks(self, stream: io.BufferedReader, magic: bytes) -> Iterator[CopyChunk]:
-        binary: IO[bytes] | gzip.GzipFile = stream
+        decompressed: IO[bytes] | gzip.GzipFile = stream
         if magic.startswith(_GZIP_MAGIC):
             self.format = "csv.gz"
-            binary = gzip.GzipFile(fileobj=stream, mode="rb")
+            decompressed = gzip.GzipFile(fileobj=stream, mode="rb")
+        binary = bounded(decompressed)  # a bomb stops at the bounds (the strict parser then says why)
         try:
             first = binary.readline()
             text = first.decode("utf-8-sig")
@@ -303,8 +315,11 @@ class FocusArrowReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
+            field_bound = current_limits().max_field_bytes
             for batch in reader:
                 if batch.num_rows:
+                    if _longest_field(batch) > field_bound:  # the strict parser reports where
+                        raise _unsupported("a field past OCO_ECONOMIST_MAX_FIELD_BYTES")
                     yield self._chunk(plans, {i: batch.column(names[i]) for i in used}, batch.num_rows)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, EOFError) as exc:
             raise _unsupported(f"unreadable CSV data ({str(exc)[:120]})") from None

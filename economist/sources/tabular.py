@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from typing import IO, Any, Literal
 
 from economist.sources.base import SourceProgress, SourceRowError
+from economist.sources.limits import bounded
 
 FileFormat = Literal["csv", "csv.gz", "parquet"]
 PathOrFile = str | os.PathLike[str] | IO[bytes]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
-_CSV_FIELD_LIMIT = 16 * 1024 * 1024  # tags columns can be large; the csv default is 128 KiB
 _PARQUET_READ_ROWS = 10_000
-
-csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
 
 
 class _CountingReader(io.RawIOBase):
@@ -131,7 +129,8 @@ class TabularReader:
         if magic.startswith(_GZIP_MAGIC):
             self.format = "csv.gz"
             binary = gzip.GzipFile(fileobj=buffered, mode="rb")
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        # bounded while streaming (decompressed size, line length): a bomb fails with the reason
+        self._text = io.TextIOWrapper(bounded(binary), encoding="utf-8-sig", newline="")
         self._csv = csv.reader(self._text, strict=True)
         try:
             header = next(self._csv, None)

@@ -50,6 +50,9 @@ def make_env(settings, serve_app, keystore, unique, tmp_path, populated, target_
     """An aegis app with these key settings on the shared database, called with an admin key."""
 
     async def make(**keys: Any) -> AegisEnv:
+        keys.setdefault(
+            "oco_aegis_s3_endpoint_allow", "127.0.0.1"
+        )  # moto listens on loopback: allowed explicitly
         env = await start_env(settings, serve_app, keystore, unique, tmp_path, populated, target_kube, **keys)
         admin = await keystore.create(unique("admin"), ["admin"])
         env.headers = {"X-API-Key": admin.plaintext}

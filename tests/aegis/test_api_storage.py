@@ -23,7 +23,16 @@ def populated(kube, client_for):  # type: ignore[no-untyped-def]
 async def test_s3_location_backup_download_delete(  # type: ignore[no-untyped-def]
     settings, serve_app, keystore, unique, tmp_path, populated, target_kube, moto_endpoint, s3_bucket
 ) -> None:
-    env = await start_env(settings, serve_app, keystore, unique, tmp_path, populated, target_kube)
+    env = await start_env(
+        settings,
+        serve_app,
+        keystore,
+        unique,
+        tmp_path,
+        populated,
+        target_kube,
+        oco_aegis_s3_endpoint_allow="127.0.0.1",  # moto listens on loopback: allowed explicitly
+    )
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
     name = unique("s3")
     location = await env.ok(

@@ -22,6 +22,8 @@ from aegis.storage.objectlock import ObjectLockPolicy
 from aegis.storage.s3 import MiB, S3Storage
 from oco.timeutil import as_utc, utcnow
 from tests.aegis.api_env import start_env
+
+MOTO_ALLOWED = {"oco_aegis_s3_endpoint_allow": "127.0.0.1"}  # moto listens on loopback: allowed explicitly
 from tests.aegis.scenario import populate
 
 
@@ -118,7 +120,9 @@ async def test_object_lock_location_backup_delete_retention_and_rekey(  # type: 
         "oco_aegis_encryption_keys": json.dumps({"a": generate_key()}),
         "oco_aegis_encryption_key_current": "a",
     }
-    env = await start_env(settings, serve_app, keystore, unique, tmp_path, populated, target_kube)
+    env = await start_env(
+        settings, serve_app, keystore, unique, tmp_path, populated, target_kube, **MOTO_ALLOWED
+    )
     spec = {"type": "s3", "bucket": locked_bucket, "region": "us-east-1", "endpoint_url": moto_endpoint}
 
     for bad in (
@@ -191,7 +195,7 @@ async def test_object_lock_location_backup_delete_retention_and_rekey(  # type: 
 
     # rekey cannot remove the old object before its time: it skips the archive, nothing written
     rekeying = await start_env(
-        settings, serve_app, keystore, unique, tmp_path, populated, target_kube, **keys
+        settings, serve_app, keystore, unique, tmp_path, populated, target_kube, **keys, **MOTO_ALLOWED
     )
     admin = await keystore.create(unique("admin"), ["admin"])
     rekeying.headers = {"X-API-Key": admin.plaintext}

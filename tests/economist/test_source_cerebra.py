@@ -41,7 +41,8 @@ def cerebra(unique):  # type: ignore[no-untyped-def]
 
 
 async def economist_for(settings, serve_app, keystore, unique, **extra):  # type: ignore[no-untyped-def]
-    app_settings = EconomistSettings(_env_file=None, **settings.model_dump(), **extra)
+    extra.setdefault("oco_outbound_allow_hosts", "127.0.0.1")  # the fake cerebra is on loopback: allowed
+    app_settings = EconomistSettings(_env_file=None, **{**settings.model_dump(), **extra})
     app = create_app(app_settings)
     client = await serve_app(app)
     client.headers["X-API-Key"] = (await keystore.create(unique("econ"), ["economist"])).plaintext

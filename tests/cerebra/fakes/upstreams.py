@@ -223,6 +223,14 @@ def _stops(stop: Any) -> list[str] | None:
     return [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else None
 
 
+def raw_response(raw: tuple[int, str, bytes]) -> web.Response:
+    """Exactly the scripted status, content type and body (a 204, JSON to a stream request, ...)."""
+    status, content_type, body = raw
+    if status in (204, 304):
+        return web.Response(status=status)
+    return web.Response(status=status, body=body, headers={"content-type": content_type})
+
+
 def drop_connection(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
@@ -288,6 +296,8 @@ class FakeOpenAI(FakeUpstream):
         reply = wire.apply_stop(self.next_reply(), _stops(doc.get("stop")))
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -335,6 +345,8 @@ class FakeOpenAI(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -403,6 +415,8 @@ class FakeAnthropic(FakeUpstream):
         reply = wire.apply_stop(self.next_reply(), rec.json.get("stop_sequences"))
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -486,6 +500,8 @@ class FakeGemini(FakeUpstream):
         reply = wire.apply_stop(self.next_reply(), config.get("stopSequences"))
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,
@@ -507,6 +523,8 @@ class FakeGemini(FakeUpstream):
         reply = self.next_reply()
         if not await self.before_answer(request, reply):
             return _dropped()
+        if reply.raw is not None:
+            return raw_response(reply.raw)
         if reply.status >= 400:
             return self.json_response(
                 reply.status,

@@ -45,6 +45,9 @@ class Reply:
     stream_error: str | None = None  # stream: send the provider's error event after the first content event
     raw_stream: list[bytes] | None = None  # stream: write exactly these byte pieces (no framing added)
     json_body: Any = None  # non-stream: answer exactly this JSON
+    raw: tuple[int, str, bytes] | None = (
+        None  # answer exactly this (status, content type, body), stream or not
+    )
     reasoning: str | None = None  # thinking text: OpenAI-compatible reasoning_content, Anthropic
     # thinking block (with `signature`), Gemini thought part
     signature: str = "EqQBCkYIBRgCKkDfakeSignature=="  # Anthropic thinking block signature
