@@ -22,9 +22,9 @@ from aegis.storage.objectlock import ObjectLockPolicy
 from aegis.storage.s3 import MiB, S3Storage
 from oco.timeutil import as_utc, utcnow
 from tests.aegis.api_env import start_env
+from tests.aegis.scenario import populate
 
 MOTO_ALLOWED = {"oco_aegis_s3_endpoint_allow": "127.0.0.1"}  # moto listens on loopback: allowed explicitly
-from tests.aegis.scenario import populate
 
 
 @pytest.fixture
