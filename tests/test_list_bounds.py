@@ -12,12 +12,12 @@ from oco.pagination import MAX_OFFSET, MAX_PAGE_SIZE
 HUGE = str(2**63)  # one past the largest BIGINT: an OverflowError in the driver when it gets through
 
 
-@pytest.mark.parametrize("service", ["economist", "aegis"])
+@pytest.mark.parametrize("service", ["economist", "aegis", "cerebra"])
 async def test_every_list_route_bounds_limit_and_offset(
     service, settings, serve_app, keystore, unique
 ) -> None:  # type: ignore[no-untyped-def]
     client = await serve_app(importlib.import_module(f"{service}.app").create_app(settings))
-    key = (await keystore.create(unique(service), [service])).plaintext
+    key = (await keystore.create(unique(service), [service, "admin"])).plaintext
     spec = (await client.get("/openapi.json")).json()
     lists = []
     for path, operations in spec["paths"].items():
@@ -40,14 +40,14 @@ async def test_every_list_route_bounds_limit_and_offset(
         assert deepest.status_code != 500, (path, deepest.text)
 
 
-@pytest.mark.parametrize("service", ["economist", "aegis"])
+@pytest.mark.parametrize("service", ["economist", "aegis", "cerebra"])
 async def test_every_integer_path_id_is_bounded(service, settings, serve_app, keystore, unique) -> None:  # type: ignore[no-untyped-def]
     """Row ids in paths are bounded to what the integer columns hold (oco/params.py): a 2**63 id is a 422,
     never an OverflowError (schemathesis found GET /api/v1/recommendations/{id} doing that)."""
     from oco.params import MAX_ROW_ID
 
     client = await serve_app(importlib.import_module(f"{service}.app").create_app(settings))
-    key = (await keystore.create(unique(service), [service])).plaintext
+    key = (await keystore.create(unique(service), [service, "admin"])).plaintext
     spec = (await client.get("/openapi.json")).json()
     checked = 0
     for path, operations in spec["paths"].items():
