@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cerebra.admin.budgets import router as budgets_router
 from cerebra.admin.endpoints import router as admin_router
 from cerebra.admin.limits import router as rate_limits_router
+from cerebra.admin.routing import router as routing_router
 from cerebra.admin.service import AdminService
 from cerebra.analytics.tables import api_requests
 from cerebra.budgets.guard import BudgetGuard
@@ -82,7 +83,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             spool_key=("request_id", "created_at"),
         )
         writer.start()
-        rules = RuleBook(app.state.database, settings.oco_cerebra_control_refresh_s)
+        rules = RuleBook(app.state.database, settings.oco_cerebra_control_refresh_s, routes)
         await rules.reload()
         refresher = asyncio.create_task(rules.run_refresher())
         limiter = RateLimiter(app.state.kv, rules, fail_closed=settings.oco_ratelimit_fail_mode == "closed")
@@ -123,7 +124,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
     api = make_service_app(
         SERVICE,
         "cerebra",
-        [admin_router, rate_limits_router, budgets_router],
+        [admin_router, rate_limits_router, budgets_router, routing_router],
         settings=settings,
         lifespan_hooks=[gateway_lifespan],
         announce=False,

@@ -35,7 +35,7 @@ class AdminService:
         self.keys = keys
         self.rules = rules
 
-    async def _rules_changed(self) -> None:
+    async def rules_changed(self) -> None:
         """Apply a rate-limit or budget write on this replica at once (others within the refresh)."""
         if self.rules is not None:
             await self.rules.reload()
@@ -64,7 +64,7 @@ class AdminService:
                 entity_id=new_id,
                 after=row,
             )
-        await self._rules_changed()
+        await self.rules_changed()
         return row
 
     async def rule_page(
@@ -104,7 +104,7 @@ class AdminService:
                 before=dict(before),
                 after=after,
             )
-        await self._rules_changed()
+        await self.rules_changed()
         return after
 
     async def delete_rule(self, table: sa.Table, entity: str, rule_id: int, actor: Principal) -> bool:
@@ -122,7 +122,7 @@ class AdminService:
                 entity_id=rule_id,
                 before=dict(before),
             )
-        await self._rules_changed()
+        await self.rules_changed()
         return True
 
     def _audit(self, actor: Principal, action: str, entity: str) -> WriteHook:

@@ -57,3 +57,27 @@ cerebra_budget_alerts = sa.Table(
     sa.Column("spent_usd", sa.Numeric(18, 6), nullable=False),
     sa.Column("alerted_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+#: aliases set through the admin API: added to the route file's, or replacing an alias of the same name
+cerebra_routes = sa.Table(
+    "cerebra_routes",
+    metadata,
+    sa.Column("alias", sa.String(200), primary_key=True),
+    sa.Column("spec", sa.JSON, nullable=False),  # a RouteSpec, as in the route file
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+#: price rows set through the admin API, over the shipped table (USD per 1M tokens)
+cerebra_prices = sa.Table(
+    "cerebra_prices",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("effective_from", sa.Date, primary_key=True),
+    sa.Column("input", sa.Numeric(18, 6), nullable=False),
+    sa.Column("output", sa.Numeric(18, 6), nullable=False),
+    sa.Column("cached_input", sa.Numeric(18, 6), nullable=True),
+    sa.Column("cache_write_5m", sa.Numeric(18, 6), nullable=True),
+    sa.Column("cache_write_1h", sa.Numeric(18, 6), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

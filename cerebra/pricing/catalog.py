@@ -5,7 +5,7 @@ A route's deployment can override any of these; a model in neither has no price 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -131,9 +131,12 @@ def _effective(rows: tuple[ModelInfo, ...], on: dt.date) -> ModelInfo:
     return rows[0]
 
 
-def history(model: str) -> tuple[ModelInfo, ...] | None:
-    """All rows of a provider model name (exact, then the longest catalog name it starts with, so dated
-    snapshots such as `gpt-4o-2024-08-06` take their family's prices)."""
+#: price rows set through cerebra's admin API (/api/v1/prices), loaded from the database by each replica:
+#: model name -> rows that add to, or replace (same effective_from), the shipped table's rows
+OVERRIDES: dict[str, tuple[ModelInfo, ...]] = {}
+
+
+def _shipped(model: str) -> tuple[ModelInfo, ...] | None:
     rows = HISTORY.get(model)
     if rows is not None:
         return rows
@@ -141,6 +144,36 @@ def history(model: str) -> tuple[ModelInfo, ...] | None:
         if model.startswith(name):
             return HISTORY[name]
     return None
+
+
+def history(model: str) -> tuple[ModelInfo, ...] | None:
+    """All rows of a provider model name (exact, then the longest catalog name it starts with, so dated
+    snapshots such as `gpt-4o-2024-08-06` take their family's prices), with the admin API's overrides."""
+    rows = _shipped(model)
+    extra = OVERRIDES.get(model)
+    if not extra:
+        return rows
+    by_day = {row.effective_from: row for row in rows or ()}
+    by_day.update({row.effective_from: row for row in extra})
+    return tuple(by_day[day] for day in sorted(by_day))
+
+
+def set_overrides(rows: dict[str, list[tuple[dt.date, Prices]]]) -> bool:
+    """Replace the admin API's price rows; capabilities come from the shipped row of the model (or the
+    defaults for a model the table does not know). True when anything changed."""
+    built: dict[str, tuple[ModelInfo, ...]] = {}
+    for model, dated in rows.items():
+        shipped = _shipped(model)
+        template = shipped[-1] if shipped else ModelInfo()
+        built[model] = tuple(
+            replace(template, prices=prices, effective_from=day)
+            for day, prices in sorted(dated, key=lambda r: r[0])
+        )
+    if built == OVERRIDES:
+        return False
+    OVERRIDES.clear()
+    OVERRIDES.update(built)
+    return True
 
 
 def lookup(model: str, on: dt.date | None = None) -> ModelInfo | None:

@@ -303,6 +303,7 @@ class RouteTable:
 
     def __init__(self, document: RouteFile, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
+        self.document = document
         self.routes: dict[str, Route] = {}
         self.wildcards: dict[str, RouteSpec] = {}  # pattern ("openai/*") -> its spec, resolved per name
         for alias, spec in document.models.items():
@@ -471,6 +472,8 @@ class RouteTableSource:
             variables = self.env()
             self.table = RouteTable(default(variables) if default else RouteFile(), variables)
         self.table.warn_missing_keys()
+        self._base = self.table  # the file's (or built-in) table, before the admin API's routes
+        self._overlay: dict[str, RouteSpec] = {}
         self._next_check = time.monotonic() + check_interval_s
 
     @property
@@ -501,10 +504,38 @@ class RouteTableSource:
         if self.path is None:
             return self.table
         try:
-            self.table = RouteTable.load(self.path, self.env())
+            base = RouteTable.load(self.path, self.env())
+            table = self._with_overlay(base, self._overlay)
         except RouteTableError as exc:
             log.error("route table not reloaded: %s", exc)
             raise
+        self._base, self.table = base, table
         log.info("route table reloaded: %d aliases", len(self.table.routes))
         self.table.warn_missing_keys()
         return self.table
+
+    def _with_overlay(self, base: RouteTable, overlay: Mapping[str, RouteSpec]) -> RouteTable:
+        if not overlay:
+            return base
+        document = RouteFile(models={**base.document.models, **overlay}, providers=base.document.providers)
+        return RouteTable(document, self.env())
+
+    def check_overlay(self, overlay: Mapping[str, RouteSpec]) -> RouteTable:
+        """The table these API routes would give (RouteTableError when they do not fit together)."""
+        return self._with_overlay(self._base, overlay)
+
+    def set_overlay(self, overlay: Mapping[str, RouteSpec]) -> None:
+        """Apply the aliases set through the admin API over the file's (they add to it or replace an alias
+        of the same name). A set that does not build keeps the current table and logs why."""
+        try:
+            table = self._with_overlay(self._base, overlay)
+        except RouteTableError as exc:
+            log.error("routes from the admin API not applied: %s", exc)
+            return
+        self._overlay = dict(overlay)
+        self.table = table
+
+    def rebuild(self) -> None:
+        """Build the table again (prices changed): the same documents, new deployments."""
+        self._base = RouteTable(self._base.document, self.env())
+        self.set_overlay(self._overlay)

@@ -755,5 +755,29 @@ ALTER TABLE api_requests ADD COLUMN saved_cost_usd NUMERIC(18, 6);
 
 UPDATE alembic_version SET version_num='0019_cerebra_log_columns' WHERE alembic_version.version_num = '0012_aegis_keys';
 
+-- Running upgrade 0019_cerebra_log_columns -> 0022_cerebra_routes_prices
+
+CREATE TABLE cerebra_routes (
+    alias VARCHAR(200) NOT NULL, 
+    spec JSON NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (alias)
+);
+
+CREATE TABLE cerebra_prices (
+    model VARCHAR(200) NOT NULL, 
+    effective_from DATE NOT NULL, 
+    input NUMERIC(18, 6) NOT NULL, 
+    output NUMERIC(18, 6) NOT NULL, 
+    cached_input NUMERIC(18, 6), 
+    cache_write_5m NUMERIC(18, 6), 
+    cache_write_1h NUMERIC(18, 6), 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (model, effective_from)
+);
+
+UPDATE alembic_version SET version_num='0022_cerebra_routes_prices' WHERE alembic_version.version_num = '0019_cerebra_log_columns';
+
 COMMIT;
 
