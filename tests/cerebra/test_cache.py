@@ -406,3 +406,50 @@ async def test_memory_store_is_bounded_least_recently_used_first() -> None:
     assert await store.get("b") is None and await store.get("a") == b"aaaa" and await store.get("c")
     await store.put("huge", b"x" * 11, 60)
     assert await store.get("huge") is None and store.size <= 10
+
+
+def test_the_route_tables_cache_block_is_validated() -> None:
+    from cerebra.routing.table import RouteTable, RouteTableError
+
+    base = {"deployments": [{"provider": "mock", "model": "oco-mock"}]}
+    table = RouteTable.from_dict(
+        {
+            "models": {
+                "a": {**base, "cache": {"ttl_s": 60, "share": "team"}},
+                "w/*": {"deployments": [{"provider": "mock", "model": "*"}], "cache": {"ttl_s": 5}},
+            }
+        },
+        env={},
+    )
+    assert table.routes["a"].cache is not None and table.routes["a"].cache.share == "team"
+    wildcard = table.route_for("w/anything")
+    assert wildcard is not None and wildcard.cache is not None and wildcard.cache.ttl_s == 5
+    for cache, field in (
+        ({"ttl_s": 0}, "ttl_s"),
+        ({"ttl_s": 5, "share": "everyone"}, "share"),
+        ({"ttl": 5}, "ttl"),
+    ):
+        with pytest.raises(RouteTableError) as bad:
+            RouteTable.from_dict({"models": {"a": {**base, "cache": cache}}}, env={})
+        assert f"models.a.cache.{field}" in str(bad.value)
+
+
+async def test_an_unreachable_redis_fails_open() -> None:
+    from prometheus_client import REGISTRY
+
+    from cerebra.cache.pending import PendingWrite
+    from cerebra.cache.service import ResponseCache
+    from cerebra.gateway.context import CallContext
+
+    def errors(op: str) -> float:
+        return REGISTRY.get_sample_value("oco_cerebra_cache_backend_errors_total", {"op": op}) or 0
+
+    dead = RedisKV("redis://127.0.0.1:1/0")
+    cache = ResponseCache(KvCacheStore(dead), max_entry_bytes=1000, max_ttl_s=60)
+    before_read, before_write = errors("read"), errors("write")
+    assert await cache._get("k") is None  # a miss, not an error
+    ctx = CallContext(request_id="r", endpoint="chat/completions")
+    ctx.cache_pending = PendingWrite("k", 60, 1000, completion=b'{"choices": []}')
+    await cache.save(ctx)  # the caller keeps its answer
+    assert (errors("read"), errors("write")) == (before_read + 1, before_write + 1)
+    await dead.close()
