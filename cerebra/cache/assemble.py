@@ -53,6 +53,11 @@ class _Choice:
 
     def add(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta") or {}
+        if len(delta) == 1 and "content" in delta and choice.get("logprobs") is None:  # most chunks
+            if isinstance(delta["content"], str):
+                self.content.append(delta["content"])
+            self.finish = choice.get("finish_reason") or self.finish
+            return
         self.role = delta.get("role") or self.role
         for name, into in (("content", self.content), ("reasoning_content", self.reasoning)):
             if isinstance(delta.get(name), str):
@@ -87,20 +92,33 @@ class _Choice:
         return {"index": self.index, "message": message, "logprobs": logprobs, "finish_reason": self.finish}
 
 
+def _data_of(raw: bytes) -> list[bytes]:
+    """The `data` of each SSE event: plain `data: ...` blocks split directly (what the translators
+    write), anything else (CR line ends, multi-line data, comments, event names) through the parser."""
+    if b"\r" in raw:
+        return [event.data for event in SSEParser().feed(raw + b"\n\n")]
+    out: list[bytes] = []
+    for block in raw.split(b"\n\n"):
+        if block.startswith(b"data: ") and b"\n" not in block:
+            out.append(block[6:])
+        elif block:
+            out += [event.data for event in SSEParser().feed(block + b"\n\n")]
+    return out
+
+
 def assemble(frames: list[bytes], usage: Usage) -> dict[str, Any] | None:
     """The chat.completion of a complete stream, or None when it was not complete (an error event, no
     choices, or a choice without its finish reason): a partial answer is never cached."""
-    parser = SSEParser()
-    events = [event for part in frames for event in parser.feed(part)]
+    events = _data_of(b"".join(frames))
     head: dict[str, Any] = {}
     choices: dict[int, _Choice] = {}
     done = False
-    for event in events:
-        if event.data == b"[DONE]":
+    for data in events:
+        if data == b"[DONE]":
             done = True
             continue
         try:
-            doc = orjson.loads(event.data)
+            doc = orjson.loads(data)
         except orjson.JSONDecodeError:
             return None
         if not isinstance(doc, dict) or "error" in doc:
@@ -109,7 +127,10 @@ def assemble(frames: list[bytes], usage: Usage) -> dict[str, Any] | None:
             head = {k: doc.get(k) for k in ("id", "created", "model", "system_fingerprint")}
         for choice in doc.get("choices") or ():
             index = choice.get("index", 0)
-            choices.setdefault(index, _Choice(index)).add(choice)
+            slot = choices.get(index)
+            if slot is None:
+                slot = choices[index] = _Choice(index)
+            slot.add(choice)
     if not done or not choices or any(c.finish is None for c in choices.values()):
         return None
     completion = {
