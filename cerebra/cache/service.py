@@ -51,6 +51,8 @@ class ResponseCache:
         ttl_header = headers.get(TTL_HEADER)
         if spec is None and ttl_header is None:
             return False
+        if ctx.principal is not None and not ctx.principal.may_call(alias):
+            raise model_not_allowed(alias)  # before any lookup: an allow-list is never served around
         decision = decide(spec, body, headers.get("cache-control"), ttl_header, ctx.principal, self.max_ttl_s)
         if decision is None:
             return False
@@ -58,8 +60,6 @@ class ResponseCache:
         if key is None:
             ctx.cache_status = SKIP
             return False
-        if ctx.principal is not None and not ctx.principal.may_call(alias):
-            raise model_not_allowed(alias)  # before any lookup: an allow-list is never served around
         if decision.write:
             ctx.cache_pending = PendingWrite(key, decision.ttl_s, self.max_entry_bytes)
         if not decision.read:

@@ -284,6 +284,7 @@ async def test_entries_stay_with_their_key_unless_the_route_shares_them(
         {
             **_routes(fake_openai, {"ttl_s": 300}),
             **_routes(fake_openai, {"ttl_s": 300, "share": "team"}, "shared"),
+            **_routes(fake_openai, {"ttl_s": 300, "share": "all"}, "public"),
         }
     )
     _, alice = await _key(keystore, unique, team=team)
@@ -305,6 +306,15 @@ async def test_entries_stay_with_their_key_unless_the_route_shares_them(
     with pytest.raises(openai.PermissionDeniedError) as denied:  # an allow-list is never served around
         _ask(_sdk(server, limited), model="shared")
     assert denied.value.code == "model_not_allowed"
+    fake_openai.enqueue(Reply(text="public answer"))  # `share: all`: every caller of the alias
+    _ask(_sdk(server, alice), model="public")
+    calls = len(fake_openai.requests)
+    public = _ask(_sdk(server, mallory), model="public")
+    assert (
+        public.headers["x-oco-cache"] == "hit"
+        and public.parse().choices[0].message.content == "public answer"
+    )
+    assert len(fake_openai.requests) == calls
 
 
 async def test_errors_and_broken_streams_are_never_stored(gateway, fake_openai, cerebra_key) -> None:  # type: ignore[no-untyped-def]
