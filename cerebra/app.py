@@ -21,6 +21,8 @@ from cerebra.admin.service import AdminService
 from cerebra.analytics.tables import api_requests
 from cerebra.budgets.guard import BudgetGuard
 from cerebra.budgets.ledger import KvLedger, Ledger, SqlLedger
+from cerebra.cache.service import ResponseCache
+from cerebra.cache.store import make_store
 from cerebra.control.rules import RuleBook
 from cerebra.dialects.responses.store import ResponseStore
 from cerebra.gateway.asgi import GatewayApp
@@ -98,8 +100,13 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
         flusher = asyncio.create_task(ledger.run_flusher())
         budgets = BudgetGuard(rules, ledger, database, notifier)
         app.state.budgets = budgets
+        cache = ResponseCache(
+            make_store(app.state.kv, settings.oco_cerebra_cache_memory_bytes),
+            max_entry_bytes=settings.oco_cerebra_cache_max_entry_bytes,
+            max_ttl_s=settings.oco_cerebra_cache_max_ttl_s,
+        )
         app.state.gateway = Gateway(
-            settings, routes, app.state.keys, health, upstream, writer, limiter, budgets
+            settings, routes, app.state.keys, health, upstream, writer, limiter, budgets, cache
         )
         app.state.admin = AdminService(app.state.database, app.state.keys, rules)
         app.state.responses = ResponseStore(

@@ -31,6 +31,11 @@ class CerebraSettings(PlatformSettings):
     #: how often each replica reloads rate limits and budgets from the database
     oco_cerebra_control_refresh_s: float = 5.0
     oco_cerebra_responses_ttl_days: float = Field(30.0, gt=0)
+    #: response cache: largest answer stored, longest TTL a caller may ask for (x-oco-cache-ttl), and
+    #: the total size of the in-process cache (used when there is no Redis)
+    oco_cerebra_cache_max_entry_bytes: int = Field(1024 * 1024, gt=0)
+    oco_cerebra_cache_max_ttl_s: int = Field(86400, gt=0)
+    oco_cerebra_cache_memory_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

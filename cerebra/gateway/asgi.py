@@ -154,7 +154,7 @@ class GatewayApp:
                 )
             elif route == "chat/completions" and method == "POST":
                 body = decode_json_body(await read_body(receive, headers, gw.max_body))
-                await chat_completions(gw, ctx, body, receive, send)
+                await chat_completions(gw, ctx, body, headers, receive, send)
             elif route == "messages" and method == "POST":
                 raw_body = await read_body(receive, headers, gw.max_body)
                 await anthropic_dialect.messages(gw, ctx, headers, query, raw_body, receive, send)
@@ -221,6 +221,8 @@ class GatewayApp:
                 log.debug("could not send the error response")
         if authenticated and logged:
             gw.finish(ctx)  # the row is in the spool file now: a crash from here on cannot lose it
+            if ctx.cache_pending is not None and gw.cache is not None:  # priced: a miss's answer is stored
+                await gw.cache.save(ctx)  # before the last byte, so a caller with the answer finds it
             await last.release()
             await gw.after_call(ctx)
 

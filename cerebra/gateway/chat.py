@@ -10,7 +10,7 @@ import orjson
 
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.core import Gateway
-from cerebra.gateway.http import JSON_CT, Receive, Send, send_bytes, sse_error_frame
+from cerebra.gateway.http import JSON_CT, Headers, Receive, Send, send_bytes, sse_error_frame
 from cerebra.gateway.relay import relay
 from cerebra.gateway.upstream import AllDeploymentsFailed, AttemptRecord, UpstreamResult
 from cerebra.providers import ProviderError, UpstreamRequest, get_adapter
@@ -150,13 +150,18 @@ def _client_error(result: UpstreamResult) -> ApiError:
     return ApiError(result.status, message, code="upstream_rejected_request")
 
 
-async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: Receive, send: Send) -> None:
-    """POST /v1/chat/completions."""
+async def chat_completions(
+    gw: Gateway, ctx: CallContext, body: dict, headers: Headers, receive: Receive, send: Send
+) -> None:
+    """POST /v1/chat/completions (answered from the response cache when the route caches and it has
+    the answer)."""
     model = require_field(body, "model", str, "a string")
     require_field(body, "messages", list, "a non-empty list of messages")
     stream = body.get("stream") is True
     ctx.alias, ctx.stream = model, stream
     plan = gw.plan(model, body)
+    if gw.cache is not None and await gw.cache.answer(gw, ctx, body, headers, send):
+        return
     result = await call_upstream(gw, ctx, plan, _builder("chat", body, stream), body=body, stream=stream)
     if result.client_error:
         raise _client_error(result)
@@ -167,15 +172,21 @@ async def chat_completions(gw: Gateway, ctx: CallContext, body: dict, receive: R
             payload, ctx.usage = adapter.chat_response(target, result.data or b"", body)
         except ProviderError as exc:
             raise _unreadable(ctx, exc) from None
+        if ctx.cache_pending is not None:
+            ctx.cache_pending.completion = payload
         await send_bytes(send, 200, payload, [JSON_CT, *ctx.response_headers()])
         return
     translator = adapter.stream_translator(target, body)
     assert result.response is not None
+    transform: Callable[[bytes], bytes] = lambda chunk: b"".join(translator.feed(chunk))  # noqa: E731
+    close: Callable[[], bytes] = lambda: b"".join(translator.close())  # noqa: E731
+    if ctx.cache_pending is not None:  # the cache keeps what the client is sent
+        transform, close = ctx.cache_pending.record_stream().tee(transform, close)
     await relay(
         ctx,
         result.response,
-        transform=lambda chunk: b"".join(translator.feed(chunk)),
-        close=lambda: b"".join(translator.close()),
+        transform=transform,
+        close=close,
         on_error=lambda message: sse_error_frame(message) + b"data: [DONE]\n\n",
         receive=receive,
         send=send,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cerebra.budgets.ledger import Reserved
+from cerebra.cache.pending import PendingWrite
 from cerebra.control.rules import CallScopes
 from cerebra.providers import Usage
 from cerebra.ratelimit.limiter import Admission
@@ -43,6 +44,8 @@ class CallContext:
     error_type: str | None = None  # the error's code (rate_limit_exceeded, budget_exceeded, ...)
     cache_hit: bool = False
     saved_cost: Decimal | None = None  # what a cache hit would have cost
+    cache_status: bytes | None = None  # x-oco-cache (hit/miss/skip) on a cacheable call
+    cache_pending: PendingWrite | None = None  # a miss's answer, stored once the call is priced
     overhead_us: int = 0
     rate: Admission | None = None  # what the caller rate limits charged (x-ratelimit-* headers)
     budget: Reserved | None = None  # what the call reserved in its budgets, settled after it
@@ -93,6 +96,7 @@ class CallContext:
             (b"x-oco-attempts", str(self.attempts).encode()),
             (b"x-oco-overhead-ms", f"{self.overhead_us / 1000:.3f}".encode()),
             *(self.rate.headers if self.rate is not None else ()),
+            *(((b"x-oco-cache", self.cache_status),) if self.cache_status is not None else ()),
         ]
 
     def scopes(self) -> CallScopes:

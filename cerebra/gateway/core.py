@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from cerebra.budgets.guard import BudgetGuard
 from cerebra.control.estimate import prompt_tokens
@@ -21,6 +22,9 @@ from oco.auth import KeyStore
 from oco.errors import ApiError
 from oco.timeutil import utcnow
 from oco.writer import BufferedWriter
+
+if TYPE_CHECKING:
+    from cerebra.cache.service import ResponseCache
 
 log = logging.getLogger("cerebra.gateway")
 
@@ -47,6 +51,7 @@ class Gateway:
         log_writer: BufferedWriter | None,
         limiter: RateLimiter | None = None,
         budgets: BudgetGuard | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
@@ -56,6 +61,7 @@ class Gateway:
         self.log_writer = log_writer
         self.limiter = limiter
         self.budgets = budgets
+        self.cache = cache
         self.max_body = settings.oco_cerebra_max_body_bytes
         self.deadline_s = settings.oco_cerebra_request_deadline_s
 

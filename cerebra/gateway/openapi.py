@@ -75,6 +75,30 @@ _HEADER_PARAMS = [
 ]
 
 
+_CACHE_PARAMS = [
+    {"name": name, "in": "header", "required": False, "schema": {"type": "string"}, "description": text}
+    for name, text in (
+        (
+            "Cache-Control",
+            "`no-cache`: do not answer from the response cache; `no-store`: do not store this answer",
+        ),
+        (
+            "x-oco-cache-ttl",
+            "seconds the answer stays in the response cache (0: not stored); on a route without `cache:` it "
+            "makes this call cacheable in the key's own scope",
+        ),
+    )
+]
+_CHAT_HEADERS = {
+    **_OCO_HEADERS,
+    "x-oco-cache": {
+        "description": "on a cacheable call: `hit` (answered from the cache, no provider called, $0), `miss`, "
+        "or `skip` (not read: `no-cache`, or a sampled request on a route without `temperature_ok`)",
+        "schema": {"type": "string", "enum": ["hit", "miss", "skip"]},
+    },
+}
+
+
 def _native(provider: str, what: str) -> dict[str, Any]:
     operation = {
         "tags": [TAG],
@@ -119,9 +143,10 @@ PATHS: dict[str, dict[str, Any]] = {
             "operationId": "createChatCompletion",
             "description": "Routed by `model` (an alias) to its deployments, with retries and fallbacks. With "
             "`stream: true` the answer is server-sent events of chat.completion.chunk objects ending in "
-            '`data: [DONE]`; an upstream failure mid-stream arrives as a `data: {"error": ...}` event.',
+            '`data: [DONE]`; an upstream failure mid-stream arrives as a `data: {"error": ...}` event. '
+            "On an alias with `cache:` an identical request is answered from the response cache (`x-oco-cache`).",
             "security": SECURITY,
-            "parameters": _HEADER_PARAMS,
+            "parameters": [*_HEADER_PARAMS, *_CACHE_PARAMS],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": ref("CreateChatCompletionRequest")}},
@@ -129,7 +154,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "200": {
                     "description": "the completion (JSON), or its stream (text/event-stream)",
-                    "headers": _OCO_HEADERS,
+                    "headers": _CHAT_HEADERS,
                     "content": {
                         "application/json": {"schema": ref("CreateChatCompletionResponse")},
                         "text/event-stream": {"schema": ref("CreateChatCompletionStreamResponse")},

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cerebra.cache.policy import CacheSpec
 from cerebra.pricing.catalog import MOCK_MODEL_INFO, ModelInfo, Prices, history
 from cerebra.providers import NATIVE_PROVIDERS, PROVIDERS, UpstreamTarget
 from cerebra.providers.mock import MOCK_API_BASE
@@ -115,6 +116,7 @@ class RouteSpec(BaseModel):
     strategy: Strategy = "priority"
     fallbacks: list[str] = []
     deployments: list[DeploymentSpec] = Field(min_length=1)
+    cache: CacheSpec | None = None
 
 
 class ProviderDefaults(BaseModel):
@@ -203,6 +205,7 @@ class Route:
     strategy: str
     fallbacks: tuple[str, ...]
     deployments: tuple[Deployment, ...]
+    cache: CacheSpec | None = None  # the response cache's policy for this alias (None: not cached)
 
 
 def _host(api_base: str) -> str:
@@ -318,7 +321,7 @@ class RouteTable:
                         "(one whose name ends in '*', e.g. 'openai/*')"
                     )
             deployments = tuple(_deployment(alias, i, d, env) for i, d in enumerate(spec.deployments))
-            self.routes[alias] = Route(alias, spec.strategy, tuple(spec.fallbacks), deployments)
+            self.routes[alias] = Route(alias, spec.strategy, tuple(spec.fallbacks), deployments, spec.cache)
         for alias, fallbacks in [
             *((a, r.fallbacks) for a, r in self.routes.items()),
             *((a, s.fallbacks) for a, s in self.wildcards.items()),
@@ -365,7 +368,7 @@ class RouteTable:
                     )
                     for i, d in enumerate(spec.deployments)
                 )
-                route = Route(model, spec.strategy, tuple(spec.fallbacks), deployments)
+                route = Route(model, spec.strategy, tuple(spec.fallbacks), deployments, spec.cache)
                 if len(self._resolved) >= DIRECT_CACHE_LIMIT:
                     self._resolved.clear()
                 self._resolved[model] = route
