@@ -154,7 +154,12 @@ def _apply(
     throttle: ProgressThrottle,
     cancel: threading.Event | None,
 ) -> None:
-    applier = Applier(transport, policy=spec.existing_resource_policy, dry_run=spec.dry_run)
+    applier = Applier(
+        transport,
+        policy=spec.existing_resource_policy,
+        dry_run=spec.dry_run,
+        ignored_labels=(BACKUP_LABEL, RESTORE_LABEL),
+    )
 
     def record(result: RestoreItemResult) -> None:
         outcome.results.append(result)

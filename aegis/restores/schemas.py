@@ -15,13 +15,14 @@ from oco.pagination import Page
 from oco.params import RowIdField
 from oco.timeutil import as_utc
 
-Outcome = Literal["created", "updated", "skipped", "failed"]
+Outcome = Literal["created", "updated", "unchanged", "skipped", "failed"]
 
 
 class RestoreCreate(BaseModel):
     """Restore a backup, into its own cluster or another (`cluster`). Filters apply to the objects as
     backed up (source namespaces); `namespace_mapping` then renames namespaces. `existing_resource_policy`:
-    `skip` leaves an existing object alone, `update` replaces it with the backed-up version. A dry run
+    `skip` leaves an existing object alone, `update` replaces it with the backed-up version when they
+    differ and reports it `unchanged` (no write) when the live object already is that version. A dry run
     reports what would happen and changes nothing."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +72,7 @@ class RestoreResults(BaseModel):
 
     created: int
     updated: int
+    unchanged: int
     skipped: int
     failed: int
     items: list[RestoreItem]
@@ -119,7 +121,8 @@ class Restore(BaseModel):
     ) -> Restore:
         done, total = row["items_done"] or 0, row["items_total"] or 0
         percent = progress_percent(row["phase"], done, total)
-        selected, matching = (window or ItemWindow()).select(row["results"] or []) if items else ([], 0)
+        all_items = row["results"] or []
+        selected, matching = (window or ItemWindow()).select(all_items) if items else ([], 0)
         return cls(
             id=row["id"],
             name=row["name"],
@@ -134,6 +137,7 @@ class Restore(BaseModel):
             results=RestoreResults(
                 created=row["created_count"] or 0,
                 updated=row["updated_count"] or 0,
+                unchanged=sum(1 for i in all_items if i.get("outcome") == "unchanged"),
                 skipped=row["skipped_count"] or 0,
                 failed=row["failed_count"] or 0,
                 items=[RestoreItem(**i) for i in selected],

@@ -4,6 +4,7 @@ Discovery (/version, /api, /api/v1, /apis, /apis/<g>/<v>), list (labelSelector, 
 remainingItemCount), get, create (409 AlreadyExists), replace (resourceVersion conflicts), delete,
 404 Status bodies, server-set uid/creationTimestamp/resourceVersion, dryRun=All, CRDs that add served
 resources once Established, and injectable faults (429 + Retry-After, 5xx, failure on one object).
+Every request is recorded; ``write_counts`` counts the write requests (POST, PUT, PATCH, DELETE) by verb.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,9 @@ import orjson
 
 from tests.aegis.fake_kube.labels import matches, parse_selector
 from tests.aegis.fake_kube.resources import ResourceType, builtin_types, version_priority
+
+#: The verbs that ask the API server to change something (whatever the answer).
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -108,6 +113,22 @@ class FakeKube:
             return sum(
                 1 for (ns, _) in self.objects.get((group, plural), {}) if namespace is None or ns == namespace
             )
+
+    def request_count(self) -> int:
+        """How many requests arrived so far: a mark for ``write_counts(since=...)``."""
+        with self.lock:
+            return len(self.requests)
+
+    def write_counts(self, since: int = 0, *, include_dry_run: bool = False) -> Counter[str]:
+        """Write requests by verb (POST, PUT, PATCH, DELETE) from request number ``since`` on, answered
+        or refused alike; ``dryRun=All`` ones (which change nothing) only with ``include_dry_run``."""
+        with self.lock:
+            recorded = self.requests[since:]
+        return Counter(
+            r.method
+            for r in recorded
+            if r.method in WRITE_VERBS and (include_dry_run or r.query.get("dryRun") != "All")
+        )
 
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
