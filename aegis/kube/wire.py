@@ -88,6 +88,16 @@ class _Exchange:
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw_headers.append((name, value))
 
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        if parser is not None:
+            self.status = parser.get_status_code()
+
+    def ends_at_close(self) -> bool:
+        """Headers read, and neither Content-Length nor chunked: the body runs to the end of the stream."""
+        names = {name.lower() for name, _ in self.raw_headers}
+        return bool(self.status) and b"content-length" not in names and b"transfer-encoding" not in names
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -117,6 +127,8 @@ class _Connection:
             while not exchange.complete:
                 chunk = self.sock.recv(_RECV)
                 if not chunk:
+                    if exchange.ends_at_close():
+                        break  # a body without length or chunks ends where the connection does
                     raise urllib3.exceptions.ProtocolError("connection closed before the response ended")
                 try:
                     parser.feed_data(chunk)

@@ -4,7 +4,6 @@ tier with a bounded thread pool. Synchronous; see aegis.backups.runner for the t
 from __future__ import annotations
 
 import os
-import queue
 import tempfile
 import threading
 from collections import Counter
@@ -12,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
@@ -230,50 +229,38 @@ def _run_bounded(
     cancel: threading.Event | None,
 ) -> list[RestoreItemResult]:
     """Run tasks on ``workers`` threads of ``pool``, each taking the next task from the shared iterator
-    (so at most ``workers`` in flight, and no future or waiter per task: that bookkeeping cost about a
-    tenth of the client's CPU per object); results are recorded in the calling thread as they come."""
+    and recording its result itself (one at a time, under a lock). So at most ``workers`` are in flight,
+    with no future per task and no hand-off to the calling thread per result: that bookkeeping (and the
+    thread switches it forces) cost about a quarter of the client's CPU per object."""
     source = iter(tasks)
-    lock = threading.Lock()
-    done: queue.SimpleQueue[RestoreItemResult | object] = queue.SimpleQueue()
+    take, keep = threading.Lock(), threading.Lock()
+    results: list[RestoreItemResult] = []
     stop, cancelled = threading.Event(), threading.Event()
 
     def drain() -> None:
         try:
             while not stop.is_set():
-                with lock:
+                with take:
                     task = next(source, None)
                 if task is None:
                     return
                 if cancel is not None and cancel.is_set():
                     cancelled.set()
                     return
-                done.put(task())
-        finally:
-            done.put(_WORKER_DONE)
+                result = task()
+                with keep:
+                    results.append(result)
+                    record(result)
+        except BaseException:
+            stop.set()  # the others stop taking tasks; the error is the run's
+            raise
 
     futures = [pool.submit(drain) for _ in range(max(1, workers))]
-    results: list[RestoreItemResult] = []
-    finished = 0
-    try:
-        while finished < len(futures):
-            item = done.get()
-            if item is _WORKER_DONE:
-                finished += 1
-                continue
-            result = cast(RestoreItemResult, item)
-            results.append(result)
-            record(result)
-    finally:
-        stop.set()
-        for future in futures:
-            future.result()  # a worker's own failure (reading the tier file) is the run's
+    for future in futures:
+        future.result()
     if cancelled.is_set():
         raise Cancelled
     return results
-
-
-#: What a worker of _run_bounded puts on the queue when it stops.
-_WORKER_DONE = object()
 
 
 def _wait_for_crds(

@@ -104,6 +104,8 @@ def _answer(method: str, path: str, headers: dict[str, str], body: bytes) -> tup
         data = gzip.compress(b'{"zipped": true}')
         head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(data)}\r\n\r\n"
         return head.encode() + data, False
+    if path == "/until-eof":
+        return b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"to": "the end"}', True
     if path == "/close":
         return (
             b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 0\r\nContent-Length: 2\r\n\r\n{}",
@@ -154,14 +156,16 @@ def test_connection_close_and_idle_connections_the_server_dropped(server: _Scrip
     try:
         status, headers, _ = pool.request(_request("GET", "/close"), 5, 5)
         assert status == 503 and headers["retry-after"] == "0"
-        pool.request(_request("GET", "/x"), 5, 5)  # not on the closed connection: a new one
-        assert server.connections == 2
+        # Not on the closed connection: a new one; its answer has no length and ends with the connection.
+        assert pool.request(_request("GET", "/until-eof"), 5, 5)[2] == b'{"to": "the end"}'
+        pool.request(_request("GET", "/x"), 5, 5)
+        assert server.connections == 3
 
         server.drop_idle_connections()
         # A create after the server dropped the idle connection goes out on a fresh one, never lost.
         status, _, data = pool.request(_request("POST", "/after-drop", b"{}"), 5, 5)
         assert status == 200 and orjson.loads(data)["path"] == "/after-drop"
-        assert server.connections == 3
+        assert server.connections == 4
     finally:
         pool.close()
 
