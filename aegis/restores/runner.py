@@ -140,10 +140,15 @@ def _encode_item(item: PlannedItem) -> bytes:
 
 
 def _read_tier(path: Path) -> Iterator[tuple[ResourceRef, dict[str, Any]]]:
+    refs: dict[tuple[str, str, str, bool], ResourceRef] = {}
     with open(path, "rb") as f:
         for line in f:
             data = orjson.loads(line)
-            yield ResourceRef(data["g"], data["v"], data["r"], data["s"]), data["b"]
+            key = (data["g"], data["v"], data["r"], data["s"])
+            ref = refs.get(key)
+            if ref is None:
+                ref = refs[key] = ResourceRef(*key)
+            yield ref, data["b"]
 
 
 def _apply(
