@@ -316,6 +316,7 @@ def _print_restore(record: dict[str, Any]) -> None:
     out().print(
         f"restore {record['id']} {record['name']}{' (dry run)' if record['dry_run'] else ''}: "
         f"[bold]{record['phase']}[/bold]  created {results['created']}  updated {results['updated']}  "
+        f"unchanged {results.get('unchanged', 0)}  "
         f"skipped {results['skipped']}  failed {results['failed']}"
     )
     if record.get("error"):
@@ -386,7 +387,8 @@ def list_(
                 cell(r["expires_at"]),
             )
     elif what is What.restores:
-        table = Table("id", "name", "backup", "cluster", "phase", "created", "updated", "skipped", "failed")
+        outcomes = ("created", "updated", "unchanged", "skipped", "failed")
+        table = Table("id", "name", "backup", "cluster", "phase", *outcomes)
         for r in rows:
             res = r["results"]
             table.add_row(
@@ -395,7 +397,7 @@ def list_(
                 str(r["backup_id"]),
                 r["cluster"],
                 r["phase"],
-                *(str(res[k]) for k in ("created", "updated", "skipped", "failed")),
+                *(str(res.get(k, 0)) for k in outcomes),
             )
     elif what is What.schedules:
         table = _schedule_table(rows)

@@ -1,4 +1,9 @@
-"""Create objects on a cluster: on 409 AlreadyExists skip or replace (live resourceVersion) per policy.
+"""Create objects on a cluster; an existing one is skipped or, under ``update``, replaced when it differs.
+
+``skip``: create, and on 409 AlreadyExists leave the live object alone. ``update``: read the live object
+first; absent, create it; equal to the desired one (see aegis.kube.sameness) it is left alone and
+reported ``unchanged``; otherwise it is replaced with the live resourceVersion (a conflict re-reads).
+So an update restore over objects that did not change sends reads only, no writes.
 
 Synchronous and thread-safe: one Applier may be shared by the threads of a restore pool. Dry run
 changes nothing: it reads what exists and asks the server to validate with ``dryRun=All``.
@@ -7,12 +12,14 @@ changes nothing: it reads what exists and asks the server to validate with ``dry
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from kubernetes.client import ApiClient
 
+from aegis.kube.sameness import first_difference
 from aegis.kube.transport import KubeAPIError, KubeTransport, ResourceRef
 
 CRD_REF = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions", namespaced=False)
@@ -27,6 +34,7 @@ class ExistingResourcePolicy(StrEnum):
 class ApplyOutcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
+    UNCHANGED = "unchanged"  # update policy: the live object already equals the desired one
     SKIPPED = "skipped"
     FAILED = "failed"
 
@@ -51,11 +59,15 @@ class Applier:
         policy: ExistingResourcePolicy | str = ExistingResourcePolicy.SKIP,
         dry_run: bool = False,
         conflict_retries: int = 3,
+        ignored_labels: Collection[str] = (),
     ) -> None:
+        """``ignored_labels``: labels the restore stamps (its backup and restore names), left out when
+        deciding whether a live object is unchanged."""
         self.transport = api_client if isinstance(api_client, KubeTransport) else KubeTransport(api_client)
         self.policy = ExistingResourcePolicy(policy)
         self.dry_run = dry_run
         self.conflict_retries = conflict_retries
+        self.ignored_labels = frozenset(ignored_labels)
 
     def apply(self, ref: ResourceRef, obj: dict[str, Any]) -> ApplyResult:
         """Create ``obj`` at ``ref`` (namespace and name from ``obj['metadata']``); never raises KubeAPIError."""
@@ -69,15 +81,15 @@ class Applier:
         try:
             if self.dry_run:
                 return self._dry_run(ref, namespace, name, obj)
+            if self.policy is ExistingResourcePolicy.UPDATE:
+                return self._create_or_update(ref, namespace, name, obj)
             response = self.transport.request("POST", ref.path(namespace), body=obj)
             if response.ok:
                 return ApplyResult(ApplyOutcome.CREATED)
             error = KubeAPIError.from_response(response)
             if response.status != 409 or error.reason != "AlreadyExists":
                 return ApplyResult(ApplyOutcome.FAILED, str(error))
-            if self.policy is ExistingResourcePolicy.SKIP:
-                return ApplyResult(ApplyOutcome.SKIPPED, "already exists")
-            return self._replace(ref, namespace, name, obj)
+            return ApplyResult(ApplyOutcome.SKIPPED, "already exists")
         except KubeAPIError as exc:
             return ApplyResult(ApplyOutcome.FAILED, str(exc))
 
@@ -122,19 +134,31 @@ class Applier:
                 raise CRDNotEstablishedError(f"CRD {name} not established after {timeout:.0f}s: {last}")
             time.sleep(poll)
 
-    def _replace(
+    def _create_or_update(
         self, ref: ResourceRef, namespace: str | None, name: str, obj: dict[str, Any]
     ) -> ApplyResult:
+        """Read first: create what is absent, leave what is equal, replace what differs."""
         path = ref.path(namespace, name)
         error: KubeAPIError | None = None
         for _ in range(self.conflict_retries + 1):
             live = self.transport.request("GET", path)
+            if live.status == 404:
+                response = self.transport.request("POST", ref.path(namespace), body=obj)
+                if response.ok:
+                    return ApplyResult(ApplyOutcome.CREATED)
+                error = KubeAPIError.from_response(response)
+                if response.status == 409 and error.reason == "AlreadyExists":
+                    continue  # created meanwhile: compare with that one
+                break
             if not live.ok:
                 return ApplyResult(ApplyOutcome.FAILED, str(KubeAPIError.from_response(live)))
-            body = _with_resource_version(obj, live.json())
-            response = self.transport.request("PUT", path, body=body)
+            live_obj = live.json()
+            difference = first_difference(obj, live_obj, self.ignored_labels)
+            if difference is None:
+                return ApplyResult(ApplyOutcome.UNCHANGED)
+            response = self.transport.request("PUT", path, body=_with_resource_version(obj, live_obj))
             if response.ok:
-                return ApplyResult(ApplyOutcome.UPDATED)
+                return ApplyResult(ApplyOutcome.UPDATED, f"differed at {difference}")
             error = KubeAPIError.from_response(response)
             if response.status != 409:
                 break
@@ -148,10 +172,14 @@ class Applier:
         if live.ok:
             if self.policy is ExistingResourcePolicy.SKIP:
                 return ApplyResult(ApplyOutcome.SKIPPED, "dry run: already exists, would skip")
-            body = _with_resource_version(obj, live.json())
+            live_obj = live.json()
+            difference = first_difference(obj, live_obj, self.ignored_labels)
+            if difference is None:
+                return ApplyResult(ApplyOutcome.UNCHANGED, "dry run: equals the live object, would leave it")
+            body = _with_resource_version(obj, live_obj)
             response = self.transport.request("PUT", ref.path(namespace, name), query=dry, body=body)
             if response.ok:
-                return ApplyResult(ApplyOutcome.UPDATED, "dry run: would update")
+                return ApplyResult(ApplyOutcome.UPDATED, f"dry run: would update (differs at {difference})")
             return ApplyResult(ApplyOutcome.FAILED, str(KubeAPIError.from_response(response)))
         response = self.transport.request("POST", ref.path(namespace), query=dry, body=obj)
         if response.ok:

@@ -7,11 +7,11 @@ from types import TracebackType
 
 from kubernetes.client import ApiClient
 
-from aegis.kube.transport import KubeTransport, RetryPolicy
+from aegis.kube.transport import KubeTransport, RetryPolicy, close_wire_pool
 
 
 class ClusterConnection:
-    """Owns one ApiClient (its urllib3 pool and auth); close it, or use it as a context manager."""
+    """Owns one ApiClient (its connections and auth); close it, or use it as a context manager."""
 
     def __init__(self, api_client: ApiClient) -> None:
         self._api_client = api_client
@@ -23,6 +23,7 @@ class ClusterConnection:
         return KubeTransport(self._api_client, retry=retry, timeout=timeout)
 
     def close(self) -> None:
+        close_wire_pool(self._api_client)
         self._api_client.close()
 
     def __enter__(self) -> ClusterConnection:

@@ -1,6 +1,9 @@
-"""Raw JSON requests to a Kubernetes API server over the official client's connection pool and auth.
+"""Raw JSON requests to a Kubernetes API server with the official client's configuration and auth.
 
-Synchronous and thread-safe (one urllib3 pool per ApiClient). Retries 429 and transient 5xx with
+Requests go over aegis.kube.wire's lean keep-alive connections (one pool per ApiClient, built from
+its Configuration, closed with :func:`close_wire_pool` or when the client is collected), or over the
+client's own urllib3 pool when the configuration needs it (a proxy) or ``wire=False``.
+Synchronous and thread-safe. Retries 429 and transient 5xx with
 exponential backoff that honours ``Retry-After``; errors carry the API server's Status message only.
 The client's auth (its token refresh hook included) is asked at most once per ``auth_ttl`` seconds
 and again after a 401, not on every request: the hook re-applies the whole kubeconfig, which scans
@@ -10,9 +13,11 @@ the environment for proxies (about a sixth of the client CPU of a create: 0.42 -
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +26,8 @@ from urllib.parse import quote
 import orjson
 import urllib3
 from kubernetes.client import ApiClient
+
+from aegis.kube.wire import ConnectFailed, WirePool, wire_pool_for
 
 #: Methods that may be re-sent after a 5xx or a broken connection without changing the outcome.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -113,13 +120,16 @@ def resource_path(
     group: str, version: str, resource: str, namespace: str | None = None, name: str | None = None
 ) -> str:
     """REST path of a collection or object; ``namespace=None`` means cluster-scoped or all namespaces."""
+    path = _collection_path(group, version, resource, namespace)
+    return path if name is None else f"{path}/{quote(name, safe='')}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _collection_path(group: str, version: str, resource: str, namespace: str | None) -> str:
     path = group_version_path(group, version)
     if namespace:
         path += f"/namespaces/{quote(namespace, safe='')}"
-    path += f"/{resource}"
-    if name is not None:
-        path += f"/{quote(name, safe='')}"
-    return path
+    return f"{path}/{resource}"
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:
@@ -128,8 +138,33 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+_WIRE_POOLS: weakref.WeakKeyDictionary[ApiClient, WirePool | None] = weakref.WeakKeyDictionary()
+_WIRE_LOCK = threading.Lock()
+
+
+def shared_wire_pool(api_client: ApiClient) -> WirePool | None:
+    """The wire pool of this ApiClient (made on first use; None when its configuration needs urllib3)."""
+    with _WIRE_LOCK:
+        if api_client in _WIRE_POOLS:
+            return _WIRE_POOLS[api_client]
+        pool = wire_pool_for(api_client.configuration)
+        _WIRE_POOLS[api_client] = pool
+        if pool is not None:
+            weakref.finalize(api_client, pool.close)
+        return pool
+
+
+def close_wire_pool(api_client: ApiClient) -> None:
+    """Close the ApiClient's wire connections (call before ``api_client.close()``)."""
+    with _WIRE_LOCK:
+        pool = _WIRE_POOLS.pop(api_client, None)
+    if pool is not None:
+        pool.close()
+
+
 class KubeTransport:
-    """JSON over the ApiClient's pool; auth headers come from the client (token refresh hooks included)."""
+    """JSON over lean keep-alive connections (or the ApiClient's urllib3 pool); auth headers come from
+    the client (token refresh hooks included)."""
 
     def __init__(
         self,
@@ -137,17 +172,21 @@ class KubeTransport:
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] = (10.0, 120.0),
         auth_ttl: float = 1.0,
+        wire: bool = True,
     ) -> None:
         self.api_client = api_client
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.auth_ttl = auth_ttl
-        self._auth: tuple[float, str, dict[str, str]] | None = None  # (fetched at, host, headers)
+        self.wire = shared_wire_pool(api_client) if wire else None
+        self._auth: _Auth | None = None
         self._auth_lock = threading.Lock()
         if isinstance(timeout, tuple):
             self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+            self._wire_timeouts: tuple[float | None, float | None] = timeout
         else:
             self._timeout = urllib3.Timeout(total=timeout)
+            self._wire_timeouts = (timeout, timeout)
 
     def request(
         self,
@@ -199,20 +238,29 @@ class KubeTransport:
         query: Mapping[str, str | int] | None,
         body: Mapping[str, Any] | None,
     ) -> KubeResponse:
-        host, auth_headers = self._host_and_headers()
-        headers = dict(auth_headers)
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        url = host + path
+        auth = self._current_auth()
+        target = path
         if query:
             # Encoded as the client's parameters_to_url_query does (keys as given, values quoted).
-            url += "?" + "&".join(f"{k}={quote(str(v))}" for k, v in query.items())
+            target += "?" + "&".join(f"{k}={quote(str(v))}" for k, v in query.items())
+        payload = orjson.dumps(body) if body is not None else None
+        if self.wire is not None and method != "HEAD":
+            # The whole request in one write: request line, the cached header block, the body.
+            head = f"{method} {target} HTTP/1.1\r\n".encode() + auth.header_block
+            if payload is not None:
+                head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(payload)
+            request = head + b"\r\n" + (payload or b"")
+            status, response_headers, data = self.wire.request(request, *self._wire_timeouts)
+            return KubeResponse(status=status, headers=response_headers, data=data)
+        headers = dict(auth.headers)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
         # Straight to the client's urllib3 pool: no hidden urllib3 retries (this class owns retrying,
         # with its own Retry-After handling) and orjson bodies instead of json.dumps.
         http_response = self.api_client.rest_client.pool_manager.request(
             method,
-            url,
-            body=orjson.dumps(body) if body is not None else None,
+            auth.host + target,
+            body=payload,
             headers=headers,
             timeout=self._timeout,
             preload_content=False,
@@ -224,23 +272,50 @@ class KubeTransport:
             http_response.release_conn()
         return KubeResponse(status=http_response.status, headers=http_response.headers, data=data or b"")
 
-    def _host_and_headers(self) -> tuple[str, dict[str, str]]:
+    def _current_auth(self) -> _Auth:
         """The base URL and the headers (auth, User-Agent, ...) the client would send, cached."""
         cached = self._auth
-        if cached is not None and time.monotonic() - cached[0] < self.auth_ttl:
-            return cached[1], cached[2]
+        if cached is not None and time.monotonic() - cached.fetched_at < self.auth_ttl:
+            return cached
         with self._auth_lock:
             cached = self._auth
-            if cached is not None and time.monotonic() - cached[0] < self.auth_ttl:
-                return cached[1], cached[2]
+            if cached is not None and time.monotonic() - cached.fetched_at < self.auth_ttl:
+                return cached
             _, host, headers, _, _ = self.api_client.param_serialize(
                 method="GET",
                 resource_path="",
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
-            self._auth = (time.monotonic(), host, dict(headers))
-            return host, self._auth[2]
+            self._auth = _Auth.of(host, dict(headers), self.wire)
+            return self._auth
+
+
+@dataclass(frozen=True)
+class _Auth:
+    """What the client would send, as fetched at ``fetched_at``; ``header_block``: the same headers
+    (and Host) as HTTP/1.1 header lines, for the wire pool."""
+
+    fetched_at: float
+    host: str
+    headers: dict[str, str]
+    header_block: bytes
+
+    @classmethod
+    def of(cls, host: str, headers: dict[str, str], wire: WirePool | None) -> _Auth:
+        block = b""
+        if wire is not None:
+            lines = [f"Host: {wire.host_header}"]
+            lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in _WIRE_OWN_HEADERS]
+            for line in lines:
+                if "\r" in line or "\n" in line:
+                    raise ValueError("a header of the Kubernetes client configuration holds a line break")
+            block = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        return cls(time.monotonic(), host, headers, block)
+
+
+#: Headers the wire request writes itself (or must not carry).
+_WIRE_OWN_HEADERS = frozenset({"host", "content-type", "content-length", "connection", "transfer-encoding"})
 
 
 def _should_retry(method: str, status: int) -> bool:
@@ -256,7 +331,9 @@ def _may_resend(method: str, exc: BaseException) -> bool:
         return True
     # A POST is only re-sent when it provably never reached the server.
     cause = getattr(exc, "reason", None) or exc
-    return isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+    return isinstance(
+        cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError | ConnectFailed
+    )
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

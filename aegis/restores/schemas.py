@@ -16,7 +16,7 @@ from oco.pagination import Page
 from oco.params import RowIdField
 from oco.timeutil import as_utc
 
-Outcome = Literal["created", "updated", "skipped", "failed"]
+Outcome = Literal["created", "updated", "unchanged", "skipped", "failed"]
 
 
 class ResourceModifierRule(BaseModel):
@@ -81,7 +81,8 @@ class ResourceModifierRule(BaseModel):
 class RestoreCreate(BaseModel):
     """Restore a backup, into its own cluster or another (`cluster`). Filters apply to the objects as
     backed up (source namespaces); `namespace_mapping` then renames namespaces. `existing_resource_policy`:
-    `skip` leaves an existing object alone, `update` replaces it with the backed-up version.
+    `skip` leaves an existing object alone, `update` replaces it with the backed-up version when they
+    differ and reports it `unchanged` (no write) when the live object already is that version.
     `storage_class_mapping` (`{"old": "new"}`) rewrites the storage class of PVCs, PVs and StatefulSet
     volume claim templates; then each `resource_modifiers` rule patches the objects it matches, in order.
     A rule whose patch does not apply to an object it matched fails that object (reported per item,
@@ -163,6 +164,7 @@ class RestoreResults(BaseModel):
 
     created: int
     updated: int
+    unchanged: int
     skipped: int
     failed: int
     items: list[RestoreItem]
@@ -229,6 +231,7 @@ class Restore(BaseModel):
             results=RestoreResults(
                 created=row["created_count"] or 0,
                 updated=row["updated_count"] or 0,
+                unchanged=sum(1 for i in all_items if i.get("outcome") == "unchanged"),
                 skipped=row["skipped_count"] or 0,
                 failed=row["failed_count"] or 0,
                 items=[RestoreItem(**i) for i in selected],

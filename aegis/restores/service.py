@@ -243,6 +243,7 @@ class RestoreService:
                 updated_count=counts.get(ApplyOutcome.UPDATED.value, 0),
                 skipped_count=counts.get(ApplyOutcome.SKIPPED.value, 0),
                 failed_count=counts.get(ApplyOutcome.FAILED.value, 0),
+                # no unchanged_count column: "unchanged" is counted from the per-item results on read
                 results=results,
                 not_planned=outcome.not_planned,
                 warnings=outcome.warnings,

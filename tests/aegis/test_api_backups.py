@@ -74,6 +74,7 @@ async def test_backup_contents_download_restore_and_delete(env: AegisEnv, unique
     assert restore["phase"] == "Completed", restore
     results = restore["results"]
     assert results["failed"] == 0 and results["created"] > 10
+    assert results["unchanged"] == 0
     assert results["created"] + results["skipped"] + results["updated"] == len(results["items"])
     assert {"resource": "configmaps", "namespace": "shop-copy", "name": "settings"}.items() <= next(
         i for i in results["items"] if i["resource"] == "configmaps" and i["namespace"] == "shop-copy"
@@ -98,7 +99,7 @@ async def test_backup_contents_download_restore_and_delete(env: AegisEnv, unique
     assert skipped["results"]["created"] == 0 and skipped["results"]["skipped"] == results["created"]
     assert core.read_namespaced_config_map("settings", "shop-copy").data["color"] == "red"
 
-    # Dry run with update: reports updates, changes nothing.
+    # Dry run with update: reports what it would update (the changed one) and what is unchanged.
     writes_before = _writes(env.target)
     dry = await env.restore(
         backup_id=backup["id"],
@@ -109,7 +110,8 @@ async def test_backup_contents_download_restore_and_delete(env: AegisEnv, unique
         included_resources=["configmaps"],
     )
     assert dry["phase"] == "Completed" and dry["dry_run"] is True
-    assert dry["results"]["updated"] == 2 and dry["results"]["created"] == 0
+    assert dry["results"]["updated"] == 1 and dry["results"]["unchanged"] == 1, dry["results"]
+    assert dry["results"]["created"] == 0
     assert _writes(env.target) == writes_before
     assert core.read_namespaced_config_map("settings", "shop-copy").data["color"] == "red"
 

@@ -83,7 +83,7 @@ def test_restore_into_mapped_namespace_on_another_cluster(
     assert [p.metadata.name for p in core.list_namespaced_pod("shop-copy").items] == ["debug"]
     assert fake.count("", "namespaces", None) == 3  # default, kube-system, shop-copy
     assert outcome.not_planned == {"controller-owned": 2, "not-restorable": 2, "excluded": 14}
-    assert outcome.counts == {"created": 13, "updated": 0, "skipped": 0, "failed": 0}
+    assert outcome.counts == {"created": 13, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0}
     assert outcome.items_done == outcome.items_total == 13
     assert {(r.resource, r.namespace, r.name) for r in outcome.results} >= {
         ("namespaces", None, "shop-copy"),
@@ -169,10 +169,16 @@ def test_existing_resource_policy_skip_then_update(
     )
 
     assert updated.phase is Phase.COMPLETED, [r for r in updated.results if r.outcome is ApplyOutcome.FAILED]
-    assert updated.counts["updated"] == first.counts["created"]
+    # Only the object that changed is replaced; the others already equal their backed-up version.
+    changed = [r for r in updated.results if r.outcome is ApplyOutcome.UPDATED]
+    assert [(r.resource, r.namespace, r.name) for r in changed] == [("configmaps", "shop", "settings")]
+    assert changed[0].message == "differed at data.color"
+    assert updated.counts["unchanged"] == first.counts["created"] - 1
     live = core.read_namespaced_config_map("settings", "shop")
     assert live.data == {"color": "blue", "ns": "shop"}
     assert live.metadata.labels["aegis.oco/restore"] == "r3"
+    # An unchanged object is not written, so it keeps the label of the restore that wrote it.
+    assert core.read_namespaced_service("web", "shop").metadata.labels["aegis.oco/restore"] == "r1"
 
 
 def test_dry_run_reports_and_changes_nothing(

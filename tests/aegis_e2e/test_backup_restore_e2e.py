@@ -1,6 +1,6 @@
 """Backup and restore through the aegis API against two real kube-apiservers (scripts/kube-testenv.sh):
 config maps, secrets, services, deployments, a CRD and its custom resources, restored with a namespace
-mapping into the second server; skip vs update."""
+mapping into the second server; skip vs update, and an update over an unchanged target that writes nothing."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from aegis.app import create_app
+from aegis.kube.transport import KubeTransport
 from tests.aegis.api_env import aegis_settings
 
 if TYPE_CHECKING:
@@ -128,6 +130,30 @@ def _populate(api: ApiClient, namespaces: list[str]) -> None:
                 time.sleep(0.2)
 
 
+#: What the backup holds (kube-apiserver's request metric names resources by plural).
+RESTORED_RESOURCES = frozenset(
+    {"configmaps", "secrets", "services", "deployments", "namespaces", "gadgets", "customresourcedefinitions"}
+)
+
+
+def _write_requests(api: ApiClient) -> dict[str, float]:
+    """Write requests (not dry runs) the API server has answered for the restored resources, by verb,
+    from its own apiserver_request_total metric."""
+    text = KubeTransport(api).request("GET", "/metrics").data.decode()
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "apiserver_request_total"
+                and labels.get("verb") in {"POST", "PUT", "PATCH", "DELETE", "APPLY"}
+                and labels.get("resource") in RESTORED_RESOURCES
+                and not labels.get("dry_run")
+            ):
+                counts[labels["verb"]] = counts.get(labels["verb"], 0) + sample.value
+    return counts
+
+
 async def _wait(http, path: str, headers: dict[str, str], timeout: float = 120.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
@@ -236,12 +262,28 @@ async def test_backup_and_restore_between_real_apiservers(  # type: ignore[no-un
         assert skipped["results"]["skipped"] == first["results"]["created"]
         assert core.read_namespaced_config_map("settings", shop_copy).data == {"ns": "changed"}
 
-        # Update: every object is replaced by its backed-up version (services keep their cluster IP).
+        # Update: only what differs from the backup is replaced; what a real API server added on
+        # create (defaults, cluster IPs, the namespace-name label) is no difference.
         updated = await restore(existing_resource_policy="update")
         failures = [i for i in updated["results"]["items"] if i["outcome"] == "failed"]
         assert updated["phase"] == "Completed" and not failures, failures
-        assert updated["results"]["updated"] >= 10
+        replaced = [
+            (i["resource"], i["namespace"], i["name"])
+            for i in updated["results"]["items"]
+            if i["outcome"] == "updated"
+        ]
+        assert replaced == [("configmaps", shop_copy, "settings")], updated["results"]["items"]
+        assert updated["results"]["unchanged"] == first["results"]["created"] - 1
         assert core.read_namespaced_config_map("settings", shop_copy).data == {"ns": namespaces[0]}
+
+        # And again over an unchanged target: all unchanged, not one write request reaches the server.
+        writes_before = await asyncio.to_thread(_write_requests, target)
+        assert writes_before["POST"] >= first["results"]["created"] and writes_before["PUT"] >= 1
+        again = await restore(existing_resource_policy="update")
+        assert again["phase"] == "Completed", again
+        unchanged = [i for i in again["results"]["items"] if i["outcome"] != "unchanged"]
+        assert not unchanged and again["results"]["unchanged"] == first["results"]["created"], unchanged
+        assert await asyncio.to_thread(_write_requests, target) == writes_before
     finally:
         source.close()
         target.close()

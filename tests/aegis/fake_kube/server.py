@@ -7,6 +7,7 @@ resources once Established, and injectable faults (429 + Retry-After, 5xx, failu
 Workload status as a controller would write it: with ``workloads_available`` set, Deployments, StatefulSets
 and DaemonSets report their replicas available (except the names in ``never_available``); unset, they
 report none available, as an API server without controllers does.
+Every request is recorded; ``write_counts`` counts the write requests (POST, PUT, PATCH, DELETE) by verb.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +31,9 @@ from tests.aegis.fake_kube.labels import matches, parse_selector
 from tests.aegis.fake_kube.resources import ResourceType, builtin_types, version_priority
 
 WORKLOAD_PLURALS = ("deployments", "statefulsets", "daemonsets")
+
+#: The verbs that ask the API server to change something (whatever the answer).
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -122,6 +127,22 @@ class FakeKube:
         """The requests that could change state (anything but GET)."""
         with self.lock:
             return [r for r in self.requests if r.method != "GET"]
+
+    def request_count(self) -> int:
+        """How many requests arrived so far: a mark for ``write_counts(since=...)``."""
+        with self.lock:
+            return len(self.requests)
+
+    def write_counts(self, since: int = 0, *, include_dry_run: bool = False) -> Counter[str]:
+        """Write requests by verb (POST, PUT, PATCH, DELETE) from request number ``since`` on, answered
+        or refused alike; ``dryRun=All`` ones (which change nothing) only with ``include_dry_run``."""
+        with self.lock:
+            recorded = self.requests[since:]
+        return Counter(
+            r.method
+            for r in recorded
+            if r.method in WRITE_VERBS and (include_dry_run or r.query.get("dryRun") != "All")
+        )
 
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
