@@ -147,6 +147,7 @@ class CallMetrics:
                 self._caller_models.add(name)
         children = self._models.get(name)
         if children is None:
-            children = (*(TOKENS.labels(name, kind) for kind in TOKEN_KINDS), COST.labels(name))
+            prompt, completion, cache_read, cache_write = (TOKENS.labels(name, kind) for kind in TOKEN_KINDS)
+            children = (prompt, completion, cache_read, cache_write, COST.labels(name))
             self._models[name] = children
         return children

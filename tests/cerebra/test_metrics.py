@@ -79,9 +79,13 @@ async def test_n_calls_count_time_and_cost_what_the_upstream_reported(
     labels = {"alias": "mini", "provider": "openai"}
     assert delta(before, after, "oco_cerebra_requests_total", status="200", **labels) == n
     # every deployment failed: no provider answered the call
-    assert delta(before, after, "oco_cerebra_requests_total", alias="mini", provider="none", status="502") == 1
+    assert (
+        delta(before, after, "oco_cerebra_requests_total", alias="mini", provider="none", status="502") == 1
+    )
     assert delta(before, after, "oco_cerebra_request_duration_seconds_count", **labels) == n
-    assert delta(before, after, "oco_cerebra_request_duration_seconds_count", alias="mini", provider="none") == 1
+    assert (
+        delta(before, after, "oco_cerebra_request_duration_seconds_count", alias="mini", provider="none") == 1
+    )
     assert delta(before, after, "oco_cerebra_time_to_first_token_seconds_count", **labels) == streamed
     assert delta(before, after, "oco_cerebra_upstream_duration_seconds_count", provider="openai") == n
     assert delta(before, after, "oco_cerebra_overhead_seconds_count", endpoint="chat/completions") == n + 1
@@ -120,8 +124,14 @@ async def test_caller_chosen_names_stay_bounded_labels(
         sdk.chat.completions.create(model="no-such-alias-" + "x" * 40, messages=MESSAGES)
     after = scrape(server.url)
 
-    assert delta(before, after, "oco_cerebra_requests_total", alias="openai/*", provider="openai", status="200") == 3
-    assert delta(before, after, "oco_cerebra_requests_total", alias="unknown", provider="none", status="404") == 1
+    assert (
+        delta(before, after, "oco_cerebra_requests_total", alias="openai/*", provider="openai", status="200")
+        == 3
+    )
+    assert (
+        delta(before, after, "oco_cerebra_requests_total", alias="unknown", provider="none", status="404")
+        == 1
+    )
     aliases = {dict(k[1]).get("alias") for k in after if k[0] == "oco_cerebra_requests_total"}
     assert not any(a and a.startswith(("openai/ft", "no-such")) for a in aliases)
     for name in names[:2]:
@@ -130,9 +140,7 @@ async def test_caller_chosen_names_stay_bounded_labels(
     assert delta(before, after, "oco_cerebra_tokens_total", model="other", kind="prompt") == 10
 
 
-async def test_a_deployment_put_in_cooldown_publishes_until_when(
-    gateway, fake_openai, cerebra_key
-) -> None:  # type: ignore[no-untyped-def]
+async def test_a_deployment_put_in_cooldown_publishes_until_when(gateway, fake_openai, cerebra_key) -> None:  # type: ignore[no-untyped-def]
     server = gateway(
         {"flaky": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}},
         oco_cerebra_cooldown_failures=1,
@@ -151,7 +159,9 @@ async def test_a_deployment_put_in_cooldown_publishes_until_when(
 
 def test_several_workers_merge_their_metrics(tmp_path: Path, fake_openai, database_url, keystore_key) -> None:  # type: ignore[no-untyped-def]
     routes = tmp_path / "routes.yaml"
-    routes.write_text(yaml.safe_dump({"models": {"mini": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}}}))
+    routes.write_text(
+        yaml.safe_dump({"models": {"mini": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}}})
+    )
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")  # a previous run's file: removed at start
@@ -186,7 +196,9 @@ def test_several_workers_merge_their_metrics(tmp_path: Path, fake_openai, databa
 
         def call(_: int) -> None:
             with httpx.Client(timeout=10) as fresh:  # a new connection each: the workers share the socket
-                sdk = openai.OpenAI(base_url=url + "/v1", api_key=keystore_key, max_retries=0, http_client=fresh)
+                sdk = openai.OpenAI(
+                    base_url=url + "/v1", api_key=keystore_key, max_retries=0, http_client=fresh
+                )
                 sdk.chat.completions.create(model="mini", messages=MESSAGES)
 
         sent = 0
@@ -199,7 +211,10 @@ def test_several_workers_merge_their_metrics(tmp_path: Path, fake_openai, databa
         assert len(per_worker_counts(multiproc)) >= 2, "the calls all reached one worker"
         for _ in range(6):  # whichever worker answers /metrics, it reports every worker's calls
             page = scrape(url)
-            assert value(page, "oco_cerebra_requests_total", alias="mini", provider="openai", status="200") == sent
+            assert (
+                value(page, "oco_cerebra_requests_total", alias="mini", provider="openai", status="200")
+                == sent
+            )
             assert value(page, "oco_cerebra_tokens_total", model="gpt-4o-mini", kind="prompt") == 11 * sent
     finally:
         process.terminate()
@@ -216,7 +231,9 @@ def per_worker_counts(folder: Path) -> dict[str, float]:
     counts: dict[str, float] = {}
     for path in folder.glob("counter_*.db"):
         total = sum(
-            v for key, v, *_ in MmapedDict.read_all_values_from_file(str(path)) if '"oco_cerebra_requests_total"' in key
+            v
+            for key, v, *_ in MmapedDict.read_all_values_from_file(str(path))
+            if '"oco_cerebra_requests_total"' in key
         )
         if total:
             counts[path.stem.split("_")[1]] = total

@@ -18,10 +18,15 @@ def sample(name: str, **labels: str) -> float:
 async def test_ingestions_are_counted_by_status(settings, serve_app, keystore, unique) -> None:  # type: ignore[no-untyped-def]
     _, api = await economist_api(settings, serve_app, keystore, unique)
     name = "oco_economist_ingestions_total"
-    succeeded, failed = sample(name, source="focus", status="succeeded"), sample(name, source="focus", status="failed")
+    succeeded, failed = (
+        sample(name, source="focus", status="succeeded"),
+        sample(name, source="focus", status="failed"),
+    )
     await upload(api, [{"provider": unique("P"), "cost": "3"}], unique("ok") + ".csv")
     bad = focus_csv([{"provider": unique("P"), "cost": "not-a-number"}])
-    response = await api.post("/api/v1/ingestions/upload", content=bad, params={"filename": unique("bad") + ".csv"})
+    response = await api.post(
+        "/api/v1/ingestions/upload", content=bad, params={"filename": unique("bad") + ".csv"}
+    )
     assert response.status_code == 400, response.text
     assert sample(name, source="focus", status="succeeded") == succeeded + 1
     assert sample(name, source="focus", status="failed") == failed + 1
