@@ -21,7 +21,7 @@ from oco.errors import install_error_handlers
 from oco.guard import RequestGuard
 from oco.kv import create_kv
 from oco.migrations import upgrade_engine
-from oco.observability import ObservabilityMiddleware, health_router
+from oco.observability import ObservabilityMiddleware, forget_this_process, health_router
 from oco.settings import PlatformSettings, get_settings
 
 log = logging.getLogger("oco.app")
@@ -111,6 +111,7 @@ def make_service_app(
                 await app.state.keys.flush_last_used()
             await app.state.kv.close()
             await database.dispose()
+            forget_this_process()
 
     # /docs is Swagger UI served from the installed fastapi-offline package (no CDN: it works offline)
     app = FastAPIOffline(

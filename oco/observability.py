@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import secrets
 import sys
 import time
@@ -13,7 +14,14 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -128,6 +136,25 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_page() -> bytes:
+    """The /metrics exposition: this process's registry, or, with PROMETHEUS_MULTIPROC_DIR set (several
+    worker processes, see oco/serve.py), every worker's values merged from that folder."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+def forget_this_process() -> None:
+    """At a worker's exit in multiprocess mode: drop its live gauges (livesum/liveall...) from the merge."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(os.getpid())
+
+
 def health_router(service: str) -> APIRouter:
     """/healthz (process up), /readyz (database and, when configured, Redis reachable), /metrics."""
     router = APIRouter(tags=["health"])
@@ -156,6 +183,6 @@ def health_router(service: str) -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics_page(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -27,7 +27,9 @@ ROWS_DROPPED = Counter(
     "oco_writer_rows_dropped_total", "Rows dropped by buffered writers", ["writer", "reason"]
 )
 WRITE_ERRORS = Counter("oco_writer_write_errors_total", "Failed batch writes (retried)", ["writer"])
-QUEUE_DEPTH = Gauge("oco_writer_queue_depth", "Rows waiting in buffered writers", ["writer"])
+QUEUE_DEPTH = Gauge(
+    "oco_writer_queue_depth", "Rows waiting in buffered writers", ["writer"], multiprocess_mode="livesum"
+)
 ROWS_REPLAYED = Counter(
     "oco_writer_rows_replayed_total", "Spooled rows written by a replay (after a crash or a loss)", ["writer"]
 )

@@ -290,6 +290,8 @@ class PlanService:
         if rpo_status == "breached" and plan["remediate"] and plan["enabled"] and remediate:
             remediation = await self.remediate(plan)
         metrics.PLAN_STATUS.labels(plan=plan["name"]).set(compliance.STATUS_VALUES[rpo_status])
+        metrics.RPO_TARGET_SECONDS.labels(plan=plan["name"]).set(plan["rpo_minutes"] * 60)
+        metrics.RTO_TARGET_SECONDS.labels(plan=plan["name"]).set(plan["rto_minutes"] * 60)
         if achieved is not None:
             metrics.RPO_SECONDS.labels(plan=plan["name"]).set(achieved)
         if drill is not None and drill["achieved_rto_s"] is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from cerebra.budgets.guard import BudgetGuard
 from cerebra.control.estimate import prompt_tokens
 from cerebra.gateway.context import CallContext
+from cerebra.gateway.metrics import CallMetrics
 from cerebra.gateway.upstream import UpstreamClient
 from cerebra.pricing.cost import request_cost
 from cerebra.pricing.metrics import UNPRICED_CALLS
@@ -64,6 +65,7 @@ class Gateway:
         self.cache = cache
         self.max_body = settings.oco_cerebra_max_body_bytes
         self.deadline_s = settings.oco_cerebra_request_deadline_s
+        self.metrics = CallMetrics(routes)
 
     # -- before the upstream call -----------------------------------------------------------------
     def plan(self, model: str, body: dict, *, provider: str | None = None) -> list[Deployment]:
@@ -114,7 +116,8 @@ class Gateway:
 
     # -- after the upstream call ------------------------------------------------------------------
     def finish(self, ctx: CallContext) -> None:
-        """Price the call, feed latency/tokens back into routing, and queue the log row (never blocks)."""
+        """Price the call, feed latency/tokens back into routing, count it in the metrics and queue the log
+        row (never blocks)."""
         deployment = ctx.deployment
         if deployment is not None:
             usage = ctx.usage
@@ -132,6 +135,7 @@ class Gateway:
             )
             if ctx.status < 300:
                 self.health.record_latency(deployment.id, ctx.upstream_s * 1000)
+        self.metrics.record(ctx, time.perf_counter() - ctx.started)
         if self.log_writer is not None:
             self.log_writer.enqueue(ctx.log_row())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from oco.kv import KV
 
@@ -14,6 +14,14 @@ log = logging.getLogger("cerebra.health")
 
 CACHE_LIMIT = 10_000  # per-process entries kept per deployment id (native model names are caller-chosen)
 COOLDOWNS = Counter("cerebra_deployment_cooldowns_total", "Deployments put in cooldown", ["deployment"])
+COOLING_UNTIL = Gauge(
+    "oco_cerebra_deployment_cooldown_until_seconds",
+    "Unix time until which a deployment is cooling down, set by the process that tripped it (in cooldown "
+    "while above time(): count(max by (deployment) (this) > time()))",
+    ["deployment"],
+    multiprocess_mode="max",  # a stale value of a stopped worker is a past time: harmless
+)
+COOLING_LABEL_LIMIT = 1_000  # distinct deployment ids per process (wildcard/native ids embed caller names)
 KV_ERRORS = Counter("cerebra_kv_errors_total", "kv operations that failed (treated as healthy)", ["op"])
 
 
@@ -42,6 +50,7 @@ class DeploymentHealth:
         self._cooldown_cache: dict[str, tuple[float, float]] = {}  # id -> (cooling_until, checked_at)
         self.latency_ms: dict[str, float] = {}
         self.fail_closed = fail_closed  # OCO_RATELIMIT_FAIL_MODE=closed: kv down means over the limit
+        self._cooling_labels: set[str] = set()
 
     async def cooling_until(self, deployment_id: str) -> float:
         """Wall-clock time until which the deployment is cooling down (0 when healthy)."""
@@ -80,8 +89,19 @@ class DeploymentHealth:
             return False
         self._cooldown_cache[deployment_id] = (until, time.time())
         COOLDOWNS.labels(deployment_id).inc()
+        self._publish_cooldown(deployment_id, until)
         log.warning("deployment %s cooling down for %.1fs", deployment_id, cooldown)
         return True
+
+    def _publish_cooldown(self, deployment_id: str, until: float) -> None:
+        """Set the deployment's cooldown-until gauge (ids past COOLING_LABEL_LIMIT share `other`)."""
+        label = deployment_id
+        if label not in self._cooling_labels:
+            if len(self._cooling_labels) >= COOLING_LABEL_LIMIT:
+                label = "other"
+            else:
+                self._cooling_labels.add(label)
+        COOLING_UNTIL.labels(label).set(until)
 
     def record_latency(self, deployment_id: str, latency_ms: float) -> None:
         """Fold one observed latency into the deployment's EWMA."""

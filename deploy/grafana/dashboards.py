@@ -1,8 +1,9 @@
 """The Grafana dashboards of Open Cloud Ops, as code: `python deploy/grafana/dashboards.py` writes
 deploy/grafana/dashboards/*.json (tests/deploy/test_grafana.py fails when they are stale).
 
-Panels read only what exists today: the services' Prometheus metrics and the database's tables
-(api_requests, cloud_costs_daily, ingestions, backup_records, restore_records)."""
+Panels read the services' Prometheus metrics and the database's tables (api_requests, cloud_costs_daily,
+ingestions, policy_violations, backup_records, dr_runs); metrics carry no team label, so per-team panels
+read api_requests.team_id."""
 
 from __future__ import annotations
 
@@ -77,56 +78,66 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any
 
 
 def cerebra() -> dict[str, Any]:
-    v1 = 'service="cerebra", route=~"/v1/.*"'
-    latency = f"sum by (le) (rate(oco_http_request_duration_seconds_bucket{{{v1}}}[$__rate_interval]))"
+    def quantile(q: str, metric: str, by: str = "") -> str:
+        return f"histogram_quantile({q}, sum by (le{by}) (rate({metric}_bucket[$__rate_interval])))"
+
+    def rate(metric: str, by: str, selector: str = "") -> str:
+        return f"sum by ({by}) (rate({metric}{selector}[$__rate_interval]))"
+
+    hits, misses = (
+        "sum(rate(oco_cerebra_cache_hits_total[$__rate_interval]))",
+        ("sum(rate(oco_cerebra_cache_misses_total[$__rate_interval]))"),
+    )
     return dashboard(
         "oco-cerebra",
         "Cerebra",
-        "LLM gateway: traffic, latency, gateway overhead, errors, upstreams, tokens and cost by model and team.",
+        "LLM gateway: calls, latency, gateway overhead, errors, upstreams, tokens and cost by model and team, "
+        "cache, budget and rate-limit refusals. Metrics have no team label: team panels read api_requests.",
         [
             panel(
-                "Requests per second by route",
+                "Calls per second by alias and status",
                 "timeseries",
-                [
-                    prom(
-                        f"sum by (route) (rate(oco_http_requests_total{{{v1}}}[$__rate_interval]))",
-                        "{{route}}",
-                    )
-                ],
+                [prom(rate("oco_cerebra_requests_total", "alias, status"), "{{alias}} {{status}}")],
                 "reqps",
             ),
             panel(
-                "Latency p50 / p99 (upstream included)",
+                "Call latency p50 / p99 (upstream included)",
                 "timeseries",
                 [
-                    prom(f"histogram_quantile(0.5, {latency})", "p50"),
-                    prom(f"histogram_quantile(0.99, {latency})", "p99", "B"),
+                    prom(quantile("0.5", "oco_cerebra_request_duration_seconds"), "p50"),
+                    prom(quantile("0.99", "oco_cerebra_request_duration_seconds"), "p99", "B"),
+                    prom(quantile("0.99", "oco_cerebra_time_to_first_token_seconds"), "p99 first token", "C"),
                 ],
                 "s",
             ),
             panel(
-                "Gateway overhead p50 / p99 (request logs)",
+                "Gateway overhead p50 / p99 by endpoint",
                 "timeseries",
                 [
-                    sql(
-                        """SELECT $__timeGroupAlias(created_at, '1m'),
-                        percentile_cont(0.5) WITHIN GROUP (ORDER BY overhead_us) / 1000.0 AS "p50",
-                        percentile_cont(0.99) WITHIN GROUP (ORDER BY overhead_us) / 1000.0 AS "p99"
-                        FROM api_requests WHERE $__timeFilter(created_at) GROUP BY 1 ORDER BY 1"""
+                    prom(quantile("0.5", "oco_cerebra_overhead_seconds", ", endpoint"), "p50 {{endpoint}}"),
+                    prom(
+                        quantile("0.99", "oco_cerebra_overhead_seconds", ", endpoint"),
+                        "p99 {{endpoint}}",
+                        "B",
+                    ),
+                ],
+                "s",
+            ),
+            panel(
+                "Upstream latency p99 by provider",
+                "timeseries",
+                [
+                    prom(
+                        quantile("0.99", "oco_cerebra_upstream_duration_seconds", ", provider"),
+                        "{{provider}}",
                     )
                 ],
-                "ms",
+                "s",
             ),
             panel(
                 "Errors by status",
                 "timeseries",
-                [
-                    prom(
-                        'sum by (status) (rate(oco_http_requests_total{service="cerebra", status=~"[45].."}'
-                        "[$__rate_interval]))",
-                        "{{status}}",
-                    )
-                ],
+                [prom(rate("oco_cerebra_requests_total", "status", '{status=~"[45].."}'), "{{status}}")],
                 "reqps",
             ),
             panel(
@@ -134,9 +145,9 @@ def cerebra() -> dict[str, Any]:
                 "table",
                 [
                     sql(
-                        """SELECT status_code, COALESCE(error, '') AS error, COUNT(*) AS requests
+                        """SELECT status_code, COALESCE(error_type, '') AS error_type, COUNT(*) AS requests
                         FROM api_requests WHERE $__timeFilter(created_at) AND status_code >= 400
-                        GROUP BY status_code, error ORDER BY requests DESC LIMIT 50""",
+                        GROUP BY status_code, error_type ORDER BY requests DESC LIMIT 50""",
                         "table",
                     )
                 ],
@@ -153,37 +164,31 @@ def cerebra() -> dict[str, Any]:
                 "ops",
             ),
             panel(
-                "Tokens per hour by model",
+                "Tokens per second by model and kind",
                 "timeseries",
-                [
-                    sql(
-                        """SELECT $__timeGroupAlias(created_at, '1h'), model AS metric,
-                        SUM(prompt_tokens + completion_tokens) AS value
-                        FROM api_requests WHERE $__timeFilter(created_at) AND model IS NOT NULL
-                        GROUP BY 1, 2 ORDER BY 1"""
-                    )
-                ],
+                [prom(rate("oco_cerebra_tokens_total", "model, kind"), "{{model}} {{kind}}")],
             ),
             panel(
                 "Cost (USD) per hour by model",
                 "timeseries",
-                [
-                    sql(
-                        """SELECT $__timeGroupAlias(created_at, '1h'), model AS metric, SUM(cost_usd) AS value
-                        FROM api_requests WHERE $__timeFilter(created_at) AND model IS NOT NULL
-                        GROUP BY 1, 2 ORDER BY 1"""
-                    )
-                ],
+                [prom("sum by (model) (increase(oco_cerebra_cost_usd_total[1h]))", "{{model}}")],
                 "currencyUSD",
             ),
             panel(
-                "Tokens and cost by model and team",
+                "Calls to unpriced models by provider",
+                "timeseries",
+                [prom(rate("oco_cerebra_unpriced_requests_total", "provider"), "{{provider}}")],
+                "reqps",
+            ),
+            panel(
+                "Tokens and cost by model and team (request logs)",
                 "table",
                 [
                     sql(
                         """SELECT model, COALESCE(team_id, '(no team)') AS team, COUNT(*) AS requests,
                         SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,
-                        SUM(cost_usd) AS cost_usd
+                        SUM(cache_read_tokens) AS cache_read_tokens,
+                        SUM(cache_creation_tokens) AS cache_write_tokens, SUM(cost_usd) AS cost_usd
                         FROM api_requests WHERE $__timeFilter(created_at)
                         GROUP BY model, team_id ORDER BY cost_usd DESC NULLS LAST LIMIT 100""",
                         "table",
@@ -192,13 +197,78 @@ def cerebra() -> dict[str, Any]:
                 w=24,
             ),
             panel(
-                "Deployments put in cooldown",
+                "Cost (USD) per hour by team (request logs)",
+                "timeseries",
+                [
+                    sql(
+                        """SELECT $__timeGroupAlias(created_at, '1h'), COALESCE(team_id, '(no team)') AS metric,
+                        SUM(cost_usd) AS value FROM api_requests WHERE $__timeFilter(created_at)
+                        GROUP BY 1, 2 ORDER BY 1"""
+                    )
+                ],
+                "currencyUSD",
+            ),
+            panel(
+                "Cache hit ratio",
+                "timeseries",
+                [prom(f"{hits} / ({hits} + {misses})", "hit ratio")],
+                "percentunit",
+            ),
+            panel(
+                "Cache hits and saved cost by alias (request logs)",
+                "table",
+                [
+                    sql(
+                        """SELECT alias, COUNT(*) AS requests, SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS hits,
+                        SUM(saved_cost_usd) AS saved_usd FROM api_requests WHERE $__timeFilter(created_at)
+                        GROUP BY alias ORDER BY saved_usd DESC NULLS LAST LIMIT 50""",
+                        "table",
+                    )
+                ],
+            ),
+            panel(
+                "Budget refusals and threshold alerts by scope",
                 "timeseries",
                 [
                     prom(
+                        "sum by (scope) (increase(oco_cerebra_budget_refusals_total[$__rate_interval]))",
+                        "refused {{scope}}",
+                    ),
+                    prom(
+                        "sum by (scope) (increase(oco_cerebra_budget_threshold_alerts_total[$__rate_interval]))",
+                        "threshold {{scope}}",
+                        "B",
+                    ),
+                ],
+            ),
+            panel(
+                "Rate-limit refusals and backend errors",
+                "timeseries",
+                [
+                    prom(
+                        "sum by (scope, kind) (increase(oco_cerebra_rate_limited_total[$__rate_interval]))",
+                        "refused {{scope}} {{kind}}",
+                    ),
+                    prom(
+                        "sum by (mode) (increase(oco_cerebra_ratelimit_backend_errors_total[$__rate_interval]))",
+                        "backend error (fail {{mode}})",
+                        "B",
+                    ),
+                ],
+            ),
+            panel(
+                "Deployments in cooldown",
+                "timeseries",
+                [
+                    prom(
+                        "count(max by (deployment) (oco_cerebra_deployment_cooldown_until_seconds) > time()) or vector(0)",
+                        "in cooldown",
+                    ),
+                    prom(
                         "sum by (deployment) (increase(cerebra_deployment_cooldowns_total[$__rate_interval]))",
-                        "{{deployment}}",
-                    )
+                        "tripped {{deployment}}",
+                        "B",
+                    ),
                 ],
             ),
             panel(
@@ -223,7 +293,7 @@ def economist() -> dict[str, Any]:
         "oco-economist",
         "Economist",
         "Cloud costs from the daily rollup (cloud_costs_daily): spend by provider and service, month to date, "
-        "ingestions, and the API's traffic.",
+        "ingestions, anomalies, budgets and their forecast, recommendations, violations, and the API's traffic.",
         [
             panel(
                 "Daily spend by provider",
@@ -312,6 +382,72 @@ def economist() -> dict[str, Any]:
                 ],
             ),
             panel(
+                "Ingestions finished by source and status",
+                "timeseries",
+                [
+                    prom(
+                        "sum by (source, status) (increase(oco_economist_ingestions_total[$__rate_interval]))",
+                        "{{source}} {{status}}",
+                    )
+                ],
+            ),
+            panel(
+                "Cost anomalies in the recent days by severity",
+                "timeseries",
+                [prom("max by (severity) (oco_economist_anomalies)", "{{severity}}")],
+            ),
+            panel(
+                "Budgets: spent and forecast share of the period's amount",
+                "timeseries",
+                [
+                    prom("max by (budget) (oco_economist_budget_utilization_ratio)", "spent {{budget}}"),
+                    prom(
+                        "max by (budget) (oco_economist_budget_forecast_utilization_ratio)",
+                        "forecast {{budget}}",
+                        "B",
+                    ),
+                ],
+                "percentunit",
+            ),
+            panel(
+                "Budget thresholds crossed",
+                "timeseries",
+                [
+                    prom(
+                        "sum by (budget, on) (increase(oco_economist_budget_thresholds_crossed_total[$__rate_interval]))",
+                        "{{budget}} ({{on}})",
+                    )
+                ],
+            ),
+            panel(
+                "Open recommendations and their monthly savings by type",
+                "timeseries",
+                [
+                    prom("max by (type) (oco_economist_recommendations_open)", "open {{type}}"),
+                    prom(
+                        "max by (type, currency) (oco_economist_recommendations_monthly_savings)",
+                        "saving/month {{type}} {{currency}}",
+                        "B",
+                    ),
+                ],
+            ),
+            panel(
+                "Open violations by policy",
+                "timeseries",
+                [prom("max by (policy) (oco_economist_violations_open)", "{{policy}}")],
+            ),
+            panel(
+                "Open violations (records)",
+                "table",
+                [
+                    sql(
+                        """SELECT first_seen_at AS time, resource, severity, cost_at_stake, currency
+                        FROM policy_violations WHERE status = 'open' ORDER BY cost_at_stake DESC LIMIT 50""",
+                        "table",
+                    )
+                ],
+            ),
+            panel(
                 "API requests by status",
                 "timeseries",
                 [
@@ -333,7 +469,8 @@ def aegis() -> dict[str, Any]:
     return dashboard(
         "oco-aegis",
         "Aegis",
-        "Kubernetes backup and restore: runs by phase, last good backup age, durations and archive sizes.",
+        "Kubernetes backup and restore: runs by phase, last good backup age, durations and archive sizes; DR "
+        "plans: backup age vs RPO, drill durations vs RTO, compliance and runs.",
         [
             panel(
                 "Backups finished by phase",
@@ -410,6 +547,50 @@ def aegis() -> dict[str, Any]:
                 "Restores finished by phase",
                 "timeseries",
                 [prom("sum by (phase) (increase(aegis_restores_total[$__rate_interval]))", "{{phase}}")],
+            ),
+            panel(
+                "Last good backup age vs RPO target per DR plan",
+                "timeseries",
+                [
+                    prom("max by (plan) (oco_aegis_rpo_seconds)", "age {{plan}}"),
+                    prom("max by (plan) (oco_aegis_rpo_target_seconds)", "RPO {{plan}}", "B"),
+                ],
+                "s",
+            ),
+            panel(
+                "DR plan compliance (0 ok, 1 at risk, 2 breached)",
+                "timeseries",
+                [prom("max by (plan) (oco_aegis_plan_status)", "{{plan}}")],
+            ),
+            panel(
+                "Newest drill's RTO vs target per DR plan",
+                "timeseries",
+                [
+                    prom("max by (plan) (oco_aegis_rto_seconds)", "drill {{plan}}"),
+                    prom("max by (plan) (oco_aegis_rto_target_seconds)", "RTO {{plan}}", "B"),
+                ],
+                "s",
+            ),
+            panel(
+                "DR runs finished by kind and phase",
+                "timeseries",
+                [
+                    prom(
+                        "sum by (kind, phase) (increase(aegis_dr_runs_total[$__rate_interval]))",
+                        "{{kind}} {{phase}}",
+                    )
+                ],
+            ),
+            panel(
+                "Drill durations (records)",
+                "timeseries",
+                [
+                    sql(
+                        """SELECT finished_at AS time, kind AS metric, achieved_rto_s AS value FROM dr_runs
+                        WHERE $__timeFilter(finished_at) AND achieved_rto_s IS NOT NULL ORDER BY 1""",
+                    )
+                ],
+                "s",
             ),
             panel(
                 "Runs in progress and interrupted",

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from economist.ingestion import fast_copy
 from economist.ingestion import repository as repo
 from economist.ingestion.arrow_rollup import ArrowRollup
+from economist.ingestion.metrics import INGESTIONS
 from economist.ingestion.slices import Cell, LedgerSlice, covered_days, day_start, members_of, origin_of
 from economist.ledger.identity import RowDigest
 from economist.ledger.tables import prepare_connection
@@ -269,6 +270,7 @@ class LedgerIngestor:
                 try:
                     result = await self._write_fast(state, fast, started, on_progress)
                     self.stats["fast"] += 1
+                    INGESTIONS.labels(source_kind, "succeeded").inc()
                     return result
                 except FastPathUnsupported as exc:
                     self.stats["fallback"] += 1
@@ -277,7 +279,9 @@ class LedgerIngestor:
                         await asyncio.to_thread(item.rewind)
                     state = fresh()
             self.stats["strict"] += 1
-            return await self._write(state, source, started, on_progress)
+            result = await self._write(state, source, started, on_progress)
+            INGESTIONS.labels(source_kind, "succeeded").inc()
+            return result
         except RunSuperseded as exc:  # the record is someone else's now: leave it as it is
             log.warning("ingestion %s: %s", ingestion_id, exc)
             raise IngestionFailed(ingestion_id, [{"message": str(exc)}]) from None
@@ -481,6 +485,7 @@ class LedgerIngestor:
             log.warning("could not save progress of ingestion %s", ingestion_id, exc_info=True)
 
     async def _record_failure(self, state: _RunState, errors: list[dict[str, Any]], started: float) -> None:
+        INGESTIONS.labels(state.source, "failed").inc()
         async with self.database.engine.begin() as conn:
             await repo.update_ingestion(
                 conn,

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from economist.anomalies import metrics as anomaly_metrics
 from economist.anomalies.service import AnomalyService
 from economist.costs.params import CostQuery, Dimension
 from economist.notifications.metrics import count_failure
@@ -67,14 +68,16 @@ class AnomalyAlerts:
         self.days = settings.oco_economist_anomaly_notify_days
 
     async def after_ingestion(self, record: dict[str, Any]) -> int:
-        """The ingestion hook: how many anomalies were newly enqueued."""
-        if not self.url:
-            return 0
+        """The ingestion hook: publish what the recent days hold (oco_economist_anomalies) and, when the alerts
+        are configured, enqueue each anomaly at or above the severity once; how many were enqueued."""
         end = _as_date(record.get("period_end")) or utcnow().date() + timedelta(days=1)
         query = CostQuery(
             end - timedelta(days=self.days), end, group_by=(Dimension("service"), Dimension("account"))
         )
         found = await self.anomalies.find(query, self.min_cost, root_causes=10)
+        anomaly_metrics.publish(found["anomalies"])
+        if not self.url:
+            return 0
         sent = 0
         for anomaly in found["anomalies"]:
             if SEVERITY_RANK[anomaly["severity"]] < self.min_rank:

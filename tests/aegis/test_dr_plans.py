@@ -178,6 +178,8 @@ async def test_compliance_moves_from_ok_to_at_risk_to_breached(env: AegisEnv, un
         metrics = (await env.client.get("/metrics")).text
         assert f'oco_aegis_plan_status{{plan="{name}"}} {gauge}.0' in metrics
         assert f'oco_aegis_rpo_seconds{{plan="{name}"}} {float(minutes * 60)}' in metrics
+        assert f'oco_aegis_rpo_target_seconds{{plan="{name}"}} 1800.0' in metrics
+        assert f'oco_aegis_rto_target_seconds{{plan="{name}"}} {float(plan["rto_minutes"] * 60)}' in metrics
 
 
 async def test_remediation_starts_one_backup_when_the_rpo_is_breached(env: AegisEnv, unique) -> None:  # type: ignore[no-untyped-def]

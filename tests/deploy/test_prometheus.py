@@ -52,7 +52,13 @@ def test_promtool_unit_tests_two_alerts() -> None:
         for case in test.get("alert_rule_test", [])
         if case.get("exp_alerts")
     }
-    assert tested >= {"CerebraHighErrorRate", "AegisBackupFailed"}
+    assert tested >= {
+        "CerebraHighErrorRate",
+        "AegisBackupFailed",
+        "AegisRpoBreached",
+        "CerebraBudgetExhausted",
+    }
+    assert tested >= {"CerebraOverheadP99", "EconomistIngestionFailed"}
 
 
 def test_promtool_test_fails_on_a_wrong_expectation(tmp_path: Path) -> None:
