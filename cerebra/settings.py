@@ -31,6 +31,10 @@ class CerebraSettings(PlatformSettings):
     #: how often each replica reloads rate limits and budgets from the database
     oco_cerebra_control_refresh_s: float = 5.0
     oco_cerebra_responses_ttl_days: float = Field(30.0, gt=0)
+    #: keep request-log rows (and their hourly rollup) this many days; 0 keeps them forever
+    oco_cerebra_log_retention_days: int = Field(0, ge=0)
+    #: how often the retention sweep runs (without TimescaleDB; with it, its retention policy)
+    oco_cerebra_log_retention_interval_s: float = Field(3600.0, gt=0)
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

@@ -1,4 +1,5 @@
-"""Core table of the request log (schema owned by migrations 0002_cerebra, 0016_cerebra_unpriced and 0019_cerebra_log_columns)."""
+"""The request log table and its hourly rollup (schema owned by migrations 0002_cerebra,
+0016_cerebra_unpriced, 0019_cerebra_log_columns and 0021_cerebra_analytics)."""
 
 from __future__ import annotations
 
@@ -36,4 +37,30 @@ api_requests = sa.Table(
     sa.Column("error_type", sa.String(60), nullable=True),
     sa.Column("cache_hit", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("saved_cost_usd", sa.Numeric(18, 6), nullable=True),
+)
+
+#: PostgreSQL only (migration 0021_cerebra_analytics): the log summed per hour and key, team, org, agent,
+#: alias, provider and model. Without TimescaleDB a table kept current by a statement trigger on
+#: `api_requests`; with it a real-time continuous aggregate of the same name and columns.
+api_requests_hourly = sa.Table(
+    "api_requests_hourly",
+    metadata,
+    sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_id", sa.Integer, nullable=True),
+    sa.Column("team_id", sa.String(200), nullable=True),
+    sa.Column("org_id", sa.String(200), nullable=True),
+    sa.Column("agent_id", sa.String(200), nullable=True),
+    sa.Column("alias", sa.String(200), nullable=True),
+    sa.Column("provider", sa.String(20), nullable=True),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_read_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cache_creation_tokens", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", sa.Numeric(24, 6), nullable=True),
+    sa.Column("unpriced_requests", sa.BigInteger, nullable=False),
+    sa.Column("cache_hits", sa.BigInteger, nullable=False),
+    sa.Column("saved_cost_usd", sa.Numeric(24, 6), nullable=True),
 )
