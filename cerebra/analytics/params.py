@@ -50,6 +50,10 @@ class Window:
     def hour_aligned(self) -> bool:
         return all(t.minute == t.second == t.microsecond == 0 for t in (self.start, self.end))
 
+    @property
+    def day_aligned(self) -> bool:
+        return self.hour_aligned and self.start.hour == self.end.hour == 0
+
 
 def parse_instant(value: str, param: str) -> datetime:
     """An ISO 8601 date (its midnight, UTC) or datetime (UTC unless it carries an offset)."""

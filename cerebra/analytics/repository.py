@@ -1,17 +1,17 @@
-"""SQL of the analytics: the request log summed per hour (the `api_requests_hourly` rollup on PostgreSQL when
-the window is whole hours, else the log grouped by hour on the fly: SQLite, odd windows), and the raw
-rows that percentiles and recommendations need. Dialect differences live in the few functions below."""
+"""SQL of the analytics: the request log summed per day or hour (on PostgreSQL the `api_requests_daily` or
+`api_requests_hourly` rollup when the window is whole days or hours; else the log grouped on the fly:
+SQLite, odd windows), and the raw rows that percentiles and recommendations need. Dialect differences live in the few functions below."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cerebra.analytics.params import DIMENSIONS, Granularity, Window
-from cerebra.analytics.tables import api_requests, api_requests_hourly
+from cerebra.analytics.tables import api_requests, api_requests_daily, api_requests_hourly
 from oco.tables import api_keys
 
 MONEY = sa.Numeric(24, 6)
@@ -43,13 +43,16 @@ def _flag(condition: Any) -> Any:
     return sa.case((condition, 1), else_=0)
 
 
-def _grouped_log(window: Window, dialect: str) -> sa.Subquery:
-    """The log rows of the window summed per hour and dimensions (the rollup's columns)."""
+Grain = Literal["hour", "day"]
+
+
+def _grouped_log(window: Window, dialect: str, grain: Grain) -> sa.Subquery:
+    """The log rows of the window summed per hour or day (`bucket`) and dimensions (the rollups' columns)."""
     c = api_requests.c
-    hour = _utc_trunc("hour", c.created_at, dialect)
+    bucket = _utc_trunc(grain, c.created_at, dialect)
     return (
         sa.select(
-            hour.label("hour"),
+            bucket.label("bucket"),
             *(c[name] for name in DIMENSION_COLUMNS),
             sa.func.count().label("requests"),
             sa.func.sum(_flag(c.status_code >= 400)).label("errors"),
@@ -63,27 +66,33 @@ def _grouped_log(window: Window, dialect: str) -> sa.Subquery:
             sa.type_coerce(sa.func.sum(c.saved_cost_usd), MONEY).label("saved_cost_usd"),
         )
         .where(c.created_at >= window.start, c.created_at < window.end)
-        .group_by(hour, *(c[name] for name in DIMENSION_COLUMNS))
-        .subquery("hourly")
+        .group_by(bucket, *(c[name] for name in DIMENSION_COLUMNS))
+        .subquery("summed")
     )
 
 
-def _rollup(window: Window) -> sa.Subquery:
+def _rollup(window: Window, grain: Grain) -> sa.Subquery:
     """The rollup rows of the window, its '' / 0 placeholders read back as NULL."""
-    h = api_requests_hourly.c
+    h = (api_requests_hourly if grain == "hour" else api_requests_daily).c
     dims = [sa.func.nullif(h[name], 0 if name == "key_id" else "").label(name) for name in DIMENSION_COLUMNS]
     return (
-        sa.select(h.hour, *dims, *(h[name] for name in MEASURES))
-        .where(h.hour >= window.start, h.hour < window.end)
-        .subquery("hourly")
+        sa.select(h[grain].label("bucket"), *dims, *(h[name] for name in MEASURES))
+        .where(h[grain] >= window.start, h[grain] < window.end)
+        .subquery("summed")
     )
 
 
-def hourly(window: Window, dialect: str) -> sa.Subquery:
-    """Per hour and dimensions, the window's sums: from the rollup when it can answer exactly."""
+def summed(window: Window, dialect: str, grain: Grain = "hour") -> sa.Subquery:
+    """Per `bucket` (hour or day) and dimensions, the window's sums: from a rollup when one answers exactly
+    (on PostgreSQL: the daily one for whole-day windows asked per day or in total, else the hourly one for
+    whole hours), else from the log. A `day` grain needs a whole-day window (`Window.day_aligned`)."""
     if dialect == "postgresql" and window.hour_aligned:
-        return _rollup(window)
-    return _grouped_log(window, dialect)
+        return _rollup(window, "day" if grain == "day" and window.day_aligned else "hour")
+    return _grouped_log(window, dialect, grain)
+
+
+def _grain(window: Window, granularity: Granularity | None) -> Grain:
+    return "day" if granularity != "hour" and window.day_aligned else "hour"
 
 
 def _sum(source: sa.Subquery, name: str) -> Any:
@@ -99,10 +108,10 @@ def grouped_statement(
     measures: Sequence[str],
 ) -> sa.Select[Any]:
     """The window's measures summed per period (when `granularity`) and dimensions (public names)."""
-    source = hourly(window, dialect)
+    source = summed(window, dialect, _grain(window, granularity))
     keys: list[Any] = []
     if granularity is not None:
-        period = source.c.hour if granularity == "hour" else _utc_trunc("day", source.c.hour, dialect)
+        period = source.c.bucket if granularity == "hour" else _utc_trunc("day", source.c.bucket, dialect)
         keys.append(period.label("period"))
     keys.extend(source.c[DIMENSIONS[d]].label(d) for d in dimensions)
     statement = sa.select(*keys, *(_sum(source, m).label(m) for m in measures))
@@ -113,7 +122,7 @@ def grouped_statement(
 
 def top_statement(window: Window, dialect: str, dimension: str, limit: int) -> sa.Select[Any]:
     """The `limit` values of a dimension that cost most in the window, most first."""
-    source = hourly(window, dialect)
+    source = summed(window, dialect, _grain(window, None))
     key = source.c[DIMENSIONS[dimension]].label(dimension)
     cost = _sum(source, "cost_usd")
     return (
@@ -182,12 +191,16 @@ def short_call_statement(window: Window, max_prompt: int, max_completion: int) -
 
 def focus_statement(window: Window, dialect: str) -> sa.Select[Any]:
     """Every hour x key x model (x team, org, agent, alias) group of the window with the key's name."""
-    source = hourly(window, dialect)
-    columns = [source.c.hour, *(source.c[n] for n in DIMENSION_COLUMNS), *(source.c[m] for m in MEASURES)]
+    source = summed(window, dialect, "hour")
+    columns = [
+        source.c.bucket.label("hour"),
+        *(source.c[n] for n in DIMENSION_COLUMNS),
+        *(source.c[m] for m in MEASURES),
+    ]
     return (
         sa.select(*columns, api_keys.c.name.label("key_name"))
         .select_from(source.outerjoin(api_keys, api_keys.c.id == source.c.key_id))
-        .order_by(source.c.hour, *(source.c[n] for n in DIMENSION_COLUMNS))
+        .order_by(source.c.bucket, *(source.c[n] for n in DIMENSION_COLUMNS))
     )
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from cerebra.analytics.tables import api_requests, api_requests_hourly
+from cerebra.analytics.tables import api_requests, api_requests_daily, api_requests_hourly
 from oco.db import Database
 from oco.timeutil import utcnow
 
@@ -28,8 +28,8 @@ async def has_timescale(database: Database) -> bool:
 
 
 async def delete_before(database: Database, cutoff: datetime, batch: int = DELETE_BATCH) -> int:
-    """Delete log rows created before `cutoff` (and rollup hours before it), `batch` rows per transaction;
-    the number of log rows deleted."""
+    """Delete log rows created before `cutoff` (and the rollups' hours and days before it; the sweep passes
+    a midnight so both stay exact), `batch` rows per transaction; the number of log rows deleted."""
     c = api_requests.c
     deleted = 0
     while True:
@@ -54,6 +54,7 @@ async def delete_before(database: Database, cutoff: datetime, batch: int = DELET
     if database.dialect == "postgresql":
         async with database.engine.begin() as conn:
             await conn.execute(sa.delete(api_requests_hourly).where(api_requests_hourly.c.hour < cutoff))
+            await conn.execute(sa.delete(api_requests_daily).where(api_requests_daily.c.day < cutoff))
     return deleted
 
 
@@ -69,9 +70,14 @@ class LogRetention:
     async def start(self) -> None:
         if self.days <= 0:
             return
-        if await has_timescale(self.database):
-            await self._timescale_policy()
-            return
+        try:
+            if await has_timescale(self.database):
+                await self._timescale_policy()
+                return
+        except Exception as exc:  # the database may be down at start: the sweep below retries
+            log.warning(
+                "request log retention: cannot read or set the TimescaleDB policy: %s", type(exc).__name__
+            )
         self._task = asyncio.create_task(self._sweep(), name="cerebra-log-retention")
 
     async def _timescale_policy(self) -> None:
@@ -86,7 +92,10 @@ class LogRetention:
     async def _sweep(self) -> None:
         while True:
             try:
-                deleted = await delete_before(self.database, utcnow() - timedelta(days=self.days))
+                cutoff = (utcnow() - timedelta(days=self.days)).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+                deleted = await delete_before(self.database, cutoff)
                 if deleted:
                     log.info("request log retention: deleted %d rows older than %d days", deleted, self.days)
             except Exception as exc:  # the database may be down: try again next round
