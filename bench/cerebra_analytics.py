@@ -75,7 +75,9 @@ def records(start: datetime, count: int, first: int) -> list[tuple]:
         key = rng.randrange(1, 51)
         prompt, completion = rng.randrange(10, 4000), rng.randrange(1, 1200)
         failed = rng.random() < 0.02
-        cost = Decimal(0) if failed else (unit * (prompt + 4 * completion) / 1000).quantize(Decimal("0.000001"))
+        cost = (
+            Decimal(0) if failed else (unit * (prompt + 4 * completion) / 1000).quantize(Decimal("0.000001"))
+        )
         out.append(
             (
                 f"b{n:015d}", start + timedelta(seconds=rng.randrange(span)), key, f"team-{key % 10}",
@@ -132,6 +134,7 @@ async def main() -> None:
     raw_window = Window(start + timedelta(seconds=1), start + timedelta(days=DAYS))  # forces the log path
     async with database.engine.connect() as conn:
         rollup_rows = await conn.scalar(sa.text("SELECT count(*) FROM api_requests_hourly"))
+        daily_rows = await conn.scalar(sa.text("SELECT count(*) FROM api_requests_daily"))
 
     async def spend() -> None:
         await service.grouped(window, ["model"], "day", ("cost_usd", "requests"))
@@ -154,7 +157,8 @@ async def main() -> None:
     rows = await service.grouped(window, ["model"], "day", ("cost_usd", "requests"))
     await database.dispose()
     print(f"rows: {ROWS:,} over {DAYS} days; COPY (with the rollup trigger) {load_s:.1f} s "
-          f"({ROWS / load_s:,.0f} rows/s); rollup rows {rollup_rows:,}; spend result rows {len(rows)}")  # fmt: skip
+          f"({ROWS / load_s:,.0f} rows/s); rollup rows: hourly {rollup_rows:,}, daily {daily_rows:,}; "
+          f"spend result rows {len(rows)}")  # fmt: skip
     print(f"{'query':34} {'p50 ms':>9} {'p95 ms':>9}")
     for name, values in results.items():
         print(f"{name:34} {p(values, 50):9.1f} {p(values, 95):9.1f}")

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -34,19 +35,9 @@ async def delete_before(database: Database, cutoff: datetime, batch: int = DELET
     deleted = 0
     while True:
         async with database.engine.begin() as conn:
-            if database.dialect == "postgresql":
-                victims = (
-                    sa.select(sa.column("ctid"))
-                    .select_from(api_requests)
-                    .where(c.created_at < cutoff)
-                    .limit(batch)
-                )
-                statement = sa.delete(api_requests).where(sa.column("ctid").in_(victims.scalar_subquery()))
-            else:
-                victims = sa.select(sa.column("rowid")).select_from(api_requests).where(c.created_at < cutoff)
-                statement = sa.delete(api_requests).where(
-                    sa.column("rowid").in_(victims.limit(batch).scalar_subquery())
-                )
+            row: sa.ColumnClause[Any] = sa.column("ctid" if database.dialect == "postgresql" else "rowid")
+            victims = sa.select(row).select_from(api_requests).where(c.created_at < cutoff).limit(batch)
+            statement = sa.delete(api_requests).where(row.in_(victims.scalar_subquery()))
             count = (await conn.execute(statement)).rowcount or 0
         deleted += count
         if count < batch:
