@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import statistics
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import openai
 import pytest
 
 from cerebra.analytics.retention import delete_before
@@ -20,6 +22,8 @@ from cerebra.pricing.cost import request_cost
 from economist.sources.cerebra import CerebraSource
 from economist.sources.focus import FocusSource
 from tests.cerebra.analytics_rows import insert, make_rows, window_start
+from tests.cerebra.conftest import deployment
+from tests.cerebra.fakes.wire import Reply
 from tests.conftest import table_rows
 
 
@@ -293,3 +297,52 @@ async def test_retention_deletes_old_rows_and_their_rollup(database) -> None:  #
     assert deleted >= sum(r["created_at"] < cutoff for r in rows)
     left = {r["request_id"] for r in await table_rows(database, "api_requests")}
     assert all((r["request_id"] in left) == (r["created_at"] >= cutoff) for r in rows)
+
+
+async def test_calls_through_the_gateway_show_in_spend_and_focus(
+    gateway, fake_openai, keystore, admin_key, unique
+) -> None:  # type: ignore[no-untyped-def]
+    """Real calls (plain and streamed) logged by the gateway's writer reach /spend (on PostgreSQL through the
+    rollup trigger) with the cost the test computes from the fake's usage and the price table."""
+    server = gateway({"chat": {"deployments": [deployment(fake_openai, "gpt-4o-mini")]}})
+    key = (await keystore.create(unique("app"), ["cerebra"])).plaintext
+    team = unique("team")
+    usages = [(120, 40), (900, 12), (33, 250), (7, 7)]
+    fake_openai.enqueue(*(Reply(usage=u) for u in usages))
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+    for n, _usage in enumerate(usages):
+        messages = [{"role": "user", "content": f"hello {n}"}]
+        if n % 2:
+            stream = client.chat.completions.create(
+                model="chat", messages=messages, stream=True, stream_options={"include_usage": True},
+                extra_headers={"X-Team-ID": team},
+            )  # fmt: skip
+            for _chunk in stream:
+                pass
+        else:
+            client.chat.completions.create(model="chat", messages=messages, extra_headers={"X-Team-ID": team})
+    prices = lookup("gpt-4o-mini")
+    assert prices is not None
+    expected = sum((request_cost(prices.prices, p, c) or Decimal(0) for p, c in usages), Decimal(0))
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    window = {
+        "from": _iso(now - timedelta(hours=1)),
+        "to": _iso(now + timedelta(hours=2)),
+        "group_by": "team",
+    }
+    admin = httpx.Client(base_url=server.url, headers={"X-API-Key": admin_key}, timeout=10)
+    deadline = time.monotonic() + 15
+    while True:  # the writer flushes within OCO_WRITER_FLUSH_INTERVAL_S
+        rows = [
+            r for r in admin.get("/api/v1/analytics/spend", params=window).json()["rows"] if r["team"] == team
+        ]
+        if (rows and rows[0]["requests"] == len(usages)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert rows and rows[0]["requests"] == len(usages)
+    assert Decimal(rows[0]["cost"]) == expected > 0
+    csv_text = admin.get("/api/v1/analytics/focus", params={k: window[k] for k in ("from", "to")}).content
+    ledger = [r for b in FocusSource(io.BytesIO(csv_text), filename="f.csv").batches() for r in b.rows]
+    mine = [r for r in ledger if r["tags"].get("team") == team]
+    assert sum((r["billed_cost"] for r in mine), Decimal(0)) == expected
+    assert mine and all(r["service_name"].startswith("gpt-4o-mini") for r in mine)
