@@ -18,6 +18,8 @@ from cerebra.admin.endpoints import router as admin_router
 from cerebra.admin.limits import router as rate_limits_router
 from cerebra.admin.routing import router as routing_router
 from cerebra.admin.service import AdminService
+from cerebra.analytics.endpoints import router as analytics_router
+from cerebra.analytics.retention import LogRetention
 from cerebra.analytics.tables import api_requests
 from cerebra.budgets.guard import BudgetGuard
 from cerebra.budgets.ledger import KvLedger, Ledger, SqlLedger
@@ -115,12 +117,17 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
             retry_window_s=settings.oco_writer_retry_window_s,
         )
         app.state.responses.start()
+        retention = LogRetention(
+            database, settings.oco_cerebra_log_retention_days, settings.oco_cerebra_log_retention_interval_s
+        )
+        await retention.start()
         log_serving(routes)
         try:
             yield
         finally:
             refresher.cancel()
             flusher.cancel()
+            await retention.stop()
             await app.state.responses.close()
             await writer.stop()
             with contextlib.suppress(Exception):  # the database may be gone: logged by the flusher
@@ -131,7 +138,7 @@ def create_app(settings: PlatformSettings | None = None) -> CerebraApp:
     api = make_service_app(
         SERVICE,
         "cerebra",
-        [admin_router, rate_limits_router, budgets_router, routing_router],
+        [admin_router, rate_limits_router, budgets_router, routing_router, analytics_router],
         settings=settings,
         lifespan_hooks=[gateway_lifespan],
         announce=False,

@@ -36,6 +36,10 @@ class CerebraSettings(PlatformSettings):
     oco_cerebra_cache_max_entry_bytes: int = Field(1024 * 1024, gt=0)
     oco_cerebra_cache_max_ttl_s: int = Field(86400, gt=0)
     oco_cerebra_cache_memory_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    #: keep request-log rows (and their hourly rollup) this many days; 0 keeps them forever
+    oco_cerebra_log_retention_days: int = Field(0, ge=0)
+    #: how often the retention sweep runs (without TimescaleDB; with it, its retention policy)
+    oco_cerebra_log_retention_interval_s: float = Field(3600.0, gt=0)
 
     _env_files: tuple[Path, ...] = PrivateAttr(default=())
 

@@ -779,5 +779,200 @@ CREATE TABLE cerebra_prices (
 
 UPDATE alembic_version SET version_num='0022_cerebra_routes_prices' WHERE alembic_version.version_num = '0019_cerebra_log_columns';
 
+-- Running upgrade 0022_cerebra_routes_prices -> 0021_cerebra_analytics
+
+DO $do$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    EXECUTE $view$
+      CREATE MATERIALIZED VIEW api_requests_hourly
+      WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+      SELECT time_bucket(INTERVAL '1 hour', created_at) AS hour,
+             key_id, team_id, org_id, agent_id, alias, provider, model,
+             count(*) AS requests, sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END) AS errors,
+             sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
+             sum(cache_read_tokens) AS cache_read_tokens, sum(cache_creation_tokens) AS cache_creation_tokens,
+             sum(cost_usd) AS cost_usd, sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced_requests,
+             sum(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cache_hits, sum(saved_cost_usd) AS saved_cost_usd
+      FROM api_requests
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+      WITH NO DATA
+    $view$;
+    PERFORM add_continuous_aggregate_policy('api_requests_hourly',
+      start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour',
+      schedule_interval => INTERVAL '1 hour');
+    EXECUTE $view$
+      CREATE MATERIALIZED VIEW api_requests_daily
+      WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+      SELECT time_bucket(INTERVAL '1 day', created_at) AS day,
+             key_id, team_id, org_id, agent_id, alias, provider, model,
+             count(*) AS requests, sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END) AS errors,
+             sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,
+             sum(cache_read_tokens) AS cache_read_tokens, sum(cache_creation_tokens) AS cache_creation_tokens,
+             sum(cost_usd) AS cost_usd, sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced_requests,
+             sum(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cache_hits, sum(saved_cost_usd) AS saved_cost_usd
+      FROM api_requests
+      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+      WITH NO DATA
+    $view$;
+    PERFORM add_continuous_aggregate_policy('api_requests_daily',
+      start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour',
+      schedule_interval => INTERVAL '1 hour');
+    ALTER TABLE api_requests SET (timescaledb.compress, timescaledb.compress_orderby = 'created_at DESC',
+                                  timescaledb.compress_segmentby = 'key_id');
+    PERFORM add_compression_policy('api_requests', INTERVAL '7 days');
+  ELSE
+    EXECUTE $rollup$
+CREATE TABLE api_requests_hourly (
+    hour timestamptz NOT NULL,
+    key_id integer NOT NULL DEFAULT 0,
+    team_id varchar(200) NOT NULL DEFAULT '',
+    org_id varchar(200) NOT NULL DEFAULT '',
+    agent_id varchar(200) NOT NULL DEFAULT '',
+    alias varchar(200) NOT NULL DEFAULT '',
+    provider varchar(20) NOT NULL DEFAULT '',
+    model varchar(200) NOT NULL DEFAULT '',
+    requests bigint NOT NULL,
+    errors bigint NOT NULL,
+    prompt_tokens bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    cache_read_tokens bigint NOT NULL,
+    cache_creation_tokens bigint NOT NULL,
+    cost_usd numeric(24, 6),
+    unpriced_requests bigint NOT NULL,
+    cache_hits bigint NOT NULL,
+    saved_cost_usd numeric(24, 6)
+);
+CREATE UNIQUE INDEX ux_api_requests_hourly ON api_requests_hourly (hour, key_id, team_id, org_id, agent_id, alias, provider, model);
+CREATE TABLE api_requests_daily (
+    day timestamptz NOT NULL,
+    key_id integer NOT NULL DEFAULT 0,
+    team_id varchar(200) NOT NULL DEFAULT '',
+    org_id varchar(200) NOT NULL DEFAULT '',
+    agent_id varchar(200) NOT NULL DEFAULT '',
+    alias varchar(200) NOT NULL DEFAULT '',
+    provider varchar(20) NOT NULL DEFAULT '',
+    model varchar(200) NOT NULL DEFAULT '',
+    requests bigint NOT NULL,
+    errors bigint NOT NULL,
+    prompt_tokens bigint NOT NULL,
+    completion_tokens bigint NOT NULL,
+    cache_read_tokens bigint NOT NULL,
+    cache_creation_tokens bigint NOT NULL,
+    cost_usd numeric(24, 6),
+    unpriced_requests bigint NOT NULL,
+    cache_hits bigint NOT NULL,
+    saved_cost_usd numeric(24, 6)
+);
+CREATE UNIQUE INDEX ux_api_requests_daily ON api_requests_daily (day, key_id, team_id, org_id, agent_id, alias, provider, model);
+CREATE FUNCTION api_requests_rollup_add() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO api_requests_hourly AS h (hour, key_id, team_id, org_id, agent_id, alias, provider, model, requests, errors, prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, unpriced_requests, cache_hits, saved_cost_usd)
+    SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           coalesce(key_id, 0), coalesce(team_id, ''), coalesce(org_id, ''), coalesce(agent_id, ''),
+           coalesce(alias, ''), coalesce(provider, ''), coalesce(model, ''),
+           count(*), sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END),
+           sum(prompt_tokens), sum(completion_tokens), sum(cache_read_tokens), sum(cache_creation_tokens),
+           sum(cost_usd), sum(CASE WHEN unpriced THEN 1 ELSE 0 END), sum(CASE WHEN cache_hit THEN 1 ELSE 0 END),
+           sum(saved_cost_usd)
+    FROM new_rows
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (hour, key_id, team_id, org_id, agent_id, alias, provider, model) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    errors = h.errors + EXCLUDED.errors,
+    prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_creation_tokens = h.cache_creation_tokens + EXCLUDED.cache_creation_tokens,
+    cost_usd = CASE WHEN h.cost_usd IS NULL THEN EXCLUDED.cost_usd
+                    ELSE h.cost_usd + coalesce(EXCLUDED.cost_usd, 0) END,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    cache_hits = h.cache_hits + EXCLUDED.cache_hits,
+    saved_cost_usd = CASE WHEN h.saved_cost_usd IS NULL THEN EXCLUDED.saved_cost_usd
+                          ELSE h.saved_cost_usd + coalesce(EXCLUDED.saved_cost_usd, 0) END;
+  INSERT INTO api_requests_daily AS h (day, key_id, team_id, org_id, agent_id, alias, provider, model, requests, errors, prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, unpriced_requests, cache_hits, saved_cost_usd)
+    SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           coalesce(key_id, 0), coalesce(team_id, ''), coalesce(org_id, ''), coalesce(agent_id, ''),
+           coalesce(alias, ''), coalesce(provider, ''), coalesce(model, ''),
+           count(*), sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END),
+           sum(prompt_tokens), sum(completion_tokens), sum(cache_read_tokens), sum(cache_creation_tokens),
+           sum(cost_usd), sum(CASE WHEN unpriced THEN 1 ELSE 0 END), sum(CASE WHEN cache_hit THEN 1 ELSE 0 END),
+           sum(saved_cost_usd)
+    FROM new_rows
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (day, key_id, team_id, org_id, agent_id, alias, provider, model) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    errors = h.errors + EXCLUDED.errors,
+    prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_creation_tokens = h.cache_creation_tokens + EXCLUDED.cache_creation_tokens,
+    cost_usd = CASE WHEN h.cost_usd IS NULL THEN EXCLUDED.cost_usd
+                    ELSE h.cost_usd + coalesce(EXCLUDED.cost_usd, 0) END,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    cache_hits = h.cache_hits + EXCLUDED.cache_hits,
+    saved_cost_usd = CASE WHEN h.saved_cost_usd IS NULL THEN EXCLUDED.saved_cost_usd
+                          ELSE h.saved_cost_usd + coalesce(EXCLUDED.saved_cost_usd, 0) END;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER api_requests_rollup_insert AFTER INSERT ON api_requests
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION api_requests_rollup_add();
+  INSERT INTO api_requests_hourly AS h (hour, key_id, team_id, org_id, agent_id, alias, provider, model, requests, errors, prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, unpriced_requests, cache_hits, saved_cost_usd)
+    SELECT date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           coalesce(key_id, 0), coalesce(team_id, ''), coalesce(org_id, ''), coalesce(agent_id, ''),
+           coalesce(alias, ''), coalesce(provider, ''), coalesce(model, ''),
+           count(*), sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END),
+           sum(prompt_tokens), sum(completion_tokens), sum(cache_read_tokens), sum(cache_creation_tokens),
+           sum(cost_usd), sum(CASE WHEN unpriced THEN 1 ELSE 0 END), sum(CASE WHEN cache_hit THEN 1 ELSE 0 END),
+           sum(saved_cost_usd)
+    FROM api_requests
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (hour, key_id, team_id, org_id, agent_id, alias, provider, model) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    errors = h.errors + EXCLUDED.errors,
+    prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_creation_tokens = h.cache_creation_tokens + EXCLUDED.cache_creation_tokens,
+    cost_usd = CASE WHEN h.cost_usd IS NULL THEN EXCLUDED.cost_usd
+                    ELSE h.cost_usd + coalesce(EXCLUDED.cost_usd, 0) END,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    cache_hits = h.cache_hits + EXCLUDED.cache_hits,
+    saved_cost_usd = CASE WHEN h.saved_cost_usd IS NULL THEN EXCLUDED.saved_cost_usd
+                          ELSE h.saved_cost_usd + coalesce(EXCLUDED.saved_cost_usd, 0) END;
+  INSERT INTO api_requests_daily AS h (day, key_id, team_id, org_id, agent_id, alias, provider, model, requests, errors, prompt_tokens, completion_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, unpriced_requests, cache_hits, saved_cost_usd)
+    SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           coalesce(key_id, 0), coalesce(team_id, ''), coalesce(org_id, ''), coalesce(agent_id, ''),
+           coalesce(alias, ''), coalesce(provider, ''), coalesce(model, ''),
+           count(*), sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END),
+           sum(prompt_tokens), sum(completion_tokens), sum(cache_read_tokens), sum(cache_creation_tokens),
+           sum(cost_usd), sum(CASE WHEN unpriced THEN 1 ELSE 0 END), sum(CASE WHEN cache_hit THEN 1 ELSE 0 END),
+           sum(saved_cost_usd)
+    FROM api_requests
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+  ON CONFLICT (day, key_id, team_id, org_id, agent_id, alias, provider, model) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    errors = h.errors + EXCLUDED.errors,
+    prompt_tokens = h.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = h.completion_tokens + EXCLUDED.completion_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_creation_tokens = h.cache_creation_tokens + EXCLUDED.cache_creation_tokens,
+    cost_usd = CASE WHEN h.cost_usd IS NULL THEN EXCLUDED.cost_usd
+                    ELSE h.cost_usd + coalesce(EXCLUDED.cost_usd, 0) END,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    cache_hits = h.cache_hits + EXCLUDED.cache_hits,
+    saved_cost_usd = CASE WHEN h.saved_cost_usd IS NULL THEN EXCLUDED.saved_cost_usd
+                          ELSE h.saved_cost_usd + coalesce(EXCLUDED.saved_cost_usd, 0) END;$rollup$;
+  END IF;
+END
+$do$;;
+
+UPDATE alembic_version SET version_num='0021_cerebra_analytics' WHERE alembic_version.version_num = '0022_cerebra_routes_prices';
+
 COMMIT;
 
