@@ -11,6 +11,7 @@ import aiohttp
 
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.http import Receive, Send
+from cerebra.providers.sse import SSEEventTooLarge
 
 
 async def relay(
@@ -50,7 +51,7 @@ async def relay(
                         first = False
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             tail = close()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, SSEEventTooLarge) as exc:
             ctx.status = 502
             ctx.error = f"upstream stream broke off: {type(exc).__name__}"
             tail = on_error(f"{ctx.provider} stream broke off ({type(exc).__name__})")
