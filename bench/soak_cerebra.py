@@ -57,7 +57,12 @@ def main() -> int:
         f"| cerebra RSS start / after 10 s / end (MiB) | {rss[0][1] / 1024:.1f} / {warm / 1024:.1f} / {rss[-1][1] / 1024:.1f} |"
     )
     print("RSS samples (s, MiB): " + ", ".join(f"{t:.0f}:{kib / 1024:.1f}" for t, kib in rss))
-    ok = not result.errors and result.sent == result.responses and result.rows == result.responses and not result.duplicated_rows
+    ok = (
+        not result.errors
+        and result.sent == result.responses
+        and result.rows == result.responses
+        and not result.duplicated_rows
+    )
     ok = ok and rss[-1][1] <= warm * 1.2
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
