@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aegis.backups.endpoints import router as backups_router
-from aegis.backups.runs import sweep_work_dir
+from aegis.backups.runs import owner_work_dir, sweep_dead_owners, sweep_work_dir
 from aegis.backups.service import BackupService
 from aegis.clusters.endpoints import router as clusters_router
 from aegis.clusters.service import ClusterService
@@ -101,11 +101,20 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
                 aegis_settings.oco_aegis_s3_endpoint_allow, setting=S3_ALLOW_SETTING
             ),
         )
-        backups = BackupService(database, aegis_settings, clusters, locations, lease=lease)
-        restores = RestoreService(database, aegis_settings, clusters, locations, backups, lease=lease)
+        work_root = aegis_settings.oco_aegis_work_dir
+        own_work = await asyncio.to_thread(owner_work_dir, work_root, lease.owner)
+        run_settings = aegis_settings.model_copy(update={"oco_aegis_work_dir": own_work})
+        backups = BackupService(database, run_settings, clusters, locations, lease=lease)
+        restores = RestoreService(database, run_settings, clusters, locations, backups, lease=lease)
         schedules = ScheduleService(database, clusters, locations)
-        rekey = RekeyService(database, aegis_settings, locations, lease=lease)
+        rekey = RekeyService(database, run_settings, locations, lease=lease)
         backups.finished_hooks.append(schedules.on_backup_finished)
+
+        async def sweep_after_reaping(_ids: list[int]) -> None:  # the reaped runs' owners are dead now
+            await sweep_dead_owners(work_root, lease)
+
+        for tracker in (backups.tracker, restores.tracker, rekey.tracker):
+            tracker.interrupted_hooks.append(sweep_after_reaping)
         scheduler = Scheduler(
             database,
             app.state.kv,
@@ -133,9 +142,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
         await restores.recover(startup=True)
         await dr_runs.recover(startup=True)
         await rekey.recover(startup=True)
-        await asyncio.to_thread(
-            sweep_work_dir, aegis_settings.oco_aegis_work_dir, aegis_settings.oco_aegis_stale_after_s
-        )
+        await sweep_dead_owners(work_root, lease)
+        await asyncio.to_thread(sweep_work_dir, work_root, aegis_settings.oco_aegis_stale_after_s)
         await schedules.publish_metrics()
         await describe_clusters(clusters, locations, app.state.serving_details)
         backups.tracker.start()  # also reaps dead runs periodically, scheduler or not
@@ -156,6 +164,8 @@ def create_app(settings: PlatformSettings | None = None) -> FastAPI:
                 )
             except TimeoutError:
                 log.error("aegis shutdown took longer than its bound; leftover runs are reaped at next start")
+            with contextlib.suppress(OSError):
+                own_work.rmdir()  # empty after a clean stop; otherwise the next start removes it
             with contextlib.suppress(Exception):
                 await lease.release()
 

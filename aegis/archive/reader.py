@@ -121,6 +121,10 @@ class ArchiveReader:
                         # stream mode would otherwise keep every header read (`members` is not in typeshed)
                         tar.members.clear()  # type: ignore[attr-defined]
                         members += 1
+                        if _unsafe_name(member.name):
+                            raise ArchiveIntegrityError(
+                                "archive holds a member with an absolute path or a '..' segment: refused"
+                            )
                         if member.name == VERSION_PATH:
                             seen_version = True
                             continue
@@ -158,6 +162,14 @@ class ArchiveReader:
                 raise ArchiveIntegrityError(str(exc)) from None
             yield reader  # type: ignore[misc]
             self.key_id = reader.key_id
+
+
+def _unsafe_name(name: str) -> bool:
+    """An absolute member name (``/x``, ``C:\\x``) or one with a ``..`` segment: never a name aegis
+    writes, and the shape of a path-traversal archive (the namespace or name would be ``..``)."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return True
+    return ".." in name.replace("\\", "/").split("/")
 
 
 def _load_metadata(tar: tarfile.TarFile, member: tarfile.TarInfo) -> dict[str, Any]:

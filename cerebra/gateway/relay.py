@@ -11,6 +11,7 @@ import aiohttp
 
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.http import Receive, Send
+from cerebra.providers.sse import SSEEventTooLarge
 
 #: what a stream's close() gives when the upstream sent no event at all (OpenAI's end marker, or nothing)
 EMPTY_TAILS = (b"", b"data: [DONE]")
@@ -43,10 +44,13 @@ async def relay(
 
     watcher = asyncio.create_task(watch_disconnect())
     first = True
+    secret = _own_key(ctx)
     try:
         try:
             async for chunk in response.content.iter_any():
                 out = transform(chunk)
+                if secret is not None and secret in out:  # an upstream event echoing our provider key
+                    out = out.replace(secret, b"[redacted]")
                 if out:
                     if first:
                         ctx.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
@@ -57,10 +61,12 @@ async def relay(
                 ctx.status = 502
                 ctx.error = "upstream stream ended without any event"
                 tail = on_error(f"{ctx.provider} stream ended without any event")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, SSEEventTooLarge) as exc:
             ctx.status = 502
             ctx.error = f"upstream stream broke off: {type(exc).__name__}"
             tail = on_error(f"{ctx.provider} stream broke off ({type(exc).__name__})")
+        if secret is not None and secret in tail:
+            tail = tail.replace(secret, b"[redacted]")
         state["finished"] = True
         await send({"type": "http.response.body", "body": tail, "more_body": False})
     except asyncio.CancelledError:
@@ -73,3 +79,10 @@ async def relay(
     finally:
         watcher.cancel()
         response.close()  # closes the upstream connection: the provider stops generating
+
+
+def _own_key(ctx: CallContext) -> bytes | None:
+    """The deployment's provider key, to scrub from relayed frames (translators emit whole frames, so a
+    key is never split between two of them); None when there is none worth matching."""
+    key = ctx.deployment.target.api_key if ctx.deployment is not None else None
+    return key.encode() if key and len(key) >= 8 else None

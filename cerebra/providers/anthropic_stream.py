@@ -102,8 +102,9 @@ class AnthropicStreamTranslator:
             if name == "ping":
                 continue
             doc = loads_or_none(data)
-            if not isinstance(doc, dict):
-                continue
+            if not isinstance(doc, dict):  # truncated or garbage: text would silently go missing
+                self._fail("upstream_error", f"malformed anthropic {name} event (not a JSON object)", out)
+                break
             try:
                 self._event(doc.get("type") or name, doc, out)
             except SHAPE_ERRORS as exc:

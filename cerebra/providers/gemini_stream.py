@@ -89,8 +89,9 @@ class GeminiStreamTranslator:
             doc = loads_or_none(data)
             if isinstance(doc, list) and doc:  # tolerate array-framed chunks
                 doc = doc[0]
-            if not isinstance(doc, dict):
-                continue
+            if not isinstance(doc, dict):  # truncated or garbage: text would silently go missing
+                self._fail("upstream_error", "malformed gemini stream event (not a JSON object)", out)
+                break
             try:
                 self._response(doc, out)
             except SHAPE_ERRORS as exc:

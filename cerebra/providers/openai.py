@@ -22,7 +22,7 @@ from cerebra.providers.base import (
     replace_json_model,
     wants_stream_usage,
 )
-from cerebra.providers.chunks import DONE_FRAME
+from cerebra.providers.chunks import DONE_FRAME, error_frame
 from cerebra.providers.sse import SSEParser
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -77,6 +77,12 @@ def _may_carry_usage(data: bytes) -> bool:
     return b'"usage"' in data and b'"usage":null' not in data and b'"usage": null' not in data
 
 
+def _looks_like_an_object(data: bytes) -> bool:
+    """Cheap check that an event is one JSON object (braces at both ends), without parsing it."""
+    data = data.strip()
+    return data[:1] == b"{" and data[-1:] == b"}"
+
+
 class OpenAIStreamTranslator:
     """Relays OpenAI chunks as they are; captures usage; drops the usage-only chunk if unasked."""
 
@@ -95,8 +101,15 @@ class OpenAIStreamTranslator:
 
     def close(self) -> list[bytes]:
         frames = self._frames(self._parser.flush())
+        if self.error is None and not self._done and self.finish_reason is None:
+            frames.append(self._fail("openai stream ended before a finish_reason or [DONE]"))
         frames.append(DONE_FRAME)
         return frames
+
+    def _fail(self, message: str) -> bytes:
+        self.error = {"type": "upstream_error", "message": message}
+        self._done = True
+        return error_frame(message, "upstream_error")
 
     def _frames(self, events: list) -> list[bytes]:
         out: list[bytes] = []
@@ -117,6 +130,9 @@ class OpenAIStreamTranslator:
                         self.usage = usage_from_openai(doc["usage"])
                         if not doc.get("choices") and not self._keep_usage_chunk:
                             continue
+            if not _looks_like_an_object(data):  # truncated or garbage: the SDK could not parse it
+                out.append(self._fail("malformed openai stream event (not a JSON object)"))
+                break
             if self.finish_reason is None:
                 self.finish_reason = _finish_reason_in(data)
             if b"\n" in data:  # a multi-line `data:` event: JSON allows a space where the lines joined

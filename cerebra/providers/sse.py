@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+#: the largest event (or unfinished line) kept in memory; a bigger one is a broken or hostile upstream
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+
+class SSEEventTooLarge(ValueError):
+    """An upstream event grew past MAX_EVENT_BYTES before it ended."""
+
 
 class SSEEvent(NamedTuple):
     event: str | None  # the `event:` field, None when absent
@@ -34,17 +41,23 @@ class SSEParser:
             buf = chunk
         end = buf.find(b"\n\n", scan)
         if end < 0:
+            if len(buf) > MAX_EVENT_BYTES:
+                raise SSEEventTooLarge(f"an event passed {MAX_EVENT_BYTES} bytes")
             self._buf = buf
             return []
         events: list[SSEEvent] = []
         start = 0
         while end >= 0:
+            if end - start > MAX_EVENT_BYTES:
+                raise SSEEventTooLarge(f"an event passed {MAX_EVENT_BYTES} bytes")
             event = _parse_block(buf[start:end])
             if event is not None:
                 events.append(event)
             start = end + 2
             end = buf.find(b"\n\n", start)
         self._buf = buf[start:]
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise SSEEventTooLarge(f"an event passed {MAX_EVENT_BYTES} bytes")
         return events
 
     def flush(self) -> list[SSEEvent]:

@@ -107,7 +107,7 @@ async def test_broken_answers_cool_the_deployment_down(gateway, fake_openai, cer
 async def test_an_event_stream_without_events_ends_in_an_sse_error(gateway, fake_openai, cerebra_key) -> None:  # type: ignore[no-untyped-def]
     server = gateway(_one(fake_openai), oco_cerebra_retries=0, oco_cerebra_cooldown_failures=1)
     fake_openai.enqueue(Reply(raw=(200, "text/event-stream", b": nothing to see\n\n")))
-    with pytest.raises(openai.APIError, match="without any event"):
+    with pytest.raises(openai.APIError, match="without any event|before a finish_reason"):
         list(client(server, cerebra_key).chat.completions.create(model="chat", messages=HELLO, stream=True))
     with pytest.raises(openai.APIStatusError) as cooled:  # it counted against the deployment
         client(server, cerebra_key).chat.completions.create(model="chat", messages=HELLO)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
+import struct
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -203,6 +205,12 @@ class FakeUpstream:
                 if reply.drop_after_events is not None and n >= reply.drop_after_events:
                     drop_connection(request)
                     return resp
+                if reply.reset_after_events is not None and n >= reply.reset_after_events:
+                    reset_connection(request)
+                    return resp
+                if reply.hang_after_events is not None and n >= reply.hang_after_events:
+                    await self._pause(HANG_LIMIT_S)  # headers and some events sent, then silence
+                    return resp
                 await resp.write(frame)
                 if reply.pace_s:
                     await asyncio.sleep(reply.pace_s)
@@ -235,6 +243,17 @@ def drop_connection(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+def reset_connection(request: web.Request) -> None:
+    """Close with a TCP RST instead of a FIN: SO_LINGER on with a zero timeout, then close."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _dropped() -> web.Response:

@@ -28,6 +28,8 @@ class Reply:
     hang: bool = False  # never answer (until the fake stops): the client's timeout fires
     drop: bool = False  # close the connection without any HTTP response
     drop_after_events: int | None = None  # stream: close the connection after this many events
+    reset_after_events: int | None = None  # stream: send a TCP RST (SO_LINGER 0) after this many events
+    hang_after_events: int | None = None  # stream: stop sending (connection left open) after this many
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, arguments)
     refusal: bool = False  # openai refusal / anthropic stop_reason refusal / gemini finishReason SAFETY
     prompt_blocked: bool = False  # gemini: promptFeedback.blockReason, no candidates
