@@ -56,7 +56,7 @@ def _list_routes(app) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
             continue
         for method, operation in operations.items():
             query = {p["name"]: p["schema"] for p in operation.get("parameters", []) if p["in"] == "query"}
-            if "limit" in query or "offset" in query:
+            if "offset" in query:  # a paged list (a top-N route's lone `limit` is not a page)
                 routes.append((f"{method.upper()} {path}", query))
     return routes
 
