@@ -1,5 +1,5 @@
 """Hardening (issue #16, CI tier): schemathesis over every service's OpenAPI document, served by uvicorn on
-loopback, with a valid key of the service's scope: a bounded, seeded number of generated requests per
+loopback, with a valid key of the service's scope and admin: a bounded, seeded number of generated requests per
 operation (FUZZ_EXAMPLES, default 8), and every answer below 500, every 4xx in the one error shape; then
 a few requests per operation without a key, each a 401 in that shape (health and metrics excepted).
 Cerebra's /v1 native pass-through may answer 502 (no provider key is configured, by design)."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import socket
 from typing import Any
 
 import hypothesis
@@ -40,7 +41,10 @@ def _key(database_url: str, scope: str) -> str:
     async def create() -> str:
         database = Database(database_url, pool_size=1)
         try:
-            return (await KeyStore(database).create(f"fuzz-{scope}-{os.urandom(4).hex()}", [scope])).plaintext
+            # admin too: the admin-scoped routes (cerebra's admin API, aegis rekeys) are fuzzed as well
+            return (
+                await KeyStore(database).create(f"fuzz-{scope}-{os.urandom(4).hex()}", [scope, "admin"])
+            ).plaintext
         finally:
             await database.dispose()
 
@@ -107,6 +111,15 @@ def _fuzz(operation: Any, url: str, key: str, counted: dict[str, int]) -> None:
 def test_fuzzing_every_operation_gives_no_5xx(service, settings, database_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for name, value in OFFLINE_ENV.items():
         monkeypatch.setenv(name, value)
+    # generated URLs (webhooks, api_base, S3 endpoints) never reach a resolver: only loopback resolves
+    real_getaddrinfo = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise socket.gaierror(socket.EAI_NONAME, "not resolved in the fuzz test")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
     key = _key(database_url, service)
     app = importlib.import_module(f"{service}.app").create_app(settings)
     with served(app) as url:

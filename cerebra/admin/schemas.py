@@ -207,7 +207,7 @@ class RateLimitCreate(BaseModel):
     model: Name | None = Field(None, description="one alias (null: every model)")
     rpm: int | None = Field(None, ge=1, le=100_000_000, description="requests per minute")
     tpm: int | None = Field(
-        None, ge=1, le=10_000_000_000, description="tokens per minute", validate_default=True
+        None, ge=1, le=2_000_000_000, description="tokens per minute", validate_default=True
     )
 
     @field_validator("tpm")
@@ -282,7 +282,7 @@ def _webhook(value: str | None) -> str | None:
 
 LimitUsd = Annotated[Decimal, BeforeValidator(_limit), Field(description='decimal string, e.g. "1.00"')]
 Thresholds = Annotated[list[Decimal], AfterValidator(_thresholds)]
-WebhookUrl = Annotated[str | None, AfterValidator(_webhook), Field(max_length=2000)]
+WebhookUrl = Annotated[Annotated[str, Field(max_length=2000)] | None, AfterValidator(_webhook)]
 
 
 class BudgetCreate(BaseModel):
