@@ -52,6 +52,7 @@ RESPONSES_BODY = {"model": "bench-claude", "input": "Say hello in one short sent
 ANTHROPIC_BODY = {**BODY, "model": "claude-3-5-haiku-latest", "max_tokens": 4096}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
+PROFILE_DIR = os.environ.get("BENCH_PROFILE")
 FLOOR_CONCURRENCY = [int(c) for c in os.environ.get("BENCH_FLOOR_CONCURRENCY", "1,16").split(",")]
 
 WRK_LUA = """
@@ -229,11 +230,27 @@ def stream_cpu(url: str, key: str, pid: int, model: str) -> tuple[int, float]:
     return events, (cpu_seconds(pid) - cpu0) * 1e6 / max(events, 1)
 
 
-def measured(url: str, key: str, pid: int, c: int, body: dict, unique: bool = False) -> dict:
-    """One wrk run with the CPU the process `pid` spent on it, per request (ms)."""
+def measured(
+    url: str, key: str, pid: int, c: int, body: dict, unique: bool = False, profile: str | None = None
+) -> dict:
+    """One wrk run with the CPU the process `pid` spent on it, per request (ms). With BENCH_PROFILE=<dir>,
+    py-spy samples `pid` over the run into <dir>/<profile>.txt (collapsed stacks; its own CPU is not
+    the process's, but sampling slows the process: the profiled runs' figures are not the table's)."""
+    spy = None
+    if profile and PROFILE_DIR:
+        out = Path(PROFILE_DIR) / f"{profile}-c{c}.txt"
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(pid), "-o", str(out), "--format", "raw", "-r", "250"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
     cpu0 = cpu_seconds(pid)
     result = wrk(url, key, c, body, unique=unique)
     result["cpu_ms"] = (cpu_seconds(pid) - cpu0) * 1000 / max(result["requests"], 1)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
     return result
 
 
@@ -250,9 +267,11 @@ def floor_section(
     for c in FLOOR_CONCURRENCY:
         rows[c] = {
             "direct": wrk(direct_url, UPSTREAM_KEY, c),
-            "floor": measured(floor_url, key, floor_pid, c, BODY),
-            "plain": measured(gw_url, key, gateway_pid, c, BODY),
-            "control": measured(gw_url, cp_key, gateway_pid, c, CP_BODY, unique=unique_bodies),
+            "floor": measured(floor_url, key, floor_pid, c, BODY, profile="floor"),
+            "plain": measured(gw_url, key, gateway_pid, c, BODY, profile="plain"),
+            "control": measured(
+                gw_url, cp_key, gateway_pid, c, CP_BODY, unique=unique_bodies, profile="control"
+            ),
         }
     streams = {
         "floor": stream_cpu(floor_url, key, floor_pid, "paced")[1],
