@@ -55,6 +55,10 @@ def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any]) -> Decimal
     return quantize_money(worst)
 
 
+PlannedSlots = list[tuple[BudgetRule, Slot]]
+PlannedReservation = tuple[PlannedSlots, Decimal]  # (each budget with its slot, the amount to reserve)
+
+
 class BudgetGuard:
     """Reserve, settle and alert."""
 
@@ -74,32 +78,48 @@ class BudgetGuard:
     async def reserve(
         self, scopes: CallScopes, alias: str | None, plan: Sequence[Deployment], body: dict[str, Any]
     ) -> Reserved | None:
-        budgets = self.rules.current.budget_rules(scopes, alias)
-        if not budgets:
+        planned = self.plan(scopes, alias, plan, body)
+        if planned is None:
             return None
-        pairs = self.slots(budgets)
-        amount = worst_case_cost(plan, body)
+        pairs, amount = planned
         try:
             return await self.ledger.reserve([slot for _, slot in pairs], amount)
         except BudgetExceeded as exc:
-            budget = next(b for b, s in pairs if s == exc.slot)
-            REFUSALS.labels(budget.scope).inc()
-            left = max(Decimal(0), budget.limit_usd - exc.spent - exc.reserved)
-            raise ApiError(
-                429,
-                f"the {budget.period} budget of {budget.scope} {budget.scope_id}"
-                + (f" for {budget.model}" if budget.model else "")
-                + f" would be exceeded: this call may cost up to ${money_str(amount)}, ${money_str(left)} is left"
-                + " (lower max_tokens or raise the budget)",
-                code="budget_exceeded",
-                type_="insufficient_quota",
-                extra={"budget_id": budget.id},
-            ) from None
+            raise self.refusal(pairs, amount, exc) from None
+
+    def plan(
+        self, scopes: CallScopes, alias: str | None, plan: Sequence[Deployment], body: dict[str, Any]
+    ) -> PlannedReservation | None:
+        """The budgets covering a call (with their current slots) and its worst-case cost; None: none."""
+        budgets = self.rules.current.budget_rules(scopes, alias)
+        if not budgets:
+            return None
+        return self.slots(budgets), worst_case_cost(plan, body)
+
+    @staticmethod
+    def refusal(pairs: PlannedSlots, amount: Decimal, exc: BudgetExceeded) -> ApiError:
+        """429 `budget_exceeded` naming the budget the reservation did not fit in."""
+        budget = next(b for b, s in pairs if s == exc.slot)
+        REFUSALS.labels(budget.scope).inc()
+        left = max(Decimal(0), budget.limit_usd - exc.spent - exc.reserved)
+        return ApiError(
+            429,
+            f"the {budget.period} budget of {budget.scope} {budget.scope_id}"
+            + (f" for {budget.model}" if budget.model else "")
+            + f" would be exceeded: this call may cost up to ${money_str(amount)}, ${money_str(left)} is left"
+            + " (lower max_tokens or raise the budget)",
+            code="budget_exceeded",
+            type_="insufficient_quota",
+            extra={"budget_id": budget.id},
+        )
 
     async def settle(self, reserved: Reserved, cost: Decimal | None) -> None:
         """Release the reservation and add the real cost (unpriced: 0), then alert on thresholds."""
         actual = cost or Decimal(0)
-        spent = await self.ledger.settle(reserved, actual)
+        await self.after_settle(reserved, actual, await self.ledger.settle(reserved, actual))
+
+    async def after_settle(self, reserved: Reserved, actual: Decimal, spent: Sequence[Decimal]) -> None:
+        """Alert on the thresholds the settled spend crossed."""
         if actual:
             await self._thresholds(reserved.slots, spent)
 
