@@ -6,7 +6,7 @@ real cost. Thresholds alert once per budget and period: a metric, a log line and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -40,9 +40,11 @@ ALERTS = Counter(
 )
 
 
-def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any]) -> Decimal:
-    """The most the call can cost on any deployment of its plan (unpriced deployments count 0)."""
-    prompt = prompt_tokens(body)
+def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any], prompt: int | None = None) -> Decimal:
+    """The most the call can cost on any deployment of its plan (unpriced deployments count 0);
+    `prompt`: the body's prompt_tokens() when the caller has it already."""
+    if prompt is None:
+        prompt = prompt_tokens(body)
     cap = output_limit(body)
     worst = Decimal(0)
     for deployment in plan:
@@ -88,13 +90,19 @@ class BudgetGuard:
             raise self.refusal(pairs, amount, exc) from None
 
     def plan(
-        self, scopes: CallScopes, alias: str | None, plan: Sequence[Deployment], body: dict[str, Any]
+        self,
+        scopes: CallScopes,
+        alias: str | None,
+        plan: Sequence[Deployment],
+        body: dict[str, Any],
+        prompt: Callable[[], int] | None = None,
     ) -> PlannedReservation | None:
-        """The budgets covering a call (with their current slots) and its worst-case cost; None: none."""
+        """The budgets covering a call (with their current slots) and its worst-case cost; None: none
+        (and no estimate computed). `prompt`: the body's prompt_tokens(), when the caller has it."""
         budgets = self.rules.current.budget_rules(scopes, alias)
         if not budgets:
             return None
-        return self.slots(budgets), worst_case_cost(plan, body)
+        return self.slots(budgets), worst_case_cost(plan, body, prompt() if prompt else None)
 
     @staticmethod
     def refusal(pairs: PlannedSlots, amount: Decimal, exc: BudgetExceeded) -> ApiError:

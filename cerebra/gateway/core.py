@@ -140,8 +140,17 @@ class Gateway:
         reached; nothing reaches a provider). Both on the same kv: one atomic run (one round trip), the
         budgets reserved only when the rate limits admitted the call."""
         scopes = ctx.scopes()
-        rate = self.limiter.plan(scopes, ctx.alias, prompt_tokens(body)) if self.limiter is not None else None
-        budget = self.budgets.plan(scopes, ctx.alias, plan, body) if self.budgets is not None else None
+        estimate: list[int] = []  # the prompt's token estimate, computed once and only if a rule applies
+
+        def prompt() -> int:
+            if not estimate:
+                estimate.append(prompt_tokens(body))
+            return estimate[0]
+
+        rate = self.limiter.plan(scopes, ctx.alias, prompt) if self.limiter is not None else None
+        budget = (
+            self.budgets.plan(scopes, ctx.alias, plan, body, prompt) if self.budgets is not None else None
+        )
         if rate is not None and budget is not None and self._chained() is not None:
             await self._admit_chained(ctx, rate, budget)
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -66,7 +67,7 @@ class RateLimiter:
         self.fail_closed = fail_closed
 
     async def admit(self, scopes: CallScopes, alias: str | None, estimated_tokens: int) -> Admission | None:
-        planned = self.plan(scopes, alias, estimated_tokens)
+        planned = self.plan(scopes, alias, lambda: estimated_tokens)
         if planned is None:
             return None
         try:
@@ -76,15 +77,18 @@ class RateLimiter:
             return None
         return self.decide(planned, result)
 
-    def plan(self, scopes: CallScopes, alias: str | None, estimated_tokens: int) -> PlannedAdmission | None:
-        """The GCRA keys and arguments of a call's limits (None: no limit applies)."""
+    def plan(
+        self, scopes: CallScopes, alias: str | None, estimated_tokens: Callable[[], int]
+    ) -> PlannedAdmission | None:
+        """The GCRA keys and arguments of a call's limits (None: no limit applies; then the token
+        estimate is not computed)."""
         rules = self.rules.current.rate_rules(scopes, alias)
         if not rules:
             return None
         keys: list[str] = []
         args: list[str | int] = ["0"]
         kinds: list[tuple[RateRule, str, int]] = []  # (rule, requests|tokens, limit)
-        admission = Admission(estimate=max(estimated_tokens, 0))
+        admission = Admission(estimate=max(estimated_tokens(), 0))
         for rule in rules:
             if rule.rpm:
                 keys.append(f"rl:{rule.id}:r")
