@@ -72,6 +72,14 @@ class BudgetGuard:
         self.database = database
         self.notifier = notifier
         self._alerted: set[tuple[int, object, Decimal]] = set()
+        self._indexed: tuple[object, dict[int, BudgetRule]] = (None, {})
+
+    def _by_id(self) -> dict[int, BudgetRule]:
+        """The current budgets by id (indexed once per rule reload, not per call)."""
+        current = self.rules.current
+        if self._indexed[0] is not current:
+            self._indexed = (current, {b.id: b for group in current.budgets.values() for b in group})
+        return self._indexed[1]
 
     def slots(self, budgets: Sequence[BudgetRule]) -> list[tuple[BudgetRule, Slot]]:
         now = utcnow()
@@ -132,7 +140,7 @@ class BudgetGuard:
             await self._thresholds(reserved.slots, spent)
 
     async def _thresholds(self, slots: Sequence[Slot], spent: Sequence[Decimal]) -> None:
-        rules = {b.id: b for group in self.rules.current.budgets.values() for b in group}
+        rules = self._by_id()
         for slot, total in zip(slots, spent, strict=True):
             budget = rules.get(slot.budget_id)
             if budget is None:
