@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from cerebra.budgets.ledger import LOAD, RESERVE, Slot, to_micro
+from cerebra.control.admission import ADMIT, SETTLE_AFTER
 from cerebra.control.scripts import chained_args, split
-from cerebra.gateway.core import ADMIT, SETTLE_AFTER
 from cerebra.ratelimit.gcra import GCRA, limit_args, remaining
 from oco.kv import KV, MemoryKV, RedisKV
 from tests.conftest import require_or_skip
