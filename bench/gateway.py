@@ -4,14 +4,26 @@ and CPU per relayed stream event (pass-through and Anthropic->OpenAI translated)
 Anthropic Messages dialect (/v1/messages translated to the OpenAI fake) and /v1/responses translated to the
 Anthropic fake (Responses -> chat -> Anthropic and back, JSON and stream) against the same fake called
 directly. Optional LiteLLM proxy in the same run with BENCH_LITELLM=1. BENCH_ONLY=messages or
-BENCH_ONLY=responses runs only that dialect's rows (and their direct baseline).
+BENCH_ONLY=responses runs only that dialect's rows (and their direct baseline); BENCH_ONLY=floor only the
+floor section.
+
+The floor section (always run first): bench/relay_floor.py, a bare ASGI relay (aiohttp + orjson, no auth or
+logging) under the same uvicorn, against the same fake upstream; cerebra plain (a key with no rule: auth,
+routing, pricing, request log) and cerebra with the control plane on (a key under a generous budget and a
+high rate limit: GCRA script on the kv, budget reserve/settle) are printed as ratios to it: CPU-ms per
+request (process CPU over a wrk run of each), added p50 at concurrency 1, CPU us per relayed stream event.
+BENCH_REPEAT=N repeats the section and prints medians. Cerebra runs on PostgreSQL and Redis: by default a
+throw-away database created on --pg-admin-url and dropped at the end, and --redis-url (a `--database-url
+sqlite+aiosqlite:///...` and `--redis-url memory` run everything in one process's memory instead).
 
     .venv/bin/python bench/gateway.py            # needs `wrk` (apt-get install wrk)
     BENCH_DURATION=10 BENCH_LITELLM=1 .venv/bin/python bench/gateway.py
+    BENCH_ONLY=floor BENCH_REPEAT=3 .venv/bin/python bench/gateway.py --redis-url redis://127.0.0.1:6379/13
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -39,6 +51,9 @@ ONLY = os.environ.get("BENCH_ONLY", "")
 RESPONSES_BODY = {"model": "bench-claude", "input": "Say hello in one short sentence."}
 ANTHROPIC_BODY = {**BODY, "model": "claude-3-5-haiku-latest", "max_tokens": 4096}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
+PROFILE_DIR = os.environ.get("BENCH_PROFILE")
+FLOOR_CONCURRENCY = [int(c) for c in os.environ.get("BENCH_FLOOR_CONCURRENCY", "1,16").split(",")]
 
 WRK_LUA = """
 wrk.method = "POST"
@@ -91,12 +106,37 @@ def start(cmd: list[str], env: dict | None = None, port: int | None = None) -> s
     return proc
 
 
-def wrk(url: str, key: str, connections: int, body: dict = BODY, anthropic: bool = False) -> dict:
+UNIQUE_LUA = """
+tag = tostring({}):gsub("%%W", "")  -- differs per wrk thread (each has its own Lua state)
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, [[%s]] .. tag .. "-" .. counter .. [[%s]])
+end
+"""
+NUMBER_HERE = "@N@"
+
+
+def wrk(
+    url: str,
+    key: str,
+    connections: int,
+    body: dict = BODY,
+    anthropic: bool = False,
+    duration: int | None = None,
+    unique: bool = False,
+) -> dict:
+    """One wrk run; `unique` makes every request body distinct (a cache's miss path)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     if anthropic:  # the Anthropic API's own headers (the direct baseline of the translated rows)
         headers = f'wrk.headers["x-api-key"] = "{key}"\nwrk.headers["anthropic-version"] = "2023-06-01"'
     else:
         headers = f'wrk.headers["Authorization"] = "Bearer {key}"'
+    if unique:  # the message's text ends with a thread tag and the request's number
+        doc = json.loads(json.dumps(body))
+        doc["messages"][-1]["content"] += " " + NUMBER_HERE
+        before, after = json.dumps(doc).split(NUMBER_HERE)
+        headers += UNIQUE_LUA % (before, after)
     script.write_text(WRK_LUA % (json.dumps(body), headers))
     threads = 1 if connections == 1 else 2
     out = subprocess.run(
@@ -107,7 +147,7 @@ def wrk(url: str, key: str, connections: int, body: dict = BODY, anthropic: bool
             "-c",
             str(connections),
             "-d",
-            f"{DURATION}s",
+            f"{duration or DURATION}s",
             "--timeout",
             "10s",
             "-s",
@@ -153,14 +193,213 @@ async def paced_streams(url: str, key: str, streams: int, model: str, request: d
     return sum(counts)
 
 
+CP_BODY = {**BODY, "model": "bench-cp"}
+
+
+async def control_plane_key(base: str, admin_key: str) -> str:
+    """A cerebra key under a generous total budget and a high rate limit (both on every model), made
+    through the admin API as an operator would: the control-plane rows' key."""
+    headers = {"X-API-Key": admin_key}
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+
+        async def post(path: str, doc: dict) -> dict:
+            async with session.post(path, json=doc) as resp:
+                body = await resp.json()
+                if resp.status >= 300:
+                    raise RuntimeError(f"POST {path}: {resp.status} {body}")
+                return body
+
+        created = await post("/api/v1/keys", {"name": "bench-control-plane", "scopes": ["cerebra"]})
+        key_id = str(created["id"])
+        await post(
+            "/api/v1/budgets",
+            {"scope": "key", "scope_id": key_id, "period": "total", "limit_usd": "100000000"},
+        )
+        await post(
+            "/api/v1/rate-limits",
+            {"scope": "key", "scope_id": key_id, "rpm": 100_000_000, "tpm": 1_000_000_000},
+        )
+        return created["key"]
+
+
+def stream_cpu(url: str, key: str, pid: int, model: str) -> tuple[int, float]:
+    """(events, CPU us per relayed event) of `pid` over STREAMS concurrent paced streams."""
+    asyncio.run(paced_streams(url, key, 2, model))  # warm-up
+    cpu0 = cpu_seconds(pid)
+    events = asyncio.run(paced_streams(url, key, STREAMS, model))
+    return events, (cpu_seconds(pid) - cpu0) * 1e6 / max(events, 1)
+
+
+def measured(
+    url: str, key: str, pid: int, c: int, body: dict, unique: bool = False, profile: str | None = None
+) -> dict:
+    """One wrk run with the CPU the process `pid` spent on it, per request (ms). With BENCH_PROFILE=<dir>,
+    py-spy samples `pid` over the run into <dir>/<profile>.txt (collapsed stacks; its own CPU is not
+    the process's, but sampling slows the process: the profiled runs' figures are not the table's)."""
+    spy = None
+    if profile and PROFILE_DIR:
+        out = Path(PROFILE_DIR) / f"{profile}-c{c}.txt"
+        spy = subprocess.Popen(
+            ["py-spy", "record", "-p", str(pid), "-o", str(out), "--format", "raw", "-r", "250"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+    cpu0 = cpu_seconds(pid)
+    result = wrk(url, key, c, body, unique=unique)
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu0) * 1000 / max(result["requests"], 1)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    return result
+
+
+def floor_section(
+    ports: dict[str, int], gateway_pid: int, floor_pid: int, key: str, cp_key: str, unique_bodies: bool
+) -> dict:
+    """The floor relay, cerebra plain and cerebra with the control plane on, same upstream, same run."""
+    direct_url = f"http://127.0.0.1:{ports['openai']}/v1/chat/completions"
+    floor_url = f"http://127.0.0.1:{ports['floor']}/v1/chat/completions"
+    gw_url = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
+    for url, k, body in ((floor_url, key, BODY), (gw_url, key, BODY), (gw_url, cp_key, CP_BODY)):
+        wrk(url, k, 16, body, duration=2, unique=unique_bodies and body is CP_BODY)  # warm-up
+    rows = {}
+    for c in FLOOR_CONCURRENCY:
+        rows[c] = {
+            "direct": wrk(direct_url, UPSTREAM_KEY, c),
+            "floor": measured(floor_url, key, floor_pid, c, BODY, profile="floor"),
+            "plain": measured(gw_url, key, gateway_pid, c, BODY, profile="plain"),
+            "control": measured(
+                gw_url, cp_key, gateway_pid, c, CP_BODY, unique=unique_bodies, profile="control"
+            ),
+        }
+    streams = {
+        "floor": stream_cpu(floor_url, key, floor_pid, "paced")[1],
+        "pass-through": stream_cpu(gw_url, key, gateway_pid, "paced")[1],
+        "translated": stream_cpu(gw_url, key, gateway_pid, "paced-claude")[1],
+        "pass-through, control plane on": stream_cpu(gw_url, cp_key, gateway_pid, "paced")[1],
+    }
+    return {"rows": rows, "streams": streams, "load": os.getloadavg()[0]}
+
+
+def print_floor(runs: list[dict], database_url: str, args: argparse.Namespace) -> None:
+    """Medians over the runs; every cerebra figure also as a ratio to the same run's floor."""
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    backend = database_url.split(":", 1)[0].split("+")[0]
+    kv = "in-process kv" if args.redis_url == "memory" else "Redis"
+    cache = f"route cache ttl {args.cache_ttl}s, miss path" if args.cache_ttl else "no response cache"
+    loads = ", ".join(f"{r['load']:.2f}" for r in runs)
+    print(
+        f"\n## cerebra against its floor (bench/relay_floor.py), median of {len(runs)} run(s), "
+        f"{DURATION}s per wrk run; {backend} + {kv}, request log on, {cache}; load average 1 min: {loads}\n"
+    )
+    print(
+        "| concurrency | what | req/s | p50 ms | added p50 ms | added p50 / floor's | CPU-ms/req "
+        "| CPU / floor's |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for c in FLOOR_CONCURRENCY:
+        for what, label in (
+            ("floor", "floor relay"),
+            ("plain", "cerebra plain"),
+            ("control", "cerebra, control plane on"),
+        ):
+            rps = med([r["rows"][c][what]["rps"] for r in runs])
+            p50 = med([r["rows"][c][what]["p50_us"] / 1000 for r in runs])
+            added = [(r["rows"][c][what]["p50_us"] - r["rows"][c]["direct"]["p50_us"]) / 1000 for r in runs]
+            added_ratio = [
+                a / max((r["rows"][c]["floor"]["p50_us"] - r["rows"][c]["direct"]["p50_us"]) / 1000, 1e-3)
+                for a, r in zip(added, runs, strict=True)
+            ]
+            cpu = med([r["rows"][c][what]["cpu_ms"] for r in runs])
+            cpu_ratio = med([r["rows"][c][what]["cpu_ms"] / r["rows"][c]["floor"]["cpu_ms"] for r in runs])
+            print(
+                f"| {c} | {label} | {rps:.0f} | {p50:.3f} | {med(added):.3f} | {med(added_ratio):.2f}x "
+                f"| {cpu:.3f} | {cpu_ratio:.2f}x |"
+            )
+    for c in FLOOR_CONCURRENCY:
+        extra = med([r["rows"][c]["control"]["cpu_ms"] - r["rows"][c]["plain"]["cpu_ms"] for r in runs])
+        extra_ratio = med(
+            [
+                (r["rows"][c]["control"]["cpu_ms"] - r["rows"][c]["plain"]["cpu_ms"])
+                / r["rows"][c]["floor"]["cpu_ms"]
+                for r in runs
+            ]
+        )
+        print(
+            f"\ncontrol plane's added CPU per call at concurrency {c}: {extra:.3f} ms "
+            f"({extra_ratio:.2f}x the floor's whole call)"
+        )
+    print("\n| paced stream (100 events 1 ms apart) | CPU us/event | / floor's (pass-through) |")
+    print("|---|---|---|")
+    for label in runs[0]["streams"]:
+        value = med([r["streams"][label] for r in runs])
+        ratio = med([r["streams"][label] / r["streams"]["floor"] for r in runs])
+        print(f"| {'floor relay' if label == 'floor' else 'cerebra ' + label} | {value:.1f} | {ratio:.2f}x |")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="cerebra gateway benchmark against its floor")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL"),
+        help="cerebra's database (default: a throw-away PostgreSQL database on --pg-admin-url)",
+    )
+    parser.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="where the throw-away database is created and dropped",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="cerebra's kv (rate limits, budget reservations); `memory` for in-process",
+    )
+    parser.add_argument(
+        "--cache-ttl",
+        type=int,
+        default=int(os.environ.get("BENCH_CACHE_TTL", "0")),
+        help="route cache TTL (s) for the control-plane alias, every request distinct (the cache's miss "
+        "path); 0 = no cache (needs a cerebra with the response cache)",
+    )
+    return parser.parse_args()
+
+
+async def _pg(admin_url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def throwaway_database(admin_url: str) -> tuple[str, str]:
+    """CREATE DATABASE oco_bench_<pid> on the admin URL's server: (its SQLAlchemy URL, its name)."""
+    name = f"oco_bench_{os.getpid()}"
+    asyncio.run(_pg(admin_url, f'CREATE DATABASE "{name}"'))
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}", name
+
+
 def main() -> None:
+    args = parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="oco-bench-"))
     ports = {
-        name: free_port() for name in ("openai", "anthropic", "openai_paced", "anthropic_paced", "gateway")
+        name: free_port()
+        for name in ("openai", "anthropic", "openai_paced", "anthropic_paced", "gateway", "floor")
     }
     procs: list[subprocess.Popen] = []
+    dropped: str | None = None
+    database_url = args.database_url
+    if database_url is None:
+        database_url, dropped = throwaway_database(args.pg_admin_url)
     try:
         fake = [PY, "-m", "tests.cerebra.fakes.upstreams"]
         procs.append(
@@ -248,18 +487,30 @@ def main() -> None:
                                 }
                             ]
                         },
+                        "bench-cp": {  # the control-plane rows' alias (a route cache with --cache-ttl)
+                            "deployments": [
+                                {
+                                    "provider": "openai",
+                                    "model": "gpt-4o-mini",
+                                    "api_key_env": "BENCH_KEY",
+                                    "api_base": f"http://127.0.0.1:{ports['openai']}/v1",
+                                }
+                            ],
+                            **({"cache": {"ttl_s": args.cache_ttl}} if args.cache_ttl else {}),
+                        },
                     }
                 }
             )
         )
         env = {
-            "OCO_DATABASE_URL": os.environ.get(
-                "BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{work / 'bench.db'}"
-            ),
+            "OCO_DATABASE_URL": database_url,
             "OCO_CEREBRA_ROUTES": str(routes),
+            "OCO_DATA_DIR": str(work / "data"),
             "BENCH_KEY": UPSTREAM_KEY,
             "OCO_LOG_LEVEL": "WARNING",
         }
+        if args.redis_url != "memory":
+            env["REDIS_URL"] = args.redis_url
         oco = str(Path(PY).parent / "oco")
         subprocess.run(
             [oco, "db", "upgrade"], cwd=work, env={**os.environ, **env}, check=True, capture_output=True
@@ -272,10 +523,43 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
+        admin_key = subprocess.run(
+            [oco, "keys", "create", "--name", "bench-admin", "--scope", "admin"],
+            cwd=work,
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         gateway = start(
             [PY, "-m", "cerebra", "--port", str(ports["gateway"])], env=env, port=ports["gateway"]
         )
         procs.append(gateway)
+        floor = start(
+            [
+                PY,
+                str(ROOT / "bench" / "relay_floor.py"),
+                "--port",
+                str(ports["floor"]),
+                "--upstream",
+                f"http://127.0.0.1:{ports['openai']}/v1",
+                "--key",
+                UPSTREAM_KEY,
+                "--route",
+                f"paced=http://127.0.0.1:{ports['openai_paced']}/v1",
+            ],
+            port=ports["floor"],
+        )
+        procs.append(floor)
+        cp_key = asyncio.run(control_plane_key(f"http://127.0.0.1:{ports['gateway']}", admin_key))
+        floor_runs = []
+        for _ in range(max(REPEAT, 1)):
+            floor_runs.append(
+                floor_section(ports, gateway.pid, floor.pid, key, cp_key, unique_bodies=bool(args.cache_ttl))
+            )
+        print_floor(floor_runs, database_url, args)
+        if ONLY == "floor":
+            return
         direct_url = f"http://127.0.0.1:{ports['openai']}/v1/chat/completions"
         gw_url = f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions"
         messages_url = f"http://127.0.0.1:{ports['gateway']}/v1/messages"
@@ -411,6 +695,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(work, ignore_errors=True)
+        if dropped:
+            asyncio.run(_pg(args.pg_admin_url, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)'))
 
 
 def run_litellm(upstream_port: int, direct_url: str) -> list[tuple[int, dict]]:

@@ -98,6 +98,8 @@ class BufferedWriter:
         self.spool_key = spool_key
         self.replayed = 0
         self._next_redrive = 0.0
+        self._wake = asyncio.Event()  # set when the worker should stop waiting for more rows
+        self._wake_at: int | None = None  # queued rows that make a full batch, while the worker waits
 
     def _drop(self, count: int, reason: str) -> None:
         self.dropped += count
@@ -121,6 +123,8 @@ class BufferedWriter:
             if spool is not None:
                 spool.unqueued()
             return False
+        if self._wake_at is not None and self.queue.qsize() >= self._wake_at:
+            self._wake.set()  # a full batch is waiting: the worker writes it now
         return True
 
     def start(self) -> None:
@@ -139,6 +143,7 @@ class BufferedWriter:
         timeout = self.retry_window_s + 5 if timeout_s is None else timeout_s
         self._stopping = True
         self._stop_deadline = time.monotonic() + timeout
+        self._wake.set()  # the worker writes what is queued now instead of at the end of its interval
         if self._task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout + 1)
@@ -164,22 +169,31 @@ class BufferedWriter:
         await self.queue.join()
 
     async def _next_batch(self) -> list[dict[str, Any]]:
+        """The rows queued within one flush interval (fewer when stopping, at most a batch). The worker
+        sleeps until the interval ends or a full batch is queued (enqueue() wakes it then), not once per
+        row: waking for each row cost more than writing it."""
         batch: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.flush_interval_s
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self.queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
+        while True:
+            self._take(batch)
             remaining = deadline - time.monotonic()
-            if self._stopping or remaining <= 0:
-                break
+            if len(batch) >= self.batch_size or self._stopping or remaining <= 0:
+                return batch
+            self._wake_at = self.batch_size - len(batch)
+            self._wake.clear()
             try:
-                batch.append(await asyncio.wait_for(self.queue.get(), timeout=remaining))
+                await asyncio.wait_for(self._wake.wait(), timeout=remaining)
             except TimeoutError:
-                break
-        return batch
+                self._take(batch)
+                return batch
+            finally:
+                self._wake_at = None
+
+    def _take(self, batch: list[dict[str, Any]]) -> None:
+        """Move queued rows into `batch`, up to a full batch."""
+        queue = self.queue
+        while len(batch) < self.batch_size and not queue.empty():
+            batch.append(queue.get_nowait())
 
     async def _run(self) -> None:
         await self._redrive()  # what a killed process left behind

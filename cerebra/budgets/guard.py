@@ -6,7 +6,7 @@ real cost. Thresholds alert once per budget and period: a metric, a log line and
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -40,9 +40,11 @@ ALERTS = Counter(
 )
 
 
-def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any]) -> Decimal:
-    """The most the call can cost on any deployment of its plan (unpriced deployments count 0)."""
-    prompt = prompt_tokens(body)
+def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any], prompt: int | None = None) -> Decimal:
+    """The most the call can cost on any deployment of its plan (unpriced deployments count 0);
+    `prompt`: the body's prompt_tokens() when the caller has it already."""
+    if prompt is None:
+        prompt = prompt_tokens(body)
     cap = output_limit(body)
     worst = Decimal(0)
     for deployment in plan:
@@ -53,6 +55,10 @@ def worst_case_cost(plan: Sequence[Deployment], body: dict[str, Any]) -> Decimal
         cost = (Decimal(prompt) * prices.input_per_mtok + Decimal(output) * prices.output_per_mtok) / MILLION
         worst = max(worst, cost)
     return quantize_money(worst)
+
+
+PlannedSlots = list[tuple[BudgetRule, Slot]]
+PlannedReservation = tuple[PlannedSlots, Decimal]  # (each budget with its slot, the amount to reserve)
 
 
 class BudgetGuard:
@@ -66,6 +72,14 @@ class BudgetGuard:
         self.database = database
         self.notifier = notifier
         self._alerted: set[tuple[int, object, Decimal]] = set()
+        self._indexed: tuple[object, dict[int, BudgetRule]] = (None, {})
+
+    def _by_id(self) -> dict[int, BudgetRule]:
+        """The current budgets by id (indexed once per rule reload, not per call)."""
+        current = self.rules.current
+        if self._indexed[0] is not current:
+            self._indexed = (current, {b.id: b for group in current.budgets.values() for b in group})
+        return self._indexed[1]
 
     def slots(self, budgets: Sequence[BudgetRule]) -> list[tuple[BudgetRule, Slot]]:
         now = utcnow()
@@ -74,37 +88,59 @@ class BudgetGuard:
     async def reserve(
         self, scopes: CallScopes, alias: str | None, plan: Sequence[Deployment], body: dict[str, Any]
     ) -> Reserved | None:
-        budgets = self.rules.current.budget_rules(scopes, alias)
-        if not budgets:
+        planned = self.plan(scopes, alias, plan, body)
+        if planned is None:
             return None
-        pairs = self.slots(budgets)
-        amount = worst_case_cost(plan, body)
+        pairs, amount = planned
         try:
             return await self.ledger.reserve([slot for _, slot in pairs], amount)
         except BudgetExceeded as exc:
-            budget = next(b for b, s in pairs if s == exc.slot)
-            REFUSALS.labels(budget.scope).inc()
-            left = max(Decimal(0), budget.limit_usd - exc.spent - exc.reserved)
-            raise ApiError(
-                429,
-                f"the {budget.period} budget of {budget.scope} {budget.scope_id}"
-                + (f" for {budget.model}" if budget.model else "")
-                + f" would be exceeded: this call may cost up to ${money_str(amount)}, ${money_str(left)} is left"
-                + " (lower max_tokens or raise the budget)",
-                code="budget_exceeded",
-                type_="insufficient_quota",
-                extra={"budget_id": budget.id},
-            ) from None
+            raise self.refusal(pairs, amount, exc) from None
+
+    def plan(
+        self,
+        scopes: CallScopes,
+        alias: str | None,
+        plan: Sequence[Deployment],
+        body: dict[str, Any],
+        prompt: Callable[[], int] | None = None,
+    ) -> PlannedReservation | None:
+        """The budgets covering a call (with their current slots) and its worst-case cost; None: none
+        (and no estimate computed). `prompt`: the body's prompt_tokens(), when the caller has it."""
+        budgets = self.rules.current.budget_rules(scopes, alias)
+        if not budgets:
+            return None
+        return self.slots(budgets), worst_case_cost(plan, body, prompt() if prompt else None)
+
+    @staticmethod
+    def refusal(pairs: PlannedSlots, amount: Decimal, exc: BudgetExceeded) -> ApiError:
+        """429 `budget_exceeded` naming the budget the reservation did not fit in."""
+        budget = next(b for b, s in pairs if s == exc.slot)
+        REFUSALS.labels(budget.scope).inc()
+        left = max(Decimal(0), budget.limit_usd - exc.spent - exc.reserved)
+        return ApiError(
+            429,
+            f"the {budget.period} budget of {budget.scope} {budget.scope_id}"
+            + (f" for {budget.model}" if budget.model else "")
+            + f" would be exceeded: this call may cost up to ${money_str(amount)}, ${money_str(left)} is left"
+            + " (lower max_tokens or raise the budget)",
+            code="budget_exceeded",
+            type_="insufficient_quota",
+            extra={"budget_id": budget.id},
+        )
 
     async def settle(self, reserved: Reserved, cost: Decimal | None) -> None:
         """Release the reservation and add the real cost (unpriced: 0), then alert on thresholds."""
         actual = cost or Decimal(0)
-        spent = await self.ledger.settle(reserved, actual)
+        await self.after_settle(reserved, actual, await self.ledger.settle(reserved, actual))
+
+    async def after_settle(self, reserved: Reserved, actual: Decimal, spent: Sequence[Decimal]) -> None:
+        """Alert on the thresholds the settled spend crossed."""
         if actual:
             await self._thresholds(reserved.slots, spent)
 
     async def _thresholds(self, slots: Sequence[Slot], spent: Sequence[Decimal]) -> None:
-        rules = {b.id: b for group in self.rules.current.budgets.values() for b in group}
+        rules = self._by_id()
         for slot, total in zip(slots, spent, strict=True):
             budget = rules.get(slot.budget_id)
             if budget is None:

@@ -183,20 +183,32 @@ class KvLedger:
         self._pending: dict[tuple[int, datetime], Decimal] = defaultdict(Decimal)
 
     async def reserve(self, slots: Sequence[Slot], amount: Decimal) -> Reserved:
-        keys = _keys(slots)
+        keys, args = self.reserve_call(slots, amount)
+        for _ in range(len(slots) + 1):
+            reserved = await self.reserved(slots, amount, await self.kv.run(RESERVE, keys, args))
+            if reserved is not None:
+                return reserved
+        raise RuntimeError("budget ledger could not be loaded")
+
+    @staticmethod
+    def reserve_call(slots: Sequence[Slot], amount: Decimal) -> tuple[list[str], list[str | int]]:
+        """The RESERVE run's (keys, args)."""
         args: list[str | int] = [
             to_micro(amount),
             RESERVATION_TTL_MS,
             *(to_micro(s.limit_usd) for s in slots),
         ]
-        for _ in range(len(slots) + 1):
-            result = await self.kv.run(RESERVE, keys, args)
-            if result[0] == 1:
-                return Reserved(tuple(slots), amount)
-            if result[0] == 0:
-                raise BudgetExceeded(slots[result[1] - 1], from_micro(result[2]), from_micro(result[3]))
-            await self._load(slots[result[1] - 1])
-        raise RuntimeError("budget ledger could not be loaded")
+        return _keys(slots), args
+
+    async def reserved(self, slots: Sequence[Slot], amount: Decimal, result: list[int]) -> Reserved | None:
+        """A RESERVE run's result: the reservation, BudgetExceeded, or None after loading the slot the kv
+        did not have (run it again)."""
+        if result[0] == 1:
+            return Reserved(tuple(slots), amount)
+        if result[0] == 0:
+            raise BudgetExceeded(slots[result[1] - 1], from_micro(result[2]), from_micro(result[3]))
+        await self._load(slots[result[1] - 1])
+        return None
 
     async def _load(self, slot: Slot) -> None:
         spent = await recorded_spend(self.database, slot) + self._pending.get(
@@ -206,7 +218,15 @@ class KvLedger:
 
     async def settle(self, reserved: Reserved, cost: Decimal) -> list[Decimal]:
         """Release the reservation, add the real cost; each slot's spend after it."""
-        spent = await self.kv.run(SETTLE, _keys(reserved.slots), [to_micro(reserved.amount), to_micro(cost)])
+        return self.settled(reserved, cost, await self.kv.run(SETTLE, *self.settle_call(reserved, cost)))
+
+    @staticmethod
+    def settle_call(reserved: Reserved, cost: Decimal) -> tuple[list[str], list[str | int]]:
+        """The SETTLE run's (keys, args)."""
+        return _keys(reserved.slots), [to_micro(reserved.amount), to_micro(cost)]
+
+    def settled(self, reserved: Reserved, cost: Decimal, spent: list[int]) -> list[Decimal]:
+        """A SETTLE run's result: the spend is also owed to the ledger of record; each slot's spend."""
         if cost:
             for slot in reserved.slots:
                 self._pending[slot.budget_id, slot.period_start] += cost

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 
 from cerebra.budgets.ledger import Reserved
 from cerebra.cache.pending import PendingWrite
@@ -116,4 +117,9 @@ def _header_value(value: str | None) -> bytes:
     """A header-safe rendering: printable ASCII only, at most 200 characters."""
     if not value:
         return b""
-    return "".join(c if " " <= c <= "~" else "?" for c in value[:200]).encode()
+    return _printable(value[:200])
+
+
+@lru_cache(maxsize=1024)  # provider and model names: a handful per route table (at most 200 chars each)
+def _printable(value: str) -> bytes:
+    return "".join(c if " " <= c <= "~" else "?" for c in value).encode()

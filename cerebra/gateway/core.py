@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from cerebra.budgets.guard import BudgetGuard
-from cerebra.control.estimate import prompt_tokens
+from cerebra.control.admission import ControlPlane
 from cerebra.gateway.context import CallContext
 from cerebra.gateway.metrics import CallMetrics
 from cerebra.gateway.upstream import UpstreamClient
@@ -63,6 +63,7 @@ class Gateway:
         self.limiter = limiter
         self.budgets = budgets
         self.cache = cache
+        self.control = ControlPlane(limiter, budgets)
         self.max_body = settings.oco_cerebra_max_body_bytes
         self.deadline_s = settings.oco_cerebra_request_deadline_s
         self.metrics = CallMetrics(routes)
@@ -142,22 +143,13 @@ class Gateway:
     async def admit(self, ctx: CallContext, body: dict, plan: list[Deployment]) -> None:
         """The control plane before a call: the caller's rate limits, then its budgets (429 when one is
         reached; nothing reaches a provider)."""
-        if self.limiter is not None:
-            ctx.rate = await self.limiter.admit(ctx.scopes(), ctx.alias, prompt_tokens(body))
-        if self.budgets is not None:
-            ctx.budget = await self.budgets.reserve(ctx.scopes(), ctx.alias, plan, body)
+        await self.control.admit(ctx, body, plan)
 
     async def after_call(self, ctx: CallContext) -> None:
         """After every authenticated call: its tokens against the deployment's TPM window and the
-        caller's token limits (the real count corrects the admitted estimate)."""
+        caller's token limits (the real count corrects the admitted estimate), and its budget
+        reservations settled to its cost."""
         tokens = ctx.usage.total_tokens
         if tokens and ctx.deployment is not None and ctx.deployment.max_tpm is not None:
             await self.health.record_tokens(ctx.deployment.id, tokens, ctx.deployment.max_tpm)
-        if ctx.rate is not None and self.limiter is not None:
-            await self.limiter.settle(ctx.rate, tokens)
-        if ctx.budget is not None and self.budgets is not None:
-            reserved, ctx.budget = ctx.budget, None
-            try:
-                await self.budgets.settle(reserved, ctx.cost)
-            except Exception:  # noqa: BLE001 - the call is over; its row in the log still carries the cost
-                log.exception("could not settle a budget reservation")
+        await self.control.settle(ctx)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -37,6 +38,16 @@ class Admission:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class PlannedAdmission:
+    """A GCRA run to make before a call: its keys and arguments, and how to read its result."""
+
+    admission: Admission
+    keys: list[str]
+    args: list[str | int]
+    kinds: list[tuple[RateRule, str, int]]
+
+
 def duration(us: int) -> str:
     """OpenAI's reset format: 20ms, 1.5s, 6m0s."""
     if us < 1_000_000:
@@ -56,13 +67,28 @@ class RateLimiter:
         self.fail_closed = fail_closed
 
     async def admit(self, scopes: CallScopes, alias: str | None, estimated_tokens: int) -> Admission | None:
+        planned = self.plan(scopes, alias, lambda: estimated_tokens)
+        if planned is None:
+            return None
+        try:
+            result = await self.kv.run(GCRA, planned.keys, planned.args)
+        except Exception as exc:  # noqa: BLE001 - kv down: the fail mode decides
+            self.unreachable(exc)
+            return None
+        return self.decide(planned, result)
+
+    def plan(
+        self, scopes: CallScopes, alias: str | None, estimated_tokens: Callable[[], int]
+    ) -> PlannedAdmission | None:
+        """The GCRA keys and arguments of a call's limits (None: no limit applies; then the token
+        estimate is not computed)."""
         rules = self.rules.current.rate_rules(scopes, alias)
         if not rules:
             return None
         keys: list[str] = []
         args: list[str | int] = ["0"]
         kinds: list[tuple[RateRule, str, int]] = []  # (rule, requests|tokens, limit)
-        admission = Admission(estimate=max(estimated_tokens, 0))
+        admission = Admission(estimate=max(estimated_tokens(), 0))
         for rule in rules:
             if rule.rpm:
                 keys.append(f"rl:{rule.id}:r")
@@ -73,17 +99,21 @@ class RateLimiter:
                 args += limit_args(rule.tpm, min(admission.estimate, rule.tpm))
                 kinds.append((rule, "tokens", rule.tpm))
                 admission.token_keys.append((keys[-1], rule.tpm))
-        try:
-            result = await self.kv.run(GCRA, keys, args)
-        except Exception as exc:  # noqa: BLE001 - kv down: the fail mode decides
-            mode = "closed" if self.fail_closed else "open"
-            BACKEND_ERRORS.labels(mode).inc()
-            log.warning("rate limiter unreachable (%s): failing %s", type(exc).__name__, mode)
-            if self.fail_closed:
-                raise ApiError(
-                    503, "rate limiting is temporarily unavailable", code="rate_limiter_unavailable"
-                ) from None
-            return None
+        return PlannedAdmission(admission, keys, args, kinds)
+
+    def unreachable(self, exc: Exception) -> None:
+        """The kv could not be reached: admit (fail open) or 503 (OCO_RATELIMIT_FAIL_MODE=closed)."""
+        mode = "closed" if self.fail_closed else "open"
+        BACKEND_ERRORS.labels(mode).inc()
+        log.warning("rate limiter unreachable (%s): failing %s", type(exc).__name__, mode)
+        if self.fail_closed:
+            raise ApiError(
+                503, "rate limiting is temporarily unavailable", code="rate_limiter_unavailable"
+            ) from None
+
+    def decide(self, planned: PlannedAdmission, result: list[int]) -> Admission:
+        """The admission of a GCRA run's result, or 429 `rate_limit_exceeded`."""
+        admission, kinds = planned.admission, planned.kinds
         allowed, retry_us, backlogs = result[0], result[1], result[2:]
         admission.headers = _headers(kinds, backlogs)
         if not allowed:
@@ -112,8 +142,19 @@ class RateLimiter:
 
     async def settle(self, admission: Admission, actual_tokens: int) -> None:
         """Charge the difference between the call's real tokens and the estimate admitted."""
-        if not admission.token_keys:
+        correction = self.correction(admission, actual_tokens)
+        if correction is None:
             return
+        try:
+            await self.kv.run(GCRA, *correction)
+        except Exception as exc:  # noqa: BLE001 - best effort after the call
+            log.warning("could not count tokens against rate limits: %s", type(exc).__name__)
+
+    @staticmethod
+    def correction(admission: Admission, actual_tokens: int) -> tuple[list[str], list[str | int]] | None:
+        """The forced GCRA run (keys, args) that corrects the token estimate; None when nothing to do."""
+        if not admission.token_keys:
+            return None
         keys: list[str] = []
         args: list[str | int] = ["1"]
         for key, tpm in admission.token_keys:
@@ -121,12 +162,7 @@ class RateLimiter:
             if correction:
                 keys.append(key)
                 args += limit_args(tpm, correction)
-        if not keys:
-            return
-        try:
-            await self.kv.run(GCRA, keys, args)
-        except Exception as exc:  # noqa: BLE001 - best effort after the call
-            log.warning("could not count tokens against rate limits: %s", type(exc).__name__)
+        return (keys, args) if keys else None
 
 
 def _headers(kinds: list[tuple[RateRule, str, int]], backlogs: list[int]) -> list[tuple[bytes, bytes]]:
