@@ -48,6 +48,7 @@ def main() -> int:
     print(f"| requests sent / responses | {result.sent} / {result.responses} |")
     for (who, status), n in sorted(result.statuses.items()):
         print(f"| {who} key, status {status} | {n} |")
+    print(f"| response-cache hits | {result.cache_hits} |")
     print(f"| errors (beyond the limited key's 429s) | {sum(result.errors.values())} {dict(result.errors)} |")
     print(
         f"| request-log rows / responses | {result.rows} / {result.responses} ({result.duplicated_rows} duplicated) |"

@@ -39,6 +39,7 @@ class SoakResult:
     rows: int = 0
     duplicated_rows: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    cache_hits: int = 0  # answers the response cache gave (every other budgeted call may be one)
     prefix: str = ""  # of every request id of the soak
     log_tail: str = ""  # the end of cerebra's output
 
@@ -96,12 +97,16 @@ async def _call(
 ) -> None:
     stream = n % 4 == 0
     headers = {"Authorization": f"Bearer {key}", "X-Request-ID": f"{prefix}-{n}"}
+    request: dict = {**BODY, "stream": stream}
+    if n % 2:  # the cache on: a deterministic request, cacheable for a minute (hits after the first)
+        request["temperature"] = 0
+        headers["x-oco-cache-ttl"] = "60"
     started = time.perf_counter()
     try:
-        async with session.post(
-            f"{url}/v1/chat/completions", json={**BODY, "stream": stream}, headers=headers
-        ) as response:
+        async with session.post(f"{url}/v1/chat/completions", json=request, headers=headers) as response:
             body = await response.read()
+            if response.headers.get("x-oco-cache") == "hit":
+                result.cache_hits += 1
             if response.status == 200 and stream and b"data: [DONE]" not in body:
                 result.errors["stream without [DONE]"] += 1
             result.statuses[who, response.status] += 1

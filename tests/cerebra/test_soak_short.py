@@ -17,5 +17,6 @@ async def test_a_short_soak_has_no_errors_and_logs_every_response(tmp_path, data
     assert not result.errors, f"{dict(result.errors)}\n{result.log_tail}"
     assert result.limited > 0, "the rate limit never bit: the test proves nothing about 429s"
     assert result.served > 0
+    assert result.cache_hits > 0, "the response cache never answered: the soak does not exercise it"
     assert result.responses == result.sent
     assert (result.rows, result.duplicated_rows) == (result.responses, 0), result.log_tail
