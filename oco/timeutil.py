@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import overload
+from typing import Annotated, overload
+
+from pydantic import AfterValidator
 
 
 def utcnow() -> datetime:
@@ -22,3 +24,8 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+#: a datetime that always leaves as UTC with its offset (RFC 3339), whatever the database handed back
+#: (SQLite gives naive datetimes): for response models
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

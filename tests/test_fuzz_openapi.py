@@ -1,6 +1,7 @@
 """Hardening (issue #16, CI tier): schemathesis over every service's OpenAPI document, served by uvicorn on
 loopback, with a valid key of the service's scope and admin: a bounded, seeded number of generated requests per
-operation (FUZZ_EXAMPLES, default 8), and every answer below 500, every 4xx in the one error shape; then
+operation (FUZZ_EXAMPLES, default 8), and every answer below 500, every 4xx in the one error shape, every
+answer conforming to the response schema it documents; then
 a few requests per operation without a key, each a 401 in that shape (health and metrics excepted).
 Cerebra's /v1 native pass-through may answer 502 (no provider key is configured, by design)."""
 
@@ -17,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from schemathesis.checks import response_schema_conformance
 
 from oco.auth import KeyStore
 from oco.db import Database
@@ -86,6 +88,8 @@ def _fuzz(operation: Any, url: str, key: str, counted: dict[str, int]) -> None:
         response = case.call(base_url=url, headers={**(case.headers or {}), "X-API-Key": key}, timeout=30)
         counted["with a key"] = counted.get("with a key", 0) + 1
         _check(response, path, method)
+        # and no answer violates its own documented schema (it caught naive datetimes from SQLite)
+        case.validate_response(response, checks=[response_schema_conformance])
 
     @hypothesis.settings(
         max_examples=2, derandomize=True, database=None, deadline=None,

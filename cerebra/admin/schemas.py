@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from oco.auth import SCOPES, validate_scopes
 from oco.money import money_str, parse_money
 from oco.pagination import Page
-from oco.timeutil import as_utc, utcnow
+from oco.timeutil import UtcDatetime, as_utc, utcnow
 
 
 def _clean(value: str) -> str:
@@ -101,10 +101,10 @@ class Key(BaseModel):
     org: str | None
     models: list[str] | None
     status: KeyStatus
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Key:
@@ -152,7 +152,7 @@ class Team(BaseModel):
     name: str
     org: str | None
     description: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class TeamList(Page[Team]):
@@ -169,7 +169,7 @@ class OrgCreate(BaseModel):
 class Org(BaseModel):
     name: str
     description: str | None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class OrgList(Page[Org]):
@@ -178,7 +178,7 @@ class OrgList(Page[Org]):
 
 class AuditEntry(BaseModel):
     id: int
-    at: datetime
+    at: UtcDatetime
     service: str
     actor_key_id: int | None
     actor: str | None
@@ -232,8 +232,8 @@ class RateLimit(BaseModel):
     model: str | None
     rpm: int | None
     tpm: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RateLimit:
@@ -334,8 +334,8 @@ class Budget(BaseModel):
     limit_usd: str
     thresholds: list[str]
     webhook_url: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Budget:
@@ -361,8 +361,8 @@ class BudgetStatus(BaseModel):
     scope_id: str
     model: str | None
     period: BudgetPeriod
-    period_start: datetime
-    period_end: datetime | None = Field(description="null for a total budget")
+    period_start: UtcDatetime
+    period_end: UtcDatetime | None = Field(description="null for a total budget")
     limit_usd: str
     spent_usd: str
     reserved_usd: str = Field(description="held by calls in flight")
