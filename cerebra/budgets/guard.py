@@ -207,7 +207,10 @@ class BudgetGuard:
     async def status(self, budget: BudgetRule) -> dict[str, Any]:
         """limit, spent, reserved, remaining and period end of a budget's current period."""
         ((rule, slot),) = self.slots([budget])
-        spent, reserved = await self.ledger.state(slot)
+        try:
+            spent, reserved = await self.ledger.state(slot)
+        except Exception as exc:  # noqa: BLE001 - the kv or the database is away
+            raise ApiError(503, "budget state is temporarily unavailable", code="budget_unavailable") from exc
         start, end = period_bounds(budget.period, utcnow())
         return {
             "budget_id": budget.id,

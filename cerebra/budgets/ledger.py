@@ -218,7 +218,15 @@ class KvLedger:
 
     async def settle(self, reserved: Reserved, cost: Decimal) -> list[Decimal]:
         """Release the reservation, add the real cost; each slot's spend after it."""
+        self.owe(reserved, cost)
         return self.settled(reserved, cost, await self.kv.run(SETTLE, *self.settle_call(reserved, cost)))
+
+    def owe(self, reserved: Reserved, cost: Decimal) -> None:
+        """The spend is owed to the ledger of record: counted before the kv run, so a kv that fails (or a
+        Redis that is away) never loses it from the database."""
+        if cost:
+            for slot in reserved.slots:
+                self._pending[slot.budget_id, slot.period_start] += cost
 
     @staticmethod
     def settle_call(reserved: Reserved, cost: Decimal) -> tuple[list[str], list[str | int]]:
@@ -226,10 +234,7 @@ class KvLedger:
         return _keys(reserved.slots), [to_micro(reserved.amount), to_micro(cost)]
 
     def settled(self, reserved: Reserved, cost: Decimal, spent: list[int]) -> list[Decimal]:
-        """A SETTLE run's result: the spend is also owed to the ledger of record; each slot's spend."""
-        if cost:
-            for slot in reserved.slots:
-                self._pending[slot.budget_id, slot.period_start] += cost
+        """A SETTLE run's result (after owe()): each slot's spend."""
         return [from_micro(v) for v in spent]
 
     async def state(self, slot: Slot) -> tuple[Decimal, Decimal]:

@@ -18,6 +18,7 @@ from cerebra.control.scripts import chain, chained_args, split
 from cerebra.ratelimit.gcra import GCRA
 from cerebra.ratelimit.limiter import PlannedAdmission, RateLimiter
 from cerebra.routing.table import Deployment
+from oco.errors import ApiError
 
 if TYPE_CHECKING:
     from cerebra.gateway.context import CallContext
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("cerebra.gateway")
 ADMIT = chain(GCRA, RESERVE, gated=True)  # rate limits, then (when admitted) budget reservations
 SETTLE_AFTER = chain(GCRA, SETTLE, gated=False)  # the token correction and the budget settlement
+
+
+def budget_unavailable(exc: BaseException) -> ApiError:
+    """503 for a budgeted call whose budgets cannot be checked (Redis or the database away): a budget is
+    never overshot for want of its numbers."""
+    log.warning("budgets unreachable (%s): refusing a budgeted call", type(exc).__name__)
+    return ApiError(
+        503,
+        "budgets are temporarily unavailable; retry shortly",
+        code="budget_unavailable",
+        headers={"retry-after": "5"},
+    )
 
 
 class ControlPlane:
@@ -78,6 +91,8 @@ class ControlPlane:
             return await self.budgets.ledger.reserve([slot for _, slot in pairs], amount)
         except BudgetExceeded as exc:
             raise self.budgets.refusal(pairs, amount, exc) from None
+        except Exception as exc:  # noqa: BLE001 - the ledger is unreachable: refuse rather than overshoot
+            raise budget_unavailable(exc) from None
 
     async def _admit_chained(
         self, ctx: CallContext, rate: PlannedAdmission, budget: PlannedReservation
@@ -143,6 +158,7 @@ class ControlPlane:
         assert self.budgets is not None
         keys, args = correction
         settle_keys, settle_args = ledger.settle_call(reserved, cost)
+        ledger.owe(reserved, cost)
         try:
             result = await ledger.kv.run(
                 SETTLE_AFTER, keys + settle_keys, chained_args(keys, args, settle_args)
