@@ -4,12 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+class UtcSQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME read back as timezone-aware UTC (written as UTC, with the offset dropped)."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parse = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            parsed = parse(value) if parse is not None else value
+            if isinstance(parsed, datetime) and parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed
+
+        return process
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,6 +56,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # SQLite keeps no offset: hand back timestamps as the UTC they were stored as (DESIGN: every stored
+        # timestamp is UTC), so answers are RFC 3339 date-times on both back ends
+        engine.sync_engine.dialect.colspecs = {
+            **engine.sync_engine.dialect.colspecs,
+            sa.DateTime: UtcSQLiteDateTime,
+        }
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
