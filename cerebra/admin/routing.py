@@ -116,7 +116,7 @@ async def _check_spec(request: Request, alias: str, spec: RouteSpec, source: Rou
                 code="key_variable_not_allowed",
             )
     try:
-        overlay = {**source._overlay, alias: spec}  # noqa: SLF001 - the source's own overlay, plus this one
+        overlay = {**source.overlay, alias: spec}
         source.check_overlay(overlay)
     except RouteTableError as exc:
         raise InvalidRequest(str(exc), param=alias, code="invalid_route") from None
@@ -128,7 +128,7 @@ async def _check_spec(request: Request, alias: str, spec: RouteSpec, source: Rou
 async def list_routes(request: Request, _: Admin) -> RouteList:
     source = _routes(request)
     table = source.current()
-    api = set(source._overlay)  # noqa: SLF001
+    api = set(source.overlay)
     return RouteList(
         items=[
             RouteOut(

@@ -85,18 +85,6 @@ class BudgetGuard:
         now = utcnow()
         return [(b, Slot(b.id, period_bounds(b.period, now)[0], b.limit_usd)) for b in budgets]
 
-    async def reserve(
-        self, scopes: CallScopes, alias: str | None, plan: Sequence[Deployment], body: dict[str, Any]
-    ) -> Reserved | None:
-        planned = self.plan(scopes, alias, plan, body)
-        if planned is None:
-            return None
-        pairs, amount = planned
-        try:
-            return await self.ledger.reserve([slot for _, slot in pairs], amount)
-        except BudgetExceeded as exc:
-            raise self.refusal(pairs, amount, exc) from None
-
     def plan(
         self,
         scopes: CallScopes,

@@ -140,16 +140,6 @@ class RateLimiter:
             )
         return admission
 
-    async def settle(self, admission: Admission, actual_tokens: int) -> None:
-        """Charge the difference between the call's real tokens and the estimate admitted."""
-        correction = self.correction(admission, actual_tokens)
-        if correction is None:
-            return
-        try:
-            await self.kv.run(GCRA, *correction)
-        except Exception as exc:  # noqa: BLE001 - best effort after the call
-            log.warning("could not count tokens against rate limits: %s", type(exc).__name__)
-
     @staticmethod
     def correction(admission: Admission, actual_tokens: int) -> tuple[list[str], list[str | int]] | None:
         """The forced GCRA run (keys, args) that corrects the token estimate; None when nothing to do."""

@@ -523,6 +523,11 @@ class RouteTableSource:
         document = RouteFile(models={**base.document.models, **overlay}, providers=base.document.providers)
         return RouteTable(document, self.env())
 
+    @property
+    def overlay(self) -> Mapping[str, RouteSpec]:
+        """The aliases set through the admin API, as applied now."""
+        return self._overlay
+
     def check_overlay(self, overlay: Mapping[str, RouteSpec]) -> RouteTable:
         """The table these API routes would give (RouteTableError when they do not fit together)."""
         return self._with_overlay(self._base, overlay)
